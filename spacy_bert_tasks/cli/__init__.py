@@ -1,0 +1,17 @@
+"""Command line: `python -m spacy_bert_tasks {convert,init-config} ...`.
+
+Each sub-command lives in its own module and registers itself on `app` (or on `convert_app`).
+"""
+import typer
+
+app = typer.Typer(
+    name="spacy_bert_tasks",
+    help="Data conversion and config generation for spacy_bert_tasks pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+convert_app = typer.Typer(help="Convert training data to spaCy's binary .spacy format.", no_args_is_help=True)
+app.add_typer(convert_app, name="convert")
+
+# Imported for their side effect of adding commands to the apps above.
+from . import convert  # noqa: E402,F401

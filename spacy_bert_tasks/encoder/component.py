@@ -1,0 +1,214 @@
+"""The `bert_transformer` component: one BERT encoder whose output every head shares.
+
+It is spacy-transformers' Transformer with one change in how training works. The stock component
+hands its backprop callback to the LAST listener only; every other listener just accumulates. When
+the last head skips a batch (spaCy's NER returns early when no doc in the batch has entities), all
+the other heads' encoder gradients for that batch are silently lost. Here every listener only
+accumulates, and one combined backward pass runs when the batch's gradient is complete: at the
+next `update` (gradient accumulation over sub-batches) or at `finish_update` (before the step).
+"""
+import warnings
+from typing import Callable, Dict, Iterable, List, Optional
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples
+from spacy_transformers.annotation_setters import null_annotation_setter
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.layers import TransformerListener
+from spacy_transformers.pipeline_component import Transformer
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+
+from ..layers.listener import EncoderListener
+from .names import EMBEDDED_ENCODER
+
+DEFAULT_MODEL_CONFIG = f"""
+[model]
+@architectures = "spacy-bert-tasks.BertEncoder.v1"
+name = "{EMBEDDED_ENCODER}"
+tokenizer_config = {{"use_fast": true}}
+transformer_config = {{}}
+mixed_precision = false
+grad_scaler_config = {{}}
+
+[model.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 128
+stride = 96
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "bert_transformer",
+    assigns=["doc._.trf_data"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "set_extra_annotations": {"@annotation_setters": "spacy-transformers.null_annotation_setter.v1"},
+        "max_batch_items": 4096,
+        "keep_trf_data": False,
+    },
+)
+def make_bert_transformer(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], FullTransformerBatch],
+    set_extra_annotations: Callable[[List[Doc], FullTransformerBatch], None],
+    max_batch_items: int,
+    keep_trf_data: bool,
+) -> "BertTransformer":
+    """The shared BERT encoder.
+
+    model (Model[List[Doc], FullTransformerBatch]): Usually spacy-bert-tasks.BertEncoder.v1.
+    set_extra_annotations (Callable): Called with the docs and the batch output, as in
+        spacy-transformers.
+    max_batch_items (int): Padded batch size (in tokens) for prediction.
+    keep_trf_data (bool): Keep `doc._.trf_data` on processed docs. By default the last head that
+        reads it releases it: it holds kilobytes per token and is serialised with the doc.
+    """
+    return BertTransformer(
+        nlp.vocab,
+        model,
+        set_extra_annotations,
+        max_batch_items=max_batch_items,
+        name=name,
+        keep_trf_data=keep_trf_data,
+    )
+
+
+class BertTransformer(Transformer):
+    """spacy-transformers' Transformer with complete multi-head gradients and released outputs."""
+
+    def __init__(
+        self,
+        vocab,
+        model: Model[List[Doc], FullTransformerBatch],
+        set_extra_annotations: Callable = null_annotation_setter,
+        *,
+        name: str = "bert_transformer",
+        max_batch_items: int = 4096,
+        keep_trf_data: bool = False,
+    ):
+        super().__init__(
+            vocab, model, set_extra_annotations, name=name, max_batch_items=max_batch_items
+        )
+        self.cfg["keep_trf_data"] = keep_trf_data
+        self._pending: Optional[_PendingBackprop] = None
+        self._warned_early_step = False
+
+    # Linking ---------------------------------------------------------------------------------
+
+    def add_listener(self, listener: TransformerListener, component_name: str) -> None:
+        super().add_listener(listener, component_name)
+        if isinstance(listener, EncoderListener):
+            listener.upstream_component = self.name
+        self._assign_trf_data_release()
+
+    def remove_listener(self, listener: TransformerListener, component_name: str) -> bool:
+        removed = super().remove_listener(listener, component_name)
+        self._assign_trf_data_release()
+        return removed
+
+    def _assign_trf_data_release(self) -> None:
+        # spaCy links listeners in pipeline order, so the last one is the last head to run.
+        listeners = self.listeners
+        for listener in listeners:
+            if isinstance(listener, EncoderListener):
+                is_last = listener is listeners[-1]
+                listener.releases_trf_data = is_last and not self.cfg["keep_trf_data"]
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None) -> None:
+        super().initialize(get_examples, nlp=nlp)
+        self._assign_trf_data_release()
+
+    # Training --------------------------------------------------------------------------------
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Run the encoder on a batch and hand its output to every listening head.
+
+        The heads' gradients are summed and backpropagated in one pass at the next `update` or
+        `finish_update`; the weights change only in `finish_update` (`sgd` here is unused, as in
+        every spaCy component called by `nlp.update`).
+        """
+        validate_examples(examples, "BertTransformer.update")
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        # The previous sub-batch is complete: every head has run on it.
+        self._flush_pending_backprop()
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        set_dropout_rate(self.model, drop)
+        output, backprop = self.model.begin_update(docs)
+        self._pending = _PendingBackprop(output, backprop, losses, self.name)
+        batch_id = TransformerListener.get_batch_id(docs)
+        for listener in self.listeners:
+            listener.receive(batch_id, output.doc_data, self._pending.accumulate)
+        return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Backpropagate the heads' summed gradient into the encoder, then step its weights."""
+        pending = self._pending
+        if pending is not None and self.listeners and not pending.has_gradient:
+            # nlp.update(examples, sgd=optimizer) steps each component right after its own
+            # update, before the heads have sent anything: keep the batch for the next step.
+            self._warn_early_step()
+        else:
+            self._flush_pending_backprop()
+        self.model.finish_update(sgd)
+
+    def _flush_pending_backprop(self) -> None:
+        if self._pending is not None:
+            self._pending.run()
+            self._pending = None
+
+    def _warn_early_step(self) -> None:
+        if not self._warned_early_step:
+            warnings.warn(
+                f"'{self.name}'.finish_update ran before any head sent its gradient, so the "
+                "encoder learns from each batch one step late. Train as `spacy train` does: "
+                "nlp.update(examples, sgd=False), then proc.finish_update(optimizer) for each "
+                "trainable component.",
+                UserWarning,
+            )
+            self._warned_early_step = True
+
+
+class _PendingBackprop:
+    """The encoder output of one batch and the gradients that heads have sent for it so far."""
+
+    def __init__(self, output: FullTransformerBatch, backprop: Callable, losses: Dict, name: str):
+        self.output = output
+        self.backprop = backprop
+        self.losses = losses
+        self.name = name
+        self.d_tensors: List[List] = []
+
+    @property
+    def has_gradient(self) -> bool:
+        return bool(self.d_tensors)
+
+    def accumulate(self, d_trf_datas: List[TransformerData]) -> None:
+        """Listener callback: add one head's gradient (one entry per non-empty doc)."""
+        for i, d_trf_data in enumerate(d_trf_datas):
+            for d_tensor in d_trf_data.tensors:
+                self.losses[self.name] += float((d_tensor**2).sum())
+            if i >= len(self.d_tensors):
+                self.d_tensors.append(list(d_trf_data.tensors))
+            else:
+                for j, d_tensor in enumerate(d_trf_data.tensors):
+                    self.d_tensors[i][j] += d_tensor
+
+    def run(self) -> None:
+        """One backward pass through the encoder for the summed gradient (none if no head sent)."""
+        if self.d_tensors:
+            self.backprop(self.output.unsplit_by_doc(self.d_tensors))
+        self.d_tensors = []

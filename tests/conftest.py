@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny random BERT written to disk once, so no test downloads anything."""
+import os
+import string
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TINY_WORDS = (
+    "the a an of in on at to and or is was be by for with from as it he she they we you i "
+    "john mary paul london paris berlin google apple microsoft city company river visited works "
+    "lives said good bad great terrible movie film love hate likes best worst happy sad "
+    "yesterday today new york times people went saw met who where what when capital france "
+    "germany england president bank street"
+).split()
+
+
+def write_tiny_bert(path: Path, *, max_position_embeddings: int = 128) -> Path:
+    """A 2-layer, 32-wide random BERT with a small WordPiece vocabulary, saved to `path`."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = specials + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + TINY_WORDS
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf8")
+    config = BertConfig(
+        vocab_size=len(dict.fromkeys(vocab)),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_position_embeddings,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(path))
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    tokenizer.model_max_length = max_position_embeddings
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> str:
+    """Path of the tiny random BERT (max length 128 wordpieces)."""
+    return str(write_tiny_bert(tmp_path_factory.mktemp("tiny_bert")))
