@@ -1,0 +1,80 @@
+"""`python -m spacy_bert_tasks convert {conll,textcat} IN OUT.spacy`."""
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import typer
+
+from ..convert import ConversionError, ConversionReport, convert_conll, convert_textcat
+from . import convert_app
+
+INPUT = typer.Argument(..., exists=True, dir_okay=False, help="Input data file.")
+OUTPUT = typer.Argument(..., dir_okay=False, help="The .spacy file to write.")
+LANG = typer.Option("en", "--lang", help="Language code of the blank tokenizer / vocab.")
+
+
+@convert_app.command("conll")
+def conll_command(
+    input_path: Path = INPUT,
+    output_path: Path = OUTPUT,
+    lang: str = LANG,
+    n_sents: int = typer.Option(1, "--n-sents", min=1, help="Sentences of one document per Doc."),
+) -> None:
+    """Convert a CoNLL-2003 / WNUT-17 style NER file (word first, tag last)."""
+    _run(lambda: convert_conll(input_path, output_path, lang=lang, n_sents=n_sents))
+
+
+@convert_app.command("textcat")
+def textcat_command(
+    input_path: Path = INPUT,
+    output_path: Path = OUTPUT,
+    file_format: Optional[str] = typer.Option(None, "--format", help="tsv, csv or jsonl (default: the extension)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Default: 'text' or 'sentence'."),
+    label_column: str = typer.Option("label", "--label-column"),
+    label_names: Optional[str] = typer.Option(None, "--label-names", help="Raw values to names: 0=NEG,1=POS."),
+    multilabel: bool = typer.Option(False, "--multilabel", help="A text may have any number of labels."),
+    label_sep: str = typer.Option("|", "--label-sep", help="Separates the labels in a TSV/CSV label cell."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="The label set, comma-separated: A,B,C."),
+    lang: str = LANG,
+) -> None:
+    """Convert text classification data (TSV, CSV or JSON Lines)."""
+    names = None if label_names is None else _parse_label_names(label_names)
+    label_set = None if labels is None else _parse_list(labels, "--labels")
+    _run(
+        lambda: convert_textcat(
+            input_path,
+            output_path,
+            file_format=file_format,
+            text_column=text_column,
+            label_column=label_column,
+            label_names=names,
+            multilabel=multilabel,
+            label_sep=label_sep,
+            labels=label_set,
+            lang=lang,
+        )
+    )
+
+
+def _run(convert: Callable[[], ConversionReport]) -> None:
+    """Print the report, or the error and exit 1: bad data is not a crash, so no traceback."""
+    try:
+        report = convert()
+    except (ConversionError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(str(report))
+
+
+def _parse_list(value: str, option: str) -> List[str]:
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise typer.BadParameter(f"expected comma-separated names such as A,B, got {value!r}", param_hint=option)
+    return items
+
+
+def _parse_label_names(value: str) -> Dict[str, str]:
+    pairs = [item.split("=", 1) for item in _parse_list(value, "--label-names")]
+    if not all(len(pair) == 2 and all(part.strip() for part in pair) for pair in pairs):
+        message = f"expected RAW=NAME pairs such as 0=NEGATIVE,1=POSITIVE, got {value!r}"
+        raise typer.BadParameter(message, param_hint="--label-names")
+    return {raw.strip(): name.strip() for raw, name in pairs}

@@ -1,0 +1,131 @@
+"""Pieces shared by the converters: UTF-8 lines, a blank pipeline, atomic writes, the report."""
+import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+
+from .errors import ConversionError
+
+PathLike = Union[str, Path]
+# How many skipped items the report names before it only counts them.
+SHOWN_SKIPPED = 3
+
+
+def iter_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
+    """Yield the lines of a UTF-8 text file with their line numbers.
+
+    path (PathLike): The file to read.
+    YIELDS (Tuple[int, str]): The 1-based line number and the line. The line ending
+        is kept: the csv module needs it to read quoted fields that span lines.
+    RAISES (ConversionError): A line is not valid UTF-8.
+    """
+    # Binary mode splits on b"\n" only, so the numbers match what editors show,
+    # and a decode error can name its line.
+    with Path(path).open("rb") as file_:
+        for number, raw in enumerate(file_, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ConversionError(
+                    path,
+                    number,
+                    f"expected UTF-8 text, got the byte 0x{raw[err.start]:02x} at byte "
+                    f"{err.start + 1} of the line; re-encode the file as UTF-8, e.g. "
+                    f"`iconv -f latin1 -t utf-8 IN > OUT`",
+                ) from None
+            # A byte order mark is no part of the first word or header name.
+            yield number, line.lstrip("\ufeff") if number == 1 else line
+
+
+def blank(lang: str) -> Language:
+    """Create the blank pipeline whose vocab and tokenizer the converters use.
+
+    lang (str): A spaCy language code, e.g. "en".
+    RETURNS (Language): The blank pipeline.
+    RAISES (ValueError): spaCy has no such language.
+    """
+    try:
+        return spacy.blank(lang)
+    except ImportError as err:
+        raise ValueError(
+            f"expected a spaCy language code such as 'en', 'de' or 'xx' (multi-language), "
+            f"got {lang!r}; pass one of the codes listed at https://spacy.io/usage/models#languages"
+        ) from err
+
+
+def write_docbin(docs: Iterable[Doc], output_path: PathLike, *, store_user_data: bool = False) -> int:
+    """Write docs to a .spacy file atomically.
+
+    The docs are all read before the file is opened, so an error in the input leaves
+    no output. The bytes go to a temporary file in the target's folder, are synced,
+    and replace the target in one step: a reader never sees a half-written file, and
+    a failed write leaves an older output untouched.
+
+    docs (Iterable[Doc]): The docs to write.
+    output_path (PathLike): The .spacy file to write. Missing folders are created.
+    store_user_data (bool): Whether to keep `doc.user_data` (custom extensions).
+    RETURNS (int): The number of docs written.
+    """
+    output_path = Path(output_path)
+    doc_bin = DocBin(docs=docs, store_user_data=store_user_data)
+    data = doc_bin.to_bytes()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = output_path.parent / f".{output_path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        # os.open with mode 0o666 lets the umask decide the permissions, as for any
+        # new file (tempfile.mkstemp would make the output readable by its owner only).
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as file_:
+            file_.write(data)
+            file_.flush()
+            os.fsync(file_.fileno())
+        os.replace(tmp_path, output_path)
+    except BaseException:
+        # BaseException: a Ctrl-C mid-write must not leave a stray temp file either.
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return len(doc_bin)
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion read and wrote; `str(report)` is a short summary.
+
+    input_path (Path): The file read.
+    output_path (Optional[Path]): The .spacy file written, if any.
+    unit (str): What `n_read` counts: "sentences" or "records".
+    counted (str): What `label_counts` counts: "entities" or "docs".
+    n_read (int): Sentences or records read.
+    n_docs (int): Docs written.
+    label_counts (Counter[str]): Entities per entity label, or docs per positive label.
+    skipped (List[Tuple[str, str]]): (where, why) for each input item that gave no doc.
+    """
+
+    input_path: Path
+    output_path: Optional[Path] = None
+    unit: str = "sentences"
+    counted: str = "entities"
+    n_read: int = 0
+    n_docs: int = 0
+    label_counts: Counter[str] = field(default_factory=Counter)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        target = f" to {self.output_path}" if self.output_path is not None else ""
+        lines = [f"Wrote {self.n_docs:,} docs{target} from {self.n_read:,} {self.unit} in {self.input_path}."]
+        if self.label_counts:
+            counts = ", ".join(f"{label} {n:,}" for label, n in sorted(self.label_counts.items()))
+            lines.append(f"{self.counted.capitalize()} per label: {counts}.")
+        else:
+            lines.append(f"No {self.counted} with a label.")
+        if self.skipped:
+            shown = "; ".join(f"{where} ({why})" for where, why in self.skipped[:SHOWN_SKIPPED])
+            more = len(self.skipped) - SHOWN_SKIPPED
+            lines.append(f"Skipped {len(self.skipped):,}: {shown}" + (f" and {more:,} more." if more > 0 else "."))
+        return "\n".join(lines)
