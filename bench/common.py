@@ -1,0 +1,230 @@
+"""Shared pieces of the benchmarks in bench/: texts, fair timing, tables, spaCy pipelines.
+
+numpy, torch, spaCy and transformers are imported inside the functions that need them: the
+thread count must reach the environment before numpy and torch load (see `pin_threads`), and a
+benchmark parses its arguments first.
+"""
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CONLL_VALID = SHARED / "datasets" / "conll2003" / "valid.txt"
+ENT_LABELS = ("PER", "LOC", "ORG", "MISC")
+CATS = ("POSITIVE", "NEGATIVE")
+# Variables that size the OpenMP / BLAS pools of torch and numpy; read once, when they load.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+System = Callable[[], Any]
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def pin_threads(n_threads: int) -> None:
+    """Give torch and numpy the same thread count for every system, and keep HF offline.
+
+    n_threads (int): Threads for torch's intra-op pool and the BLAS / OpenMP pools.
+    """
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(n_threads)
+    # A benchmark never downloads: every model comes from a local folder.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    if "numpy" in sys.modules:
+        print(
+            "warning: numpy was imported before pin_threads; its BLAS pool keeps its own size",
+            file=sys.stderr,
+        )
+    import torch
+
+    torch.set_num_threads(n_threads)
+
+
+def load_texts(n_texts: int, path: Optional[Path] = None) -> List[str]:
+    """The first `n_texts` texts: lines of `path`, or CoNLL-2003 valid sentences.
+
+    n_texts (int): How many texts to return.
+    path (Optional[Path]): A UTF-8 file with one text per line (blank lines skipped). By default,
+        the sentences of shared/datasets/conll2003/valid.txt, tokens joined by spaces.
+    RETURNS (List[str]): The texts, in file order.
+    """
+    source = path or CONLL_VALID
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"Expected a text file at {source}, found none. Pass --texts FILE (one text per line)."
+        )
+    lines = source.read_text(encoding="utf8").splitlines()
+    texts = [line.strip() for line in lines if line.strip()] if path else _conll_sentences(lines)
+    if len(texts) < n_texts:
+        raise ValueError(
+            f"Expected at least {n_texts} texts in {source}, found {len(texts)}. "
+            "Lower --n-texts or give a longer file."
+        )
+    return texts[:n_texts]
+
+
+def _conll_sentences(lines: Iterable[str]) -> List[str]:
+    # CoNLL-2003: one token per line (token first), a blank line ends a sentence.
+    sentences: List[str] = []
+    tokens: List[str] = []
+    for line in list(lines) + [""]:
+        fields = line.split()
+        if fields and fields[0] != "-DOCSTART-":
+            tokens.append(fields[0])
+        elif not fields and tokens:
+            sentences.append(" ".join(tokens))
+            tokens = []
+    return sentences
+
+
+def count_words(texts: Iterable[str]) -> int:
+    """Whitespace-separated words: one count that every system is measured against."""
+    return sum(len(text.split()) for text in texts)
+
+
+def time_interleaved(
+    systems: Dict[str, System],
+    *,
+    repeats: int,
+    on_warmup: Optional[Callable[[str, Any], None]] = None,
+) -> Dict[str, List[float]]:
+    """Seconds per pass of each system: one untimed warm-up each, then interleaved repeats.
+
+    Repeats run A, B, C, A, B, C...: a slow spell of the machine (another job, thermal limits)
+    then hits every system alike instead of one system's whole series.
+
+    systems (Dict[str, System]): Name to a callable doing one full pass over the texts.
+    repeats (int): Timed passes per system.
+    on_warmup (Optional[Callable[[str, Any], None]]): Sees each warm-up pass's return value
+        (e.g. to count entities), so that outputs need not be kept.
+    RETURNS (Dict[str, List[float]]): Wall-clock seconds of each timed pass, by system name.
+    """
+    for name, run in systems.items():
+        result = run()
+        if on_warmup is not None:
+            on_warmup(name, result)
+        del result
+    times: Dict[str, List[float]] = {name: [] for name in systems}
+    for _ in range(repeats):
+        for name, run in systems.items():
+            # Garbage left by the previous system is collected here, not on this one's clock.
+            gc.collect()
+            start = time.perf_counter()
+            result = run()
+            times[name].append(time.perf_counter() - start)
+            del result  # freeing the outputs is not part of the pass
+    return times
+
+
+def summarise(seconds: Sequence[float], *, n_words: int, n_texts: int) -> Dict[str, Any]:
+    """Median words/s and texts/s over the passes, and their spread (max - min) / median.
+
+    The spread is None for a single pass: there is nothing to compare it with.
+    """
+    rates = [n_words / s for s in seconds]
+    median = statistics.median(rates)
+    return {
+        "seconds": list(seconds),
+        "words_per_s": median,
+        "texts_per_s": median * n_texts / n_words if n_words else 0.0,
+        "spread": (max(rates) - min(rates)) / median if len(rates) > 1 else None,
+    }
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, text_columns: Sequence[int] = (0,)
+) -> str:
+    """A Markdown table, padded to line up as plain text too.
+
+    headers (Sequence[str]): Column titles.
+    rows (Sequence[Sequence[str]]): Formatted cells, one sequence per row.
+    text_columns (Sequence[int]): Left-aligned columns; the others hold numbers and align right.
+    RETURNS (str): The table, without a final newline.
+    """
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            str(cell).ljust(width) if i in text_columns else str(cell).rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * w if i in text_columns else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
+    return "\n".join([line(headers), "| " + " | ".join(rule) + " |"] + [line(r) for r in rows])
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (all systems loaded together)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KB on Linux
+
+
+def versions() -> Dict[str, str]:
+    """Versions of Python and of the libraries whose speed is compared (installed metadata)."""
+    from importlib.metadata import version
+
+    libraries = ("torch", "transformers", "spacy", "spacy-transformers", "thinc")
+    return {"python": sys.version.split()[0], **{name: version(name) for name in libraries}}
+
+
+def build_spacy_pipeline(tasks: Sequence[str]):
+    """This package's pipeline for `tasks`, from the generated training config, initialized.
+
+    The heads get random weights from a few synthetic examples: prediction speed does not
+    depend on what the weights learned.
+
+    tasks (Sequence[str]): "ner" and/or "textcat".
+    RETURNS (Language): Components "transformer" plus "ner" / "textcat", ready for `nlp.pipe`.
+    """
+    from spacy import util
+    from spacy_bert_tasks.config import generate_config
+
+    util.fix_random_seed(0)
+    # The generated config keeps ${...} references for the file it is written to; `initialize`
+    # resolves [training] on its own (for the optimizer), so it needs them filled in.
+    config = generate_config(tasks).interpolate()
+    nlp = util.load_model_from_config(config, auto_fill=True)
+    examples = synthetic_examples(nlp)
+    nlp.initialize(lambda: examples)
+    return nlp
+
+
+def synthetic_examples(nlp) -> List:
+    """A handful of Examples with every CoNLL entity label and both (exclusive) cats."""
+    from spacy.training import Example
+
+    data = [
+        (
+            "John Smith flew from Paris to Berlin .",
+            [(0, 10, "PER"), (21, 26, "LOC"), (30, 36, "LOC")],
+            "POSITIVE",
+        ),
+        ("Microsoft hired Maria Lopez last week .", [(0, 9, "ORG"), (16, 27, "PER")], "NEGATIVE"),
+        ("The Italian team lost to Juventus .", [(4, 11, "MISC"), (25, 33, "ORG")], "NEGATIVE"),
+        ("Rain again in London today .", [(14, 20, "LOC")], "POSITIVE"),
+    ]
+    examples = []
+    for text, entities, cat in data:
+        cats = {label: float(label == cat) for label in CATS}
+        examples.append(Example.from_dict(nlp.make_doc(text), {"entities": entities, "cats": cats}))
+    return examples
+
+
+def write_json(path: Path, data: Dict[str, Any]) -> None:
+    """Write `data` as indented JSON, creating the folder if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
