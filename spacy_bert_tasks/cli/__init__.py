@@ -14,4 +14,4 @@ convert_app = typer.Typer(help="Convert training data to spaCy's binary .spacy f
 app.add_typer(convert_app, name="convert")
 
 # Imported for their side effect of adding commands to the apps above.
-from . import convert  # noqa: E402,F401
+from . import convert, init_config  # noqa: E402,F401

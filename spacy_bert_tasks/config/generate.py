@@ -1,0 +1,221 @@
+"""Write a complete `spacy train` config for a set of heads on one BERT encoder.
+
+The defaults are those of BERT fine-tuning: AdamW at 5e-5 with linear warm-up then linear decay,
+weight decay 0.01, gradient clipping at 1.0, dropout 0.1, and batches bounded by padded size so
+that long and short docs cost alike. Every value stays editable in the written file.
+"""
+from typing import Iterable, List, Optional
+
+from spacy import util
+from thinc.api import Config
+
+from ..encoder.names import EMBEDDED_ENCODER
+
+TASKS = ("ner", "textcat")
+NER_HEADS = ("bert_ner", "ner")
+
+BASE = """
+[paths]
+train = null
+dev = null
+
+[system]
+gpu_allocator = {gpu_allocator}
+seed = 0
+
+[nlp]
+lang = "{lang}"
+pipeline = {pipeline}
+batch_size = 64
+
+[components]
+
+[components.transformer]
+factory = "bert_transformer"
+max_batch_items = 4096
+keep_trf_data = false
+
+[components.transformer.model]
+@architectures = "spacy-bert-tasks.BertEncoder.v1"
+name = "{encoder}"
+tokenizer_config = {{"use_fast": true}}
+transformer_config = {{}}
+mixed_precision = false
+grad_scaler_config = {{}}
+
+[components.transformer.model.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 128
+stride = 96
+
+[corpora]
+
+[corpora.train]
+@readers = "spacy.Corpus.v1"
+path = ${{paths.train}}
+max_length = 0
+
+[corpora.dev]
+@readers = "spacy.Corpus.v1"
+path = ${{paths.dev}}
+max_length = 0
+
+[training]
+seed = ${{system.seed}}
+gpu_allocator = ${{system.gpu_allocator}}
+dropout = 0.1
+accumulate_gradient = 1
+patience = 0
+max_epochs = 0
+max_steps = {max_steps}
+eval_frequency = {eval_frequency}
+frozen_components = []
+annotating_components = []
+train_corpus = "corpora.train"
+dev_corpus = "corpora.dev"
+
+[training.batcher]
+@batchers = "spacy.batch_by_padded.v1"
+discard_oversize = false
+size = {batch_size}
+buffer = 256
+get_length = null
+
+[training.optimizer]
+@optimizers = "Adam.v1"
+beta1 = 0.9
+beta2 = 0.999
+L2_is_weight_decay = true
+L2 = 0.01
+grad_clip = 1.0
+use_averages = false
+eps = 1e-8
+
+[training.optimizer.learn_rate]
+@schedules = "warmup_linear.v1"
+warmup_steps = {warmup_steps}
+total_steps = {max_steps}
+initial_rate = {learn_rate}
+
+[training.logger]
+@loggers = "spacy.ConsoleLogger.v1"
+progress_bar = false
+"""
+
+BERT_NER = """
+[components.ner]
+factory = "bert_ner"
+tag_scheme = "BILUO"
+spans_key = "ents"
+
+[components.ner.model]
+@architectures = "spacy-bert-tasks.TokenClassifier.v1"
+dropout = 0.1
+"""
+
+# Both NER heads read token vectors from the shared encoder in the same way.
+NER_TOKEN_VECTORS = """
+[components.ner.model.tok2vec]
+@architectures = "spacy-bert-tasks.TokenVectorListener.v1"
+grad_factor = 1.0
+upstream = "transformer"
+
+[components.ner.model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""
+
+# spaCy's own transition-based NER, reading the same encoder.
+TRANSITION_NER = """
+[components.ner]
+factory = "ner"
+
+[components.ner.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "ner"
+extra_state_tokens = false
+hidden_width = 64
+maxout_pieces = 2
+use_upper = false
+nO = null
+"""
+
+TEXTCAT = """
+[components.textcat]
+factory = "bert_textcat"
+threshold = 0.5
+
+[components.textcat.model]
+@architectures = "spacy-bert-tasks.ClsClassifier.v1"
+exclusive_classes = {exclusive}
+dropout = 0.1
+
+[components.textcat.model.doc_vectors]
+@architectures = "spacy-bert-tasks.ClsVectorListener.v1"
+grad_factor = 1.0
+upstream = "transformer"
+"""
+
+
+def generate_config(
+    tasks: Iterable[str],
+    *,
+    encoder: str = EMBEDDED_ENCODER,
+    lang: str = "en",
+    gpu: bool = False,
+    ner_head: str = "bert_ner",
+    multilabel: bool = False,
+    max_steps: int = 20000,
+    learn_rate: float = 5e-5,
+    warmup_fraction: float = 0.1,
+    batch_size: Optional[int] = None,
+) -> Config:
+    """A filled and validated training config.
+
+    tasks (Iterable[str]): Heads to include: "ner", "textcat" (any order; at least one).
+    encoder (str): HF model name, local folder, or 'embedded:all-MiniLM-L6-v2'.
+    lang (str): spaCy language code for the tokenizer.
+    gpu (bool): Let PyTorch allocate GPU memory (use with `spacy train --gpu-id 0`) and batch more.
+    ner_head (str): "bert_ner" (token classifier) or "ner" (spaCy's transition-based NER).
+    multilabel (bool): Text classification with any number of labels per doc.
+    max_steps (int): Training steps; the learning rate decays linearly to 0 at the last one.
+    learn_rate (float): Peak learning rate, reached after the warm-up.
+    warmup_fraction (float): Share of `max_steps` spent warming up.
+    batch_size (Optional[int]): Padded tokens per batch (default 1000 on CPU, 4000 on GPU).
+    RETURNS (Config): The config, with every default filled in.
+    """
+    tasks = _check_tasks(tasks)
+    if ner_head not in NER_HEADS:
+        raise ValueError(f"Unknown NER head '{ner_head}': expected one of {', '.join(NER_HEADS)}.")
+    if max_steps < 1 or not 0 <= warmup_fraction < 1:
+        raise ValueError("max_steps must be >= 1 and warmup_fraction in [0, 1).")
+    text = BASE.format(
+        gpu_allocator='"pytorch"' if gpu else "null",
+        lang=lang,
+        pipeline=str(["transformer", *tasks]).replace("'", '"'),
+        encoder=encoder.replace("\\", "/"),
+        max_steps=max_steps,
+        eval_frequency=max(1, min(200, max_steps // 10)),
+        batch_size=batch_size or (4000 if gpu else 1000),
+        warmup_steps=int(max_steps * warmup_fraction),
+        learn_rate=learn_rate,
+    )
+    if "ner" in tasks:
+        text += BERT_NER if ner_head == "bert_ner" else TRANSITION_NER
+        text += NER_TOKEN_VECTORS
+    if "textcat" in tasks:
+        text += TEXTCAT.format(exclusive=str(not multilabel).lower())
+    config = Config().from_str(text, interpolate=False)
+    # Building the (uninitialized) pipeline fills every default and validates the whole config.
+    nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
+    return nlp.config
+
+
+def _check_tasks(tasks: Iterable[str]) -> List[str]:
+    tasks = [task.strip() for task in tasks if task.strip()]
+    unknown = [task for task in tasks if task not in TASKS]
+    if unknown or not tasks:
+        raise ValueError(
+            f"Unknown or missing tasks {unknown or tasks}: choose from {', '.join(TASKS)} "
+            "(comma-separated, e.g. --tasks ner,textcat)."
+        )
+    return list(dict.fromkeys(tasks))
