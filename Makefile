@@ -1,0 +1,21 @@
+# Set-up and the two jobs of README.md. Everything installs into .venv from PyPI (torch pinned to
+# the CPU build), so a fresh machine needs only python3 and make.
+VENV ?= .venv
+PYTHON := $(abspath $(VENV))/bin/python
+
+.PHONY: setup all test
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e ".[test]"
+	touch $@
+
+# The spaCy project's default workflow: offline, embedded encoder, shipped samples.
+all: setup
+	cd project && HF_HUB_OFFLINE=1 $(PYTHON) -m spacy project run all
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q
