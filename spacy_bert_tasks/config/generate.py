@@ -82,7 +82,8 @@ buffer = 256
 get_length = null
 
 [training.optimizer]
-@optimizers = "Adam.v1"
+@optimizers = "spacy-bert-tasks.Adam.v1"
+head_learn_rate_scale = {head_scale}
 beta1 = 0.9
 beta2 = 0.999
 L2_is_weight_decay = true
@@ -168,6 +169,7 @@ def generate_config(
     learn_rate: float = 5e-5,
     warmup_fraction: float = 0.1,
     batch_size: Optional[int] = None,
+    head_learn_rate_scale: float = 20.0,
 ) -> Config:
     """A filled and validated training config.
 
@@ -181,6 +183,8 @@ def generate_config(
     learn_rate (float): Peak learning rate, reached after the warm-up.
     warmup_fraction (float): Share of `max_steps` spent warming up.
     batch_size (Optional[int]): Padded tokens per batch (default 1000 on CPU, 4000 on GPU).
+    head_learn_rate_scale (float): The heads, trained from scratch, learn this many times faster
+        than the encoder (spacy-bert-tasks.Adam.v1).
     RETURNS (Config): The config, with every default filled in.
     """
     tasks = _check_tasks(tasks)
@@ -198,6 +202,7 @@ def generate_config(
         batch_size=batch_size or (4000 if gpu else 1000),
         warmup_steps=int(max_steps * warmup_fraction),
         learn_rate=learn_rate,
+        head_scale=head_learn_rate_scale,
     )
     if "ner" in tasks:
         text += BERT_NER if ner_head == "bert_ner" else TRANSITION_NER
