@@ -1,0 +1,119 @@
+"""`generate_config` and `python -m spacy_bert_tasks init-config`: every combination builds."""
+import itertools
+
+import pytest
+from spacy import util
+from thinc.api import Config
+from typer.testing import CliRunner
+
+from spacy_bert_tasks.cli import app
+from spacy_bert_tasks.config import generate_config
+from spacy_bert_tasks.encoder import EMBEDDED_ENCODER
+from util import CAT_LABELS, adam, cats_examples, ner_examples, train_steps
+
+TASK_SETS = [["ner"], ["textcat"], ["ner", "textcat"], ["textcat", "ner"]]
+COMBINATIONS = [
+    (tasks, ner_head, multilabel)
+    for tasks, ner_head, multilabel in itertools.product(
+        TASK_SETS, ["bert_ner", "ner"], [False, True]
+    )
+    # Options for an absent head change nothing: test them once.
+    if ("ner" in tasks or ner_head == "bert_ner") and ("textcat" in tasks or not multilabel)
+]
+
+
+def combination_id(combination):
+    tasks, ner_head, multilabel = combination
+    return "-".join(tasks) + f"-{ner_head}" + ("-multilabel" if multilabel else "")
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+def test_every_combination_builds(tiny_bert, combination):
+    tasks, ner_head, multilabel = combination
+    config = generate_config(tasks, encoder=tiny_bert, ner_head=ner_head, multilabel=multilabel)
+    # As `spacy train` reads it: from the written text.
+    config = Config().from_str(config.to_str())
+    nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.pipe_names == ["transformer", *tasks]
+    assert nlp.get_pipe_meta("transformer").factory == "bert_transformer"
+    assert config["components"]["transformer"]["model"]["name"] == tiny_bert
+    assert nlp.get_pipe("transformer").listening_components == [t for t in tasks]
+    if "ner" in tasks:
+        assert nlp.get_pipe_meta("ner").factory == ner_head
+    if "textcat" in tasks:
+        assert nlp.get_pipe_meta("textcat").factory == "bert_textcat"
+        assert nlp.get_pipe("textcat").multi_label == multilabel
+
+
+def test_training_settings():
+    config = generate_config(["ner"], max_steps=100, learn_rate=1e-4, warmup_fraction=0.2)
+    assert config["components"]["transformer"]["model"]["name"] == EMBEDDED_ENCODER
+    training = config["training"]
+    assert training["max_steps"] == 100
+    assert training["optimizer"]["learn_rate"]["warmup_steps"] == 20
+    assert training["optimizer"]["learn_rate"]["initial_rate"] == 1e-4
+    assert training["optimizer"]["grad_clip"] == 1.0
+    assert config["corpora"]["train"]["max_length"] == 0
+    assert config["system"]["gpu_allocator"] is None
+    assert generate_config(["ner"], gpu=True)["system"]["gpu_allocator"] == "pytorch"
+
+
+@pytest.mark.parametrize(
+    "tasks, ner_head", [(["textcat", "ner"], "ner"), (["ner", "textcat"], "bert_ner")]
+)
+def test_generated_pipeline_trains_and_predicts(tiny_bert, tasks, ner_head):
+    config = generate_config(tasks, encoder=tiny_bert, ner_head=ner_head)
+    nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = ner_examples(nlp) + cats_examples(nlp)
+    nlp.initialize(lambda: examples)
+    losses = train_steps(nlp, examples, adam(), 2, batch_size=4)
+    assert set(losses) == {"transformer", *tasks}
+    doc = nlp("John visited London yesterday")
+    assert doc.has_annotation("ENT_IOB")
+    assert set(doc.cats) == set(CAT_LABELS)
+
+
+@pytest.mark.parametrize(
+    "tasks, kwargs, message",
+    [
+        (["pos"], {}, "Unknown or missing tasks"),
+        ([], {}, "Unknown or missing tasks"),
+        ([" ", ""], {}, "Unknown or missing tasks"),
+        (["ner", "qa"], {}, r"\['qa'\]"),
+        (["ner"], {"ner_head": "spancat"}, "Unknown NER head 'spancat'"),
+        (["ner"], {"max_steps": 0}, "max_steps"),
+        (["ner"], {"warmup_fraction": 1.0}, "warmup_fraction"),
+    ],
+)
+def test_bad_arguments_raise(tasks, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate_config(tasks, **kwargs)
+
+
+def test_duplicate_tasks_collapse():
+    config = generate_config(["ner", " ner", "textcat"])
+    assert config["nlp"]["pipeline"] == ["transformer", "ner", "textcat"]
+
+
+runner = CliRunner()
+
+
+def test_init_config_cli_writes_config(tiny_bert, tmp_path):
+    output = tmp_path / "sub" / "out.cfg"
+    args = ["init-config", str(output), "--tasks", "ner,textcat", "--encoder", tiny_bert]
+    result = runner.invoke(app, args + ["--multilabel", "--max-steps", "50"])
+    assert result.exit_code == 0, result.output
+    config = util.load_config(output)
+    assert config["nlp"]["pipeline"] == ["transformer", "ner", "textcat"]
+    assert config["components"]["transformer"]["model"]["name"] == tiny_bert
+    assert config["components"]["textcat"]["model"]["exclusive_classes"] is False
+    assert config["training"]["max_steps"] == 50
+    util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+def test_init_config_cli_bad_tasks_fail(tmp_path):
+    output = tmp_path / "out.cfg"
+    result = runner.invoke(app, ["init-config", str(output), "--tasks", "ner,pos"])
+    assert result.exit_code == 1
+    assert "Unknown or missing tasks" in result.output
+    assert not output.exists()
