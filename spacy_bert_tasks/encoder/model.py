@@ -15,7 +15,7 @@ from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ragged
 
 from .names import resolve_encoder_name
-from .windows import NestedSpans, fit_windows
+from .windows import NestedSpans, count_wordpieces_per_token, fit_windows
 
 
 @registry.architectures("spacy-bert-tasks.BertEncoder.v1")
@@ -103,10 +103,16 @@ def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
     nested_spans = model.attrs["get_spans"](docs)
     batch_encoding, align = _tokenize(tokenizer, nested_spans)
     max_length = tokenizer.model_max_length
-    if batch_encoding["input_ids"].shape[1] <= max_length:
+    lengths = batch_encoding["attention_mask"].sum(axis=1)
+    if lengths.max(initial=0) <= max_length:
         return nested_spans, batch_encoding, align
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    counts = [
+        _wordpieces_per_token(tokenizer, span, batch_encoding, i) if length > max_length else None
+        for i, (span, length) in enumerate(zip(flat_spans, lengths))
+    ]
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
-    nested_spans, oversize = fit_windows(nested_spans, align.lengths.tolist(), budget)
+    nested_spans, oversize = fit_windows(nested_spans, counts, budget)
     if oversize:
         example = oversize[0].text[:40]
         warnings.warn(
@@ -117,6 +123,13 @@ def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
         )
     batch_encoding, align = _tokenize(tokenizer, nested_spans)
     return nested_spans, batch_encoding, align
+
+
+def _wordpieces_per_token(tokenizer, window, batch_encoding, row: int) -> List[int]:
+    if "offset_mapping" in batch_encoding:
+        return count_wordpieces_per_token(window, batch_encoding["offset_mapping"][row])
+    # Slow tokenizers give no offsets: count each token's pieces on its own.
+    return [len(tokenizer.tokenize(token.text)) for token in window]
 
 
 def _tokenize(tokenizer, nested_spans: NestedSpans) -> Tuple[dict, Ragged]:

@@ -6,7 +6,9 @@ wordpieces past the limit without a word. Here an overlong window is cut into co
 that fit, so no token loses its context or its vector. Only a single token longer than the whole
 limit still has to be truncated, and that is reported.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
 
 from spacy.tokens import Span
 
@@ -35,26 +37,26 @@ def split_window(window: Span, wordpieces_per_token: Sequence[int], budget: int)
 
 
 def fit_windows(
-    nested_spans: NestedSpans, wordpiece_lengths: Sequence[int], budget: int
+    nested_spans: NestedSpans, wordpiece_counts: Sequence[Optional[Sequence[int]]], budget: int
 ) -> Tuple[NestedSpans, List[Span]]:
     """Split every window whose wordpieces exceed the budget.
 
     nested_spans (List[List[Span]]): Windows per doc, as the span getter made them.
-    wordpiece_lengths (Sequence[int]): Wordpiece count of each token of each window, in the order
-        of the flattened windows (the `lengths` of spacy-transformers' alignment).
+    wordpiece_counts (Sequence[Optional[Sequence[int]]]): For each window of the flattened
+        windows, the wordpiece count of each of its tokens, or None for a window that fits.
     budget (int): Wordpieces allowed per window, special tokens excluded.
     RETURNS (Tuple[List[List[Span]], List[Span]]): The fitted windows per doc, and the tokens
         (as one-token spans) that alone exceed the budget and so will be truncated.
     """
     fitted: NestedSpans = []
     oversize_tokens: List[Span] = []
-    offset = 0
+    flat_index = 0
     for doc_windows in nested_spans:
         fitted.append([])
         for window in doc_windows:
-            counts = wordpiece_lengths[offset : offset + len(window)]
-            offset += len(window)
-            if sum(counts) <= budget:
+            counts = wordpiece_counts[flat_index]
+            flat_index += 1
+            if counts is None or sum(counts) <= budget:
                 fitted[-1].append(window)
                 continue
             fitted[-1].extend(split_window(window, counts, budget))
@@ -62,3 +64,17 @@ def fit_windows(
                 window[i : i + 1] for i, count in enumerate(counts) if count > budget
             )
     return fitted, oversize_tokens
+
+
+def count_wordpieces_per_token(window: Span, offsets: numpy.ndarray) -> List[int]:
+    """How many wordpieces of a window's encoding start inside each of its tokens.
+
+    window (Span): The window that was tokenized (its text, from its first token).
+    offsets (ndarray): (n_wordpieces, 2) character offsets into window.text from a fast
+        tokenizer; special tokens and padding have empty (start == end) ranges.
+    RETURNS (List[int]): One count per token of the window.
+    """
+    token_starts = numpy.asarray([token.idx - window.start_char for token in window])
+    real = offsets[offsets[:, 1] > offsets[:, 0]]
+    owner = numpy.searchsorted(token_starts, real[:, 0], side="right") - 1
+    return numpy.bincount(owner, minlength=len(window)).tolist()
