@@ -150,10 +150,17 @@ threshold = 0.5
 exclusive_classes = {exclusive}
 dropout = 0.1
 
-[components.textcat.model.doc_vectors]
+[components.textcat.model.tok2vec]
 @architectures = "spacy-bert-tasks.ClsVectorListener.v1"
 grad_factor = 1.0
 upstream = "transformer"
+"""
+
+DOC_CLEANER = """
+[components.doc_cleaner]
+factory = "doc_cleaner"
+attrs = {"_.trf_data": null}
+silent = true
 """
 
 
@@ -192,13 +199,16 @@ def generate_config(
         raise ValueError(f"Unknown NER head '{ner_head}': expected one of {', '.join(NER_HEADS)}.")
     if max_steps < 1 or not 0 <= warmup_fraction < 1:
         raise ValueError("max_steps must be >= 1 and warmup_fraction in [0, 1).")
+    # spaCy's own NER does not release the encoder output; its doc_cleaner does.
+    needs_cleaner = tasks[-1] == "ner" and ner_head == "ner"
+    pipeline = ["transformer", *tasks] + (["doc_cleaner"] if needs_cleaner else [])
     text = BASE.format(
         gpu_allocator='"pytorch"' if gpu else "null",
         lang=lang,
-        pipeline=str(["transformer", *tasks]).replace("'", '"'),
+        pipeline=str(pipeline).replace("'", '"'),
         encoder=encoder.replace("\\", "/"),
         max_steps=max_steps,
-        eval_frequency=max(1, min(200, max_steps // 10)),
+        eval_frequency=max(1, min(200, max_steps // 4)),
         batch_size=batch_size or (4000 if gpu else 1000),
         warmup_steps=int(max_steps * warmup_fraction),
         learn_rate=learn_rate,
@@ -209,6 +219,8 @@ def generate_config(
         text += NER_TOKEN_VECTORS
     if "textcat" in tasks:
         text += TEXTCAT.format(exclusive=str(not multilabel).lower())
+    if needs_cleaner:
+        text += DOC_CLEANER
     config = Config().from_str(text, interpolate=False)
     # Building the (uninitialized) pipeline fills every default and validates the whole config.
     nlp = util.load_model_from_config(config, auto_fill=True, validate=True)

@@ -1,4 +1,5 @@
 """The encoder's thinc model: spacy-transformers' TransformerModel with windows that always fit."""
+import copy
 import warnings
 from typing import Callable, List, Tuple
 
@@ -26,7 +27,7 @@ def build_bert_encoder(
     transformer_config: dict,
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
-) -> TransformerModel:
+) -> "BertEncoderModel":
     """A BERT-family encoder over windows of each doc, for the `bert_transformer` component.
 
     name (str): A Hugging Face model name, a local folder, or 'embedded:all-MiniLM-L6-v2' for the
@@ -38,9 +39,9 @@ def build_bert_encoder(
     transformer_config (dict): Passed to AutoConfig.from_pretrained.
     mixed_precision (bool): Run the encoder under torch autocast.
     grad_scaler_config (dict): Passed to thinc's PyTorchGradScaler.
-    RETURNS (TransformerModel): Outputs a FullTransformerBatch, as the stock model does.
+    RETURNS (BertEncoderModel): Outputs a FullTransformerBatch, as the stock model does.
     """
-    model = TransformerModel(
+    return BertEncoderModel(
         name,
         get_spans,
         tokenizer_config=tokenizer_config,
@@ -48,9 +49,29 @@ def build_bert_encoder(
         mixed_precision=mixed_precision,
         grad_scaler_config=dict(grad_scaler_config),
     )
-    model._func = forward
-    model.init = init
-    return model
+
+
+class BertEncoderModel(TransformerModel):
+    """TransformerModel with this module's forward and init, kept by `copy`."""
+
+    def __init__(self, name: str, get_spans: Callable, **kwargs):
+        super().__init__(name, get_spans, **kwargs)
+        self._func = forward
+        self.init = init
+        self._init_kwargs = kwargs
+        # Imported here: standalone.py builds on this module.
+        from .standalone import replace_listener_cfg
+
+        self.attrs["replace_listener_cfg"] = replace_listener_cfg
+
+    def copy(self) -> "BertEncoderModel":
+        """A deep copy (nlp.replace_listeners gives each head its own encoder this way)."""
+        copied = BertEncoderModel(self.attrs["name"], self.attrs["get_spans"], **self._init_kwargs)
+        copied.layers[0] = copy.deepcopy(self.layers[0])
+        copied.attrs["has_transformer"] = self.attrs["has_transformer"]
+        if self.has_dim("nO"):
+            copied.set_dim("nO", self.get_dim("nO"))
+        return copied
 
 
 def init(model: TransformerModel, X=None, Y=None) -> None:

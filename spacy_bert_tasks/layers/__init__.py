@@ -1,10 +1,16 @@
 """Thinc layers shared by the heads, one per file."""
 from .cls_vectors import cls_vectors
-from .listener import EncoderListener, build_cls_vector_listener, build_token_vector_listener
+from .listener import (
+    EncoderListener,
+    build_cls_vector_listener,
+    build_token_vector_listener,
+    release_encoder_output,
+)
 
 __all__ = [
     "EncoderListener",
     "build_token_vector_listener",
     "build_cls_vector_listener",
     "cls_vectors",
+    "release_encoder_output",
 ]

@@ -3,11 +3,12 @@
 `EncoderListener` is spacy-transformers' TransformerListener with two fixes:
 - it fails with a clear message when a doc carries no encoder output, where the stock listener
   silently feeds zeros to the head (a disabled or missing encoder then yields garbage);
-- the last listener of the pipeline releases `doc._.trf_data` after reading it, so processed docs
-  do not keep the encoder's activations (kilobytes per token) unless the encoder is told to.
+- the head that owns the pipeline's last listener releases `doc._.trf_data` in its
+  `set_annotations` (`release_encoder_output`), so processed docs do not keep the encoder's
+  activations (kilobytes per token) unless the encoder is told to.
 The encoder component sets `upstream_component` and `releases_trf_data` when it links listeners.
 """
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -43,10 +44,20 @@ def forward(model: EncoderListener, docs: List[Doc], is_train: bool):
         return model._outputs, model.backprop_and_clear
     # Prediction, or training with a frozen encoder that annotates the docs.
     outputs = [_stored_output(model, doc, docs) for doc in docs]
-    if model.releases_trf_data:
+    return outputs, lambda d_outputs: []
+
+
+def release_encoder_output(head_model: Model, docs: Iterable[Doc]) -> None:
+    """Drop doc._.trf_data if `head_model` holds the encoder's last listener.
+
+    Heads call this at the end of `set_annotations` (never in `predict`, which must not change
+    docs). A head whose listener is not the last, or an encoder with keep_trf_data, keeps it.
+    """
+    if any(
+        isinstance(node, EncoderListener) and node.releases_trf_data for node in head_model.walk()
+    ):
         for doc in docs:
             doc._.trf_data = None
-    return outputs, lambda d_outputs: []
 
 
 def _stored_output(model: EncoderListener, doc: Doc, batch: List[Doc]) -> TransformerData:

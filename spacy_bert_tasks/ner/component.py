@@ -11,6 +11,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy, to_numpy
 from thinc.types import Floats2d
 
+from ..layers.listener import release_encoder_output
 from .decoding import decode_valid_tags, entity_spans
 from .tags import gold_tag, tag_names, transition_masks
 
@@ -159,6 +160,7 @@ class BertEntityRecognizer(TrainablePipe):
             if key is not None:
                 scores = [score for *_, score in found]
                 doc.spans[key] = SpanGroup(doc, name=key, spans=spans, attrs={"scores": scores})
+        release_encoder_output(self.model, docs)
 
     def update(
         self,

@@ -1,5 +1,5 @@
 """The `bert_textcat` component: spaCy's TextCategorizer with missing cats handled."""
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy
 from spacy.language import Language
@@ -9,13 +9,15 @@ from spacy.training import Example, validate_examples
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
+from ..layers.listener import release_encoder_output
+
 DEFAULT_MODEL_CONFIG = """
 [model]
 @architectures = "spacy-bert-tasks.ClsClassifier.v1"
 exclusive_classes = true
 dropout = 0.1
 
-[model.doc_vectors]
+[model.tok2vec]
 @architectures = "spacy-bert-tasks.ClsVectorListener.v1"
 grad_factor = 1.0
 upstream = "*"
@@ -81,6 +83,27 @@ class BertTextCategorizer(TextCategorizer):
     @property
     def support_missing_values(self) -> bool:
         return True
+
+    def predict(self, docs: Iterable[Doc]) -> Floats2d:
+        """Label probabilities per doc. An empty doc has a zero [CLS] vector, whatever its batch."""
+        docs = list(docs)
+        non_empty = [doc for doc in docs if len(doc)]
+        output_layer = self.model.get_ref("output_layer")
+        ops = self.model.ops
+        scores = ops.alloc2f(len(docs), len(self.labels))
+        if len(non_empty) < len(docs):
+            # The stock shortcut returns zeros for an all-empty batch, unlike the same doc
+            # predicted next to others; score the zero vector instead.
+            scores[...] = output_layer.predict(ops.alloc2f(1, output_layer.get_dim("nI")))
+        if non_empty:
+            rows = ops.xp.asarray([i for i, doc in enumerate(docs) if len(doc)])
+            scores[rows] = self.model.predict(non_empty)
+        return scores
+
+    def set_annotations(self, docs: Iterable[Doc], scores) -> None:
+        docs = list(docs)
+        super().set_annotations(docs, scores)
+        release_encoder_output(self.model, docs)
 
     def update(self, examples, *, drop: float = 0.0, sgd=None, losses=None) -> Dict[str, float]:
         examples = list(examples)

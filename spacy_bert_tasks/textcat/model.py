@@ -12,23 +12,23 @@ OutT = Floats2d
 
 @registry.architectures("spacy-bert-tasks.ClsClassifier.v1")
 def build_cls_classifier(
-    doc_vectors: Model[InT, Floats2d],
+    tok2vec: Model[InT, Floats2d],
     exclusive_classes: bool,
     nO: Optional[int] = None,
     dropout: float = 0.1,
 ) -> Model[InT, OutT]:
     """One linear layer over the [CLS] vector, as in BERT's sequence classification.
 
-    doc_vectors (Model[List[Doc], Floats2d]): One vector per doc, usually
-        spacy-bert-tasks.ClsVectorListener.v1.
+    tok2vec (Model[List[Doc], Floats2d]): One vector per doc, usually
+        spacy-bert-tasks.ClsVectorListener.v1 (named tok2vec, as spaCy's tools expect).
     exclusive_classes (bool): Softmax over labels (one label per doc) or a sigmoid per label.
     nO (Optional[int]): Number of labels; set from the component's labels.
     dropout (float): Dropout on the [CLS] vector during training.
     RETURNS (Model[List[Doc], Floats2d]): Label probabilities, one row per doc.
     """
     output_layer = Softmax_v2(nO=nO) if exclusive_classes else Sigmoid(nO=nO)
-    model = chain(doc_vectors, Dropout(dropout), output_layer)
-    model.set_ref("doc_vectors", doc_vectors)
+    model = chain(tok2vec, Dropout(dropout), output_layer)
+    model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     model.attrs["multi_label"] = not exclusive_classes
     return model

@@ -76,12 +76,6 @@ def test_released_when_last_head_is_disabled(nlp):
     assert doc._.trf_data is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EncoderListener.forward clears doc._.trf_data inside model.predict, so the last "
-    "head's predict() mutates its docs (STYLE: predict never mutates docs) and a second "
-    "predict() on the same docs raises 'A doc reached a head without the output of encoder'",
-)
 def test_predict_leaves_docs_unchanged(nlp):
     doc = nlp.get_pipe("transformer")(nlp.make_doc(TEXT))
     textcat = nlp.get_pipe("textcat")

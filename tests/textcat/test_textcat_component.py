@@ -160,12 +160,6 @@ def test_empty_doc(exclusive):
     assert all(0.0 <= score <= 1.0 for score in doc.cats.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an empty doc's cats depend on its batch: alone, TextCategorizer.predict's all-empty "
-    "shortcut gives all zeros; next to other docs, cls_vectors gives it a zero [CLS] row and "
-    "the softmax gives it (near-)uniform probabilities",
-)
 def test_empty_doc_pipe_equals_call(exclusive):
     nlp, _ = exclusive
     texts = ["", "good movie"]

@@ -1,0 +1,96 @@
+"""A head with its own copy of the encoder, as `nlp.replace_listeners` makes it.
+
+`replace_listeners("transformer", "ner", ["model.tok2vec"])` swaps a head's listener for a copy
+of the encoder followed by `split_trf_batch`, in memory. These architectures build exactly that
+structure from the head's config, so the pipeline saves and loads; `replace_listener_cfg` writes
+their config from the encoder's and the listener's.
+"""
+from typing import Callable, Dict, List
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from spacy_transformers.layers import split_trf_batch, trfs2arrays
+from spacy_transformers.layers._util import replace_listener_cfg as stock_replace_listener_cfg
+from thinc.api import Model, chain
+from thinc.types import Floats2d, Ragged
+
+from ..layers.cls_vectors import cls_vectors
+from .model import build_bert_encoder
+
+LISTENER_TO_ENCODER = {
+    "spacy-bert-tasks.TokenVectorListener.v1": (
+        "spacy-bert-tasks.TokenVectorEncoder.v1",
+        ("pooling", "grad_factor"),
+    ),
+    "spacy-bert-tasks.ClsVectorListener.v1": (
+        "spacy-bert-tasks.ClsVectorEncoder.v1",
+        ("grad_factor",),
+    ),
+}
+
+
+def replace_listener_cfg(encoder_cfg: Dict, listener_cfg: Dict) -> Dict:
+    """The config of a head's own encoder copy, replacing the config of its listener."""
+    target = LISTENER_TO_ENCODER.get(listener_cfg.get("@architectures", ""))
+    if target is None:
+        return stock_replace_listener_cfg(encoder_cfg, listener_cfg)
+    architecture, listener_keys = target
+    result = dict(encoder_cfg)
+    result["@architectures"] = architecture
+    for key in listener_keys:
+        if key in listener_cfg:
+            result[key] = listener_cfg[key]
+    return result
+
+
+def _own_encoder(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config, reader: Model) -> Model:
+    encoder = chain(
+        build_bert_encoder(
+            name,
+            get_spans,
+            tokenizer_config,
+            transformer_config,
+            mixed_precision=mixed_precision,
+            grad_scaler_config=grad_scaler_config,
+        ),
+        split_trf_batch(),
+    )
+    # Same node structure as a listener replaced in memory: chain(chain(encoder, split), reader).
+    model = chain(encoder, reader)
+    model.set_ref("listener", encoder)
+    return model
+
+
+@registry.architectures("spacy-bert-tasks.TokenVectorEncoder.v1")
+def build_token_vector_encoder(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict,
+    transformer_config: dict,
+    pooling: Model[Ragged, Floats2d],
+    grad_factor: float = 1.0,
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> Model[List[Doc], List[Floats2d]]:
+    """Token vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
+    return _own_encoder(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision,
+        grad_scaler_config, trfs2arrays(pooling, grad_factor),
+    )
+
+
+@registry.architectures("spacy-bert-tasks.ClsVectorEncoder.v1")
+def build_cls_vector_encoder(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict,
+    transformer_config: dict,
+    grad_factor: float = 1.0,
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> Model[List[Doc], Floats2d]:
+    """[CLS] vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
+    return _own_encoder(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision,
+        grad_scaler_config, cls_vectors(grad_factor),
+    )
