@@ -194,9 +194,7 @@ def build_spacy_pipeline(tasks: Sequence[str]):
     from spacy_bert_tasks.config import generate_config
 
     util.fix_random_seed(0)
-    # The generated config keeps ${...} references for the file it is written to; `initialize`
-    # resolves [training] on its own (for the optimizer), so it needs them filled in.
-    config = generate_config(tasks).interpolate()
+    config = generate_config(tasks)
     nlp = util.load_model_from_config(config, auto_fill=True)
     examples = synthetic_examples(nlp)
     nlp.initialize(lambda: examples)
