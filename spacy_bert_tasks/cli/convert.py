@@ -1,10 +1,11 @@
-"""`python -m spacy_bert_tasks convert {conll,textcat} IN OUT.spacy`."""
+"""`python -m spacy_bert_tasks convert {conll,textcat,squad} IN OUT.spacy`."""
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import typer
 
 from ..convert import ConversionError, ConversionReport, convert_conll, convert_textcat
+from ..convert.squad import convert_squad
 from . import convert_app
 
 INPUT = typer.Argument(..., exists=True, dir_okay=False, help="Input data file.")
@@ -53,6 +54,12 @@ def textcat_command(
             lang=lang,
         )
     )
+
+
+@convert_app.command("squad")
+def squad_command(input_path: Path = INPUT, output_path: Path = OUTPUT, lang: str = LANG) -> None:
+    """Convert SQuAD v1.1 / v2.0 JSON: one doc per question, for the span-QA head."""
+    _run(lambda: convert_squad(input_path, output_path, lang=lang))
 
 
 def _run(convert: Callable[[], ConversionReport]) -> None:
