@@ -221,7 +221,7 @@ def encoder_grads(nlp: Language, examples: Sequence[Example]) -> Dict[str, "obje
     for p in params.values():
         p.grad = None
     nlp.update(list(examples), sgd=False, drop=0.0, losses={})
-    nlp.get_pipe("transformer")._flush_pending_backprop()
+    nlp.get_pipe("transformer").backward_pending()
     return {
         name: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
         for name, p in params.items()

@@ -1,11 +1,13 @@
 """The `bert_transformer` component: one BERT encoder whose output every head shares.
 
-It is spacy-transformers' Transformer with one change in how training works. The stock component
+It is spacy-transformers' Transformer with changes in how training works. The stock component
 hands its backprop callback to the LAST listener only; every other listener just accumulates. When
 the last head skips a batch (spaCy's NER returns early when no doc in the batch has entities), all
 the other heads' encoder gradients for that batch are silently lost. Here every listener only
 accumulates, and one combined backward pass runs when the batch's gradient is complete: at the
 next `update` (gradient accumulation over sub-batches) or at `finish_update` (before the step).
+The QA head's question-conditioned pass (`encode_pairs`) joins the same backward pass
+(see gradients.py for why one pass matters with mixed precision).
 """
 import warnings
 from typing import Callable, Dict, Iterable, List, Optional
@@ -14,12 +16,13 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy_transformers.annotation_setters import null_annotation_setter
-from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
 from spacy_transformers.layers import TransformerListener
 from spacy_transformers.pipeline_component import Transformer
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 
 from ..layers.listener import EncoderListener
+from .gradients import PendingPass, backward, unscale_gradients
 from .names import EMBEDDED_ENCODER
 
 DEFAULT_MODEL_CONFIG = f"""
@@ -93,7 +96,9 @@ class BertTransformer(Transformer):
             vocab, model, set_extra_annotations, name=name, max_batch_items=max_batch_items
         )
         self.cfg["keep_trf_data"] = keep_trf_data
-        self._pending: Optional[_PendingBackprop] = None
+        self._pending: List[PendingPass] = []
+        # True between this component's update and finish_update: the encoder trains this step.
+        self._training_step = False
         self._warned_early_step = False
 
     # Linking ---------------------------------------------------------------------------------
@@ -121,6 +126,35 @@ class BertTransformer(Transformer):
         super().initialize(get_examples, nlp=nlp)
         self._assign_trf_data_release()
 
+    # QA heads --------------------------------------------------------------------------------
+
+    def find_listeners(self, component) -> None:
+        """Link listeners, and any component offering a `link_encoder(encoder)` hook (QA)."""
+        super().find_listeners(component)
+        link_encoder = getattr(component, "link_encoder", None)
+        if callable(link_encoder):
+            link_encoder(self)
+
+    def encode_pairs(self, wordpieces: WordpieceBatch, *, is_train: bool):
+        """Run the encoder's torch module on pre-tokenized input (e.g. question-context pairs).
+
+        The QA head calls this for its question-conditioned pass: same weights, and its gradient
+        joins the step's single backward pass. When the encoder is not being trained in this
+        step (frozen, or not updated), the pass runs without gradient.
+        wordpieces (WordpieceBatch): Input ids, attention mask and token type ids.
+        is_train (bool): Whether the caller will backpropagate.
+        RETURNS (Tuple[Floats3d, Callable[[Floats3d], None]]): Last hidden states (windows,
+            length, width) and a callback taking their gradient.
+        """
+        hf_wrapper = self.model.layers[0]
+        if not (is_train and self._training_step):
+            output = hf_wrapper.predict(wordpieces)
+            return torch2xp(output.last_hidden_state), lambda d_hidden: None
+        output, _ = hf_wrapper(wordpieces, is_train=True)
+        pending = PendingPass(output.last_hidden_state)
+        self._pending.append(pending)
+        return torch2xp(output.last_hidden_state), pending.add
+
     # Training --------------------------------------------------------------------------------
 
     def update(
@@ -142,33 +176,52 @@ class BertTransformer(Transformer):
             losses = {}
         losses.setdefault(self.name, 0.0)
         # The previous sub-batch is complete: every head has run on it.
-        self._flush_pending_backprop()
-        docs = [eg.predicted for eg in examples]
-        if not any(len(doc) for doc in docs):
-            return losses
+        self.backward_pending()
+        self._training_step = True
         set_dropout_rate(self.model, drop)
-        output, backprop = self.model.begin_update(docs)
-        self._pending = _PendingBackprop(output, backprop, losses, self.name)
+        docs = [eg.predicted for eg in examples]
+        if not self.listeners or not any(len(doc) for doc in docs):
+            return losses
+        output, _ = self.model.begin_update(docs)
+        pending = PendingPass(output.model_output.last_hidden_state, output.unsplit_by_doc)
+        self._pending.append(pending)
+
+        def accumulate(d_trf_datas: List[TransformerData]) -> None:
+            losses[self.name] += pending.add_doc_gradients(d_trf_datas)
+
         batch_id = TransformerListener.get_batch_id(docs)
         for listener in self.listeners:
-            listener.receive(batch_id, output.doc_data, self._pending.accumulate)
+            listener.receive(batch_id, output.doc_data, accumulate)
         return losses
 
+    def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
+        """The doc-level pass, skipped when no listener would read it (e.g. a QA-only pipeline)."""
+        docs = list(docs)
+        if not self.listeners and not self.cfg["keep_trf_data"]:
+            return FullTransformerBatch.empty(len(docs))
+        return super().predict(docs)
+
     def finish_update(self, sgd: Optimizer) -> None:
-        """Backpropagate the heads' summed gradient into the encoder, then step its weights."""
-        pending = self._pending
-        if pending is not None and self.listeners and not pending.has_gradient:
+        """Backpropagate the heads' summed gradients into the encoder, then step its weights."""
+        if self._pending and not any(p.has_gradient for p in self._pending) and self.listeners:
             # nlp.update(examples, sgd=optimizer) steps each component right after its own
             # update, before the heads have sent anything: keep the batch for the next step.
             self._warn_early_step()
         else:
-            self._flush_pending_backprop()
+            self.backward_pending()
+        shim = self.model.layers[0].shims[0]
+        unscale_gradients(shim._model, shim._grad_scaler)
         self.model.finish_update(sgd)
+        self._training_step = False
 
-    def _flush_pending_backprop(self) -> None:
-        if self._pending is not None:
-            self._pending.run()
-            self._pending = None
+    def backward_pending(self) -> None:
+        """Backpropagate the gradients heads have sent so far into the encoder, without a step.
+
+        spaCy's loops never need this (update and finish_update call it); it lets custom loops
+        and tests read the encoder's gradients (`.grad` of the torch parameters).
+        """
+        backward(self._pending, self.model.layers[0].shims[0]._grad_scaler)
+        self._pending = []
 
     def _warn_early_step(self) -> None:
         if not self._warned_early_step:
@@ -180,35 +233,3 @@ class BertTransformer(Transformer):
                 UserWarning,
             )
             self._warned_early_step = True
-
-
-class _PendingBackprop:
-    """The encoder output of one batch and the gradients that heads have sent for it so far."""
-
-    def __init__(self, output: FullTransformerBatch, backprop: Callable, losses: Dict, name: str):
-        self.output = output
-        self.backprop = backprop
-        self.losses = losses
-        self.name = name
-        self.d_tensors: List[List] = []
-
-    @property
-    def has_gradient(self) -> bool:
-        return bool(self.d_tensors)
-
-    def accumulate(self, d_trf_datas: List[TransformerData]) -> None:
-        """Listener callback: add one head's gradient (one entry per non-empty doc)."""
-        for i, d_trf_data in enumerate(d_trf_datas):
-            for d_tensor in d_trf_data.tensors:
-                self.losses[self.name] += float((d_tensor**2).sum())
-            if i >= len(self.d_tensors):
-                self.d_tensors.append(list(d_trf_data.tensors))
-            else:
-                for j, d_tensor in enumerate(d_trf_data.tensors):
-                    self.d_tensors[i][j] += d_tensor
-
-    def run(self) -> None:
-        """One backward pass through the encoder for the summed gradient (none if no head sent)."""
-        if self.d_tensors:
-            self.backprop(self.output.unsplit_by_doc(self.d_tensors))
-        self.d_tensors = []

@@ -92,7 +92,7 @@ def test_sub_batches_accumulate_until_finish_update(tiny_bert):
         p.grad = None
     nlp.update(cats, sgd=False, drop=0.0)
     nlp.update(ents, sgd=False, drop=0.0)
-    nlp.get_pipe("transformer")._flush_pending_backprop()
+    nlp.get_pipe("transformer").backward_pending()
     for name, p in encoder_params(nlp).items():
         if name.startswith("pooler"):
             continue
