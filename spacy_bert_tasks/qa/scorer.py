@@ -48,15 +48,18 @@ def score_squad(examples: Iterable[Example], *, spans_key: str = ANSWERS_KEY, **
 def predicted_answer(doc: Doc, spans_key: str = ANSWERS_KEY) -> str:
     """The answer text a QA component predicted for a doc.
 
+    The group's attrs["texts"] holds the answers exactly as the model predicted them, character
+    for character (as the official evaluation expects); the spans are snapped to whole tokens,
+    so they are the fallback only.
     doc (Doc): A doc the QA component has annotated.
     spans_key (str): The span group of the n-best answers, best first.
-    RETURNS (str): "" if the group says "no answer", is empty or is missing; else the best
-        span's text.
+    RETURNS (str): "" if the group says "no answer", is empty or is missing; else the best answer.
     """
     group = doc.spans.get(spans_key)
     if group is None or group.attrs.get("no_answer") or len(group) == 0:
         return ""
-    return group[0].text
+    texts = group.attrs.get("texts")
+    return texts[0] if texts else group[0].text
 
 
 def _gold_texts(doc: Doc) -> Sequence[str]:

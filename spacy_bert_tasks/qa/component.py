@@ -1,0 +1,347 @@
+"""The `bert_qa` component: extractive span QA on the shared encoder's weights."""
+import warnings
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from thinc.api import Config, Model, set_dropout_rate
+from thinc.types import Floats2d
+
+from .extensions import ANSWERS_KEY, install_qa_extensions
+from .postprocess import (
+    AnswerCandidate,
+    WindowLogits,
+    best_answers,
+    candidate_probabilities,
+    choose_answer,
+)
+from .windows import PairWindows, answer_positions, encode_pairs
+
+PairResult = Optional[Tuple[List[AnswerCandidate], float]]
+
+DEFAULT_MODEL = Config().from_str(
+    """
+[model]
+@architectures = "spacy-bert-tasks.SpanQAHead.v1"
+dropout = 0.1
+"""
+)["model"]
+
+
+@Language.factory(
+    "bert_qa",
+    assigns=["doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "upstream": "*",
+        "max_seq_length": 384,
+        "doc_stride": 128,
+        "max_question_length": 64,
+        "n_best": 20,
+        "max_answer_length": 30,
+        "allow_no_answer": False,
+        "null_score_diff_threshold": 0.0,
+        "spans_key": ANSWERS_KEY,
+        "max_batch_windows": 32,
+        "scorer": {"@scorers": "spacy-bert-tasks.squad_scorer.v1"},
+    },
+    default_score_weights={
+        "qa_f1": 1.0,
+        "qa_exact": 0.0,
+        "qa_has_ans_exact": None,
+        "qa_has_ans_f1": None,
+        "qa_no_ans_exact": None,
+        "qa_no_ans_f1": None,
+        "qa_total": None,
+        "qa_docs_without_question": None,
+    },
+)
+def make_bert_qa(
+    nlp: Language,
+    name: str,
+    model: Model,
+    upstream: str,
+    max_seq_length: int,
+    doc_stride: int,
+    max_question_length: int,
+    n_best: int,
+    max_answer_length: int,
+    allow_no_answer: bool,
+    null_score_diff_threshold: float,
+    spans_key: str,
+    max_batch_windows: int,
+    scorer: Optional[Callable],
+) -> "SpanQuestionAnswerer":
+    """Answers `doc._.question` with a span of the doc, reading the shared BERT encoder.
+
+    upstream (str): Name of the bert_transformer component whose weights to use, or '*'.
+    max_seq_length (int): Wordpieces per window, [CLS] question [SEP] context [SEP].
+    doc_stride (int): Wordpieces shared by consecutive windows of a long context.
+    max_question_length (int): Longer questions are cut (with a warning).
+    n_best (int): Answers kept per question (and start/end positions paired per window).
+    max_answer_length (int): Longest answer, in wordpieces.
+    allow_no_answer (bool): SQuAD 2.0: predict "no answer" when the [CLS] score wins.
+    null_score_diff_threshold (float): Answer only if null - best <= this (tune on a dev set).
+    spans_key (str): Where the n-best answers go: doc.spans[spans_key].
+    max_batch_windows (int): Windows per encoder batch.
+    """
+    return SpanQuestionAnswerer(
+        nlp.vocab,
+        model,
+        name,
+        upstream=upstream,
+        max_seq_length=max_seq_length,
+        doc_stride=doc_stride,
+        max_question_length=max_question_length,
+        n_best=n_best,
+        max_answer_length=max_answer_length,
+        allow_no_answer=allow_no_answer,
+        null_score_diff_threshold=null_score_diff_threshold,
+        spans_key=spans_key,
+        max_batch_windows=max_batch_windows,
+        scorer=scorer,
+    )
+
+
+class SpanQuestionAnswerer(TrainablePipe):
+    """Extractive QA: [CLS] question [SEP] context [SEP] through the shared encoder.
+
+    The thinc model is only the output layer. The encoder's torch module is reached at each call
+    through the linked `bert_transformer` component (see `link_encoder`), so the pipeline holds
+    one copy of the weights and the QA gradient lands in them, in the encoder's single backward
+    pass per step. Docs whose `_.question` is None are left alone (a mixed pipeline).
+    Predictions: doc.spans[spans_key] holds the n-best answers, best first, with attrs "scores"
+    (probabilities over the n-best, and "no answer" when allowed), "texts" (the answers exactly
+    as predicted, before snapping to tokens), "no_answer" and "null_score".
+    """
+
+    def __init__(self, vocab, model: Model, name: str = "bert_qa", *, scorer=None, **settings):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        _check_settings(settings)
+        self.cfg: Dict = dict(settings)
+        self._encoder = None
+        install_qa_extensions()
+
+    # The encoder -------------------------------------------------------------------------------
+
+    def link_encoder(self, encoder) -> None:
+        """Hook called by bert_transformer when spaCy (re)links components; never serialised."""
+        if self.cfg["upstream"] in ("*", encoder.name):
+            self._encoder = encoder
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            raise ValueError(
+                f"'{self.name}' is not linked to an encoder: add a 'bert_transformer' component "
+                f"before it in the pipeline (upstream setting: '{self.cfg['upstream']}')."
+            )
+        return self._encoder
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None) -> None:
+        """Size the output layer from the (initialized) encoder; QA needs no labels."""
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        width = self.encoder.model.get_dim("nO")
+        self.model.get_ref("output_layer").set_dim("nI", width)
+        self.model.initialize()
+
+    # Prediction --------------------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[PairResult]:
+        """The n-best answers and the null score of each doc that has a question (else None)."""
+        docs = list(docs)
+        asked = [i for i, doc in enumerate(docs) if doc._.question is not None]
+        results: List[PairResult] = [None] * len(docs)
+        if not asked:
+            return results
+        self._require_initialized()
+        windows = self._encode([docs[i] for i in asked])
+        logits = [None] * len(windows)
+        for chunk in windows.chunks(self.cfg["max_batch_windows"]):
+            batch = windows.wordpieces(chunk, self.encoder.model.tokenizer.pad_token_id)
+            hidden, _ = self.encoder.encode_pairs(batch, is_train=False)
+            chunk_logits = self.model.predict(hidden)
+            for row, i in enumerate(chunk):
+                logits[i] = self.model.ops.to_numpy(chunk_logits[row, : batch.lengths[row]])
+        per_pair: Dict[int, List[WindowLogits]] = {}
+        for i, pair in enumerate(windows.pair_of_window):
+            per_pair.setdefault(pair, []).append(
+                WindowLogits(logits[i][:, 0], logits[i][:, 1], windows.offsets[i], windows.sequence_ids[i])
+            )
+        for pair, doc_index in enumerate(asked):
+            results[doc_index] = best_answers(
+                per_pair[pair], n_best=self.cfg["n_best"], max_answer_length=self.cfg["max_answer_length"]
+            )
+        return results
+
+    def set_annotations(self, docs: Iterable[Doc], results: Sequence[PairResult]) -> None:
+        """Write the n-best answers, snapped to tokens, into doc.spans[spans_key]."""
+        key = self.cfg["spans_key"]
+        for doc, result in zip(docs, results):
+            if result is not None:
+                doc.spans[key] = self._answer_group(doc, *result, name=key)
+
+    def _answer_group(self, doc: Doc, candidates: List[AnswerCandidate], null: float, *, name: str) -> SpanGroup:
+        allow_no_answer = self.cfg["allow_no_answer"]
+        no_answer = choose_answer(
+            candidates,
+            null,
+            null_score_diff_threshold=self.cfg["null_score_diff_threshold"],
+            allow_no_answer=allow_no_answer,
+        )
+        probabilities = candidate_probabilities(candidates, null if allow_no_answer else None)
+        spans, scores, texts, seen = [], [], [], set()
+        for candidate, probability in zip(candidates, probabilities):
+            span = doc.char_span(candidate.start_char, candidate.end_char, alignment_mode="expand")
+            # Two candidates inside the same tokens snap to one span: keep the better one.
+            if span is None or (span.start, span.end) in seen:
+                continue
+            seen.add((span.start, span.end))
+            spans.append(span)
+            scores.append(probability)
+            texts.append(doc.text[candidate.start_char : candidate.end_char])
+        attrs = {"scores": scores, "texts": texts, "no_answer": no_answer, "null_score": null}
+        return SpanGroup(doc, name=name, spans=spans, attrs=attrs)
+
+    def ask(self, docs: Sequence[Doc], questions: Sequence[Sequence[str]]) -> List[List[SpanGroup]]:
+        """Answer questions about docs without running (or changing) the rest of the pipeline.
+
+        docs (Sequence[Doc]): Processed or freshly tokenized docs; they are not modified.
+        questions (Sequence[Sequence[str]]): The questions for each doc.
+        RETURNS (List[List[SpanGroup]]): Per doc, per question, the n-best answers as spans of
+            that doc (same attrs as in the pipeline). All windows are encoded in one batch.
+        """
+        copies, owners = [], []
+        for doc, doc_questions in zip(docs, questions):
+            for question in doc_questions:
+                copy = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+                copy._.question = question
+                copies.append(copy)
+                owners.append(doc)
+        results = self.predict(copies)
+        answers: List[List[SpanGroup]] = [[] for _ in docs]
+        index = {id(doc): i for i, doc in enumerate(docs)}
+        for owner, copy, result in zip(owners, copies, results):
+            group = self._answer_group(owner, *result, name=self.cfg["spans_key"])
+            answers[index[id(owner)]].append(group)
+        return answers
+
+    # Training ----------------------------------------------------------------------------------
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd=None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from the examples that have a question; the others are skipped.
+
+        The encoder pass happens here (pairs cannot reuse the doc-level pass), through the
+        encoder component, which backpropagates it with the other heads' gradients.
+        """
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        asked = [eg for eg in examples if eg.reference._.question is not None]
+        if not asked:
+            return losses
+        self._require_initialized()
+        for eg in asked:
+            if eg.predicted._.question is None:
+                eg.predicted._.question = eg.reference._.question
+        windows = self._encode([eg.predicted for eg in asked])
+        golds = [_gold_answer(eg.reference) for eg in asked]
+        set_dropout_rate(self.model, drop)
+        for chunk in windows.chunks(self.cfg["max_batch_windows"]):
+            batch = windows.wordpieces(chunk, self.encoder.model.tokenizer.pad_token_id)
+            hidden, backprop_encoder = self.encoder.encode_pairs(batch, is_train=True)
+            logits, backprop_head = self.model.begin_update(hidden)
+            positions = [
+                answer_positions(windows.offsets[i], windows.sequence_ids[i], golds[windows.pair_of_window[i]])
+                for i in chunk
+            ]
+            loss, d_logits = self._loss(logits, batch.lengths, positions)
+            backprop_encoder(backprop_head(d_logits))
+            losses[self.name] += loss
+        if sgd not in (None, False):
+            self.finish_update(sgd)
+        return losses
+
+    def _loss(self, logits, lengths: List[int], positions: List[Tuple[int, int]]):
+        """Cross-entropy of the gold start and end over each window's real wordpieces, halved."""
+        xp = self.model.ops.xp
+        d_logits = xp.zeros(logits.shape, dtype="f")
+        loss = 0.0
+        for row, (length, gold) in enumerate(zip(lengths, positions)):
+            for column, position in enumerate(gold):
+                scores = logits[row, :length, column]
+                probs = xp.exp(scores - scores.max())
+                probs /= probs.sum()
+                loss -= float(xp.log(probs[position] + 1e-12)) / 2
+                probs[position] -= 1.0
+                d_logits[row, :length, column] = probs / 2
+        return loss, d_logits
+
+    def get_loss(self, examples, scores):
+        raise NotImplementedError(f"{type(self).__name__} computes its loss in update().")
+
+    # Helpers -----------------------------------------------------------------------------------
+
+    def _encode(self, docs: Sequence[Doc]) -> PairWindows:
+        windows = encode_pairs(
+            self.encoder.model.tokenizer,
+            [doc._.question for doc in docs],
+            [doc.text for doc in docs],
+            max_seq_length=self.cfg["max_seq_length"],
+            doc_stride=self.cfg["doc_stride"],
+            max_question_length=self.cfg["max_question_length"],
+        )
+        if windows.n_truncated_questions:
+            warnings.warn(
+                f"'{self.name}': {windows.n_truncated_questions} question(s) longer than "
+                f"max_question_length = {self.cfg['max_question_length']} wordpieces were cut "
+                "to that length.",
+                UserWarning,
+            )
+        return windows
+
+    def _require_initialized(self) -> None:
+        if not self.model.get_ref("output_layer").has_dim("nI"):
+            raise ValueError(f"'{self.name}' is not initialized: call nlp.initialize() first.")
+
+
+def _gold_answer(reference: Doc) -> Optional[Tuple[int, int]]:
+    """The first gold answer's (start_char, end_char), or None for "no answer"."""
+    answers = reference._.gold_answers
+    if answers is not None:
+        if not answers:
+            return None
+        first = answers[0]
+        return first["answer_start"], first["answer_start"] + len(first["text"])
+    spans = reference.spans.get(ANSWERS_KEY)
+    return (spans[0].start_char, spans[0].end_char) if spans else None
+
+
+def _check_settings(settings: Dict) -> None:
+    positive = ("max_seq_length", "doc_stride", "max_question_length", "n_best", "max_answer_length", "max_batch_windows")
+    for name in positive:
+        if settings[name] < 1:
+            raise ValueError(f"bert_qa: {name} must be at least 1, got {settings[name]}.")
+    room = settings["max_seq_length"] - settings["max_question_length"] - 3
+    if room <= settings["doc_stride"]:
+        raise ValueError(
+            f"bert_qa: a window of {settings['max_seq_length']} wordpieces leaves {room} for the "
+            f"context after a question of up to {settings['max_question_length']} and 3 special "
+            f"tokens, which must exceed doc_stride = {settings['doc_stride']} (the overlap). "
+            "Raise max_seq_length or lower max_question_length or doc_stride."
+        )
