@@ -59,7 +59,7 @@ def import_whole_package():
 
 def test_setup_cfg_lists_the_expected_groups():
     assert {"spacy_factories", "spacy_architectures", "spacy_scorers"} <= set(ENTRY_POINTS)
-    assert set(ENTRY_POINTS["spacy_factories"]) == {"bert_transformer", "bert_ner", "bert_textcat"}
+    assert set(ENTRY_POINTS["spacy_factories"]) == {"bert_transformer", "bert_ner", "bert_textcat", "bert_qa"}
 
 
 @pytest.mark.parametrize("group, name, target", LISTED, ids=[f"{g}:{n}" for g, n, _ in LISTED])

@@ -12,12 +12,13 @@ from . import app
 @app.command("init-config")
 def init_config_cli(
     output: Path = typer.Argument(..., help="Where to write the config (.cfg)", dir_okay=False),
-    tasks: str = typer.Option("ner,textcat", "--tasks", help="Comma-separated heads: ner, textcat"),
+    tasks: str = typer.Option("ner,textcat", "--tasks", help="Comma-separated heads: ner, textcat, qa"),
     encoder: str = typer.Option(EMBEDDED_ENCODER, "--encoder", help="HF model name or local path"),
     lang: str = typer.Option("en", "--lang", help="spaCy language code"),
     gpu: bool = typer.Option(False, "--gpu", help="Settings for training on a GPU"),
     ner_head: str = typer.Option("bert_ner", "--ner-head", help="bert_ner or ner (transition)"),
     multilabel: bool = typer.Option(False, "--multilabel", help="Several cats per doc"),
+    squad_v2: bool = typer.Option(False, "--squad-v2", help="QA may answer 'no answer'"),
     max_steps: int = typer.Option(20000, "--max-steps", help="Training steps (LR decays to 0)"),
     learn_rate: float = typer.Option(5e-5, "--learn-rate", help="Peak learning rate"),
 ) -> None:
@@ -30,6 +31,7 @@ def init_config_cli(
             gpu=gpu,
             ner_head=ner_head,
             multilabel=multilabel,
+            squad_v2=squad_v2,
             max_steps=max_steps,
             learn_rate=learn_rate,
         )

@@ -11,7 +11,7 @@ from thinc.api import Config
 
 from ..encoder.names import EMBEDDED_ENCODER
 
-TASKS = ("ner", "textcat")
+TASKS = ("ner", "textcat", "qa")
 NER_HEADS = ("bert_ner", "ner")
 
 BASE = """
@@ -51,12 +51,12 @@ stride = 96
 [corpora]
 
 [corpora.train]
-@readers = "spacy.Corpus.v1"
+@readers = "{reader}"
 path = ${{paths.train}}
 max_length = 0
 
 [corpora.dev]
-@readers = "spacy.Corpus.v1"
+@readers = "{reader}"
 path = ${{paths.dev}}
 max_length = 0
 
@@ -156,6 +156,26 @@ grad_factor = 1.0
 upstream = "transformer"
 """
 
+# BERT's SQuAD settings (as in Hugging Face's pipeline); the reader passes questions to the model.
+QA = """
+[components.qa]
+factory = "bert_qa"
+max_seq_length = 384
+doc_stride = 128
+max_question_length = 64
+n_best = 20
+max_answer_length = 30
+allow_no_answer = {allow_no_answer}
+null_score_diff_threshold = 0.0
+spans_key = "answers"
+max_batch_windows = 32
+upstream = "transformer"
+
+[components.qa.model]
+@architectures = "spacy-bert-tasks.SpanQAHead.v1"
+dropout = 0.1
+"""
+
 DOC_CLEANER = """
 [components.doc_cleaner]
 factory = "doc_cleaner"
@@ -177,10 +197,11 @@ def generate_config(
     warmup_fraction: float = 0.1,
     batch_size: Optional[int] = None,
     head_learn_rate_scale: float = 20.0,
+    squad_v2: bool = False,
 ) -> Config:
     """A filled and validated training config.
 
-    tasks (Iterable[str]): Heads to include: "ner", "textcat" (any order; at least one).
+    tasks (Iterable[str]): Heads to include: "ner", "textcat", "qa" (any order; at least one).
     encoder (str): HF model name, local folder, or 'embedded:all-MiniLM-L6-v2'.
     lang (str): spaCy language code for the tokenizer.
     gpu (bool): Let PyTorch allocate GPU memory (use with `spacy train --gpu-id 0`) and batch more.
@@ -192,6 +213,7 @@ def generate_config(
     batch_size (Optional[int]): Padded tokens per batch (default 1000 on CPU, 4000 on GPU).
     head_learn_rate_scale (float): The heads, trained from scratch, learn this many times faster
         than the encoder (spacy-bert-tasks.Adam.v1).
+    squad_v2 (bool): QA may answer "no answer" (SQuAD 2.0).
     RETURNS (Config): The config, with every default filled in.
     """
     tasks = _check_tasks(tasks)
@@ -213,12 +235,16 @@ def generate_config(
         warmup_steps=int(max_steps * warmup_fraction),
         learn_rate=learn_rate,
         head_scale=head_learn_rate_scale,
+        # spaCy's reader would drop the question that QA docs carry in user data.
+        reader="spacy-bert-tasks.Corpus.v1" if "qa" in tasks else "spacy.Corpus.v1",
     )
     if "ner" in tasks:
         text += BERT_NER if ner_head == "bert_ner" else TRANSITION_NER
         text += NER_TOKEN_VECTORS
     if "textcat" in tasks:
         text += TEXTCAT.format(exclusive=str(not multilabel).lower())
+    if "qa" in tasks:
+        text += QA.format(allow_no_answer=str(squad_v2).lower())
     if needs_cleaner:
         text += DOC_CLEANER
     config = Config().from_str(text, interpolate=False)

@@ -88,7 +88,7 @@ def qa_example(nlp: "Language", reference: Doc, *, gold_preproc: bool = False) -
 @registry.readers("spacy-bert-tasks.Corpus.v1")
 def build_qa_corpus(
     path: Optional[Path],
-    gold_preproc: bool,
+    gold_preproc: bool = False,
     max_length: int = 0,
     limit: int = 0,
     augmenter: Optional[Callable] = None,

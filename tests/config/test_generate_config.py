@@ -11,7 +11,7 @@ from spacy_bert_tasks.config import generate_config
 from spacy_bert_tasks.encoder import EMBEDDED_ENCODER
 from util import CAT_LABELS, adam, cats_examples, ner_examples, train_steps
 
-TASK_SETS = [["ner"], ["textcat"], ["ner", "textcat"], ["textcat", "ner"]]
+TASK_SETS = [["ner"], ["textcat"], ["ner", "textcat"], ["textcat", "ner"], ["qa"], ["ner", "textcat", "qa"]]
 COMBINATIONS = [
     (tasks, ner_head, multilabel)
     for tasks, ner_head, multilabel in itertools.product(
@@ -39,7 +39,12 @@ def test_every_combination_builds(tiny_bert, combination):
     assert nlp.pipe_names == ["transformer", *tasks, *cleaner]
     assert nlp.get_pipe_meta("transformer").factory == "bert_transformer"
     assert config["components"]["transformer"]["model"]["name"] == tiny_bert
-    assert nlp.get_pipe("transformer").listening_components == [t for t in tasks]
+    # QA runs its own pair pass through the encoder: linked, but not a listener.
+    assert nlp.get_pipe("transformer").listening_components == [t for t in tasks if t != "qa"]
+    reader = "spacy-bert-tasks.Corpus.v1" if "qa" in tasks else "spacy.Corpus.v1"
+    assert config["corpora"]["train"]["@readers"] == reader
+    if "qa" in tasks:
+        assert nlp.get_pipe("qa").encoder is nlp.get_pipe("transformer")
     if "ner" in tasks:
         assert nlp.get_pipe_meta("ner").factory == ner_head
     if "textcat" in tasks:
@@ -83,7 +88,7 @@ def test_generated_pipeline_trains_and_predicts(tiny_bert, tasks, ner_head):
         (["pos"], {}, "Unknown or missing tasks"),
         ([], {}, "Unknown or missing tasks"),
         ([" ", ""], {}, "Unknown or missing tasks"),
-        (["ner", "qa"], {}, r"\['qa'\]"),
+        (["ner", "pos"], {}, r"\[.pos.\]"),
         (["ner"], {"ner_head": "spancat"}, "Unknown NER head 'spancat'"),
         (["ner"], {"max_steps": 0}, "max_steps"),
         (["ner"], {"warmup_fraction": 1.0}, "warmup_fraction"),
