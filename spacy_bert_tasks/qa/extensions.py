@@ -9,13 +9,26 @@ A doc whose `_.question` is None is not a QA doc (an NER or textcat doc in a mix
   "answer_start": int}`, for exact EM/F1. An EMPTY list means "no answer" (SQuAD 2.0).
   The same answers as token spans are in `doc.spans["answers"]`.
 
+- `doc._.answer` (read-only): the best predicted answer as a Span, or None when the QA component
+  predicted "no answer" or found none. The n-best list is `doc.spans["answers"]`.
+
 The values live in `doc.user_data`, so a DocBin keeps them only with `store_user_data=True`; it
 gives lists back as tuples.
 """
-from spacy.tokens import Doc
+from typing import Optional
+
+from spacy.tokens import Doc, Span
 
 QA_EXTENSIONS = ("question", "qa_id", "gold_answers")
 ANSWERS_KEY = "answers"
+
+
+def best_answer(doc: Doc) -> Optional[Span]:
+    """The best predicted answer of a doc, or None ("no answer", none found, or not asked)."""
+    group = doc.spans.get(ANSWERS_KEY)
+    if group is None or len(group) == 0 or group.attrs.get("no_answer"):
+        return None
+    return group[0]
 
 
 def install_qa_extensions() -> None:
@@ -27,3 +40,5 @@ def install_qa_extensions() -> None:
     for name in QA_EXTENSIONS:
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)
+    if not Doc.has_extension("answer"):
+        Doc.set_extension("answer", getter=best_answer)
