@@ -13,10 +13,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CONLL_VALID = SHARED / "datasets" / "conll2003" / "valid.txt"
+SQUAD_DEV = SHARED / "datasets" / "squad" / "squad-v1.1-dev-articles-00-31.json"
+SQUAD_DEV_ARTICLES = "26-31"  # the dev articles of the fixed by-article split of SQUAD_DEV
 ENT_LABELS = ("PER", "LOC", "ORG", "MISC")
 CATS = ("POSITIVE", "NEGATIVE")
 # Variables that size the OpenMP / BLAS pools of torch and numpy; read once, when they load.
@@ -88,6 +90,49 @@ def _conll_sentences(lines: Iterable[str]) -> List[str]:
             sentences.append(" ".join(tokens))
             tokens = []
     return sentences
+
+
+def load_squad_pairs(
+    n_pairs: int, path: Optional[Path] = None, articles: Optional[str] = None
+) -> List[Tuple[str, str]]:
+    """The first `n_pairs` (question, context) pairs of some SQuAD articles, in file order.
+
+    n_pairs (int): How many pairs to return.
+    path (Optional[Path]): A file in the official SQuAD JSON format; by default SQUAD_DEV.
+    articles (Optional[str]): Article indices, e.g. "26-31" or "0,3,5-7". By default the dev
+        articles of SQUAD_DEV, or every article of another file.
+    RETURNS (List[Tuple[str, str]]): (question, context) pairs; a context repeats per question.
+    """
+    source = path or SQUAD_DEV
+    if not source.is_file():
+        raise FileNotFoundError(f"Expected SQuAD JSON at {source}, found none. Pass --squad FILE.")
+    data = json.loads(source.read_text(encoding="utf8"))["data"]
+    if articles is None and source == SQUAD_DEV:
+        articles = SQUAD_DEV_ARTICLES
+    indices = range(len(data)) if articles is None else parse_index_ranges(articles)
+    if any(not 0 <= index < len(data) for index in indices):
+        raise ValueError(f"Expected article indices 0-{len(data) - 1} in {source}, got {articles}.")
+    pairs = [
+        (qa["question"], paragraph["context"])
+        for index in indices
+        for paragraph in data[index]["paragraphs"]
+        for qa in paragraph["qas"]
+    ]
+    if len(pairs) < n_pairs:
+        raise ValueError(
+            f"Expected at least {n_pairs} questions in articles {articles or 'all'} of {source}, "
+            f"found {len(pairs)}. Lower --n-questions or choose more articles."
+        )
+    return pairs[:n_pairs]
+
+
+def parse_index_ranges(text: str) -> List[int]:
+    """'0,3,5-7' -> [0, 3, 5, 6, 7]: inclusive ranges, as a user types them."""
+    indices: List[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        indices.extend(range(int(first), int(last or first) + 1))
+    return indices
 
 
 def count_words(texts: Iterable[str]) -> int:
@@ -220,6 +265,37 @@ def synthetic_examples(nlp) -> List:
         cats = {label: float(label == cat) for label in CATS}
         examples.append(Example.from_dict(nlp.make_doc(text), {"entities": entities, "cats": cats}))
     return examples
+
+
+def build_qa_pipeline():
+    """The pipeline from `generate_config(["qa"])` ("transformer" + "qa"), initialized.
+
+    Like `build_spacy_pipeline`, on a few synthetic examples: the QA head gets random weights.
+    """
+    from spacy import util
+    from spacy.training import Example
+    from spacy_bert_tasks.config import generate_config
+    from spacy_bert_tasks.qa.extensions import install_qa_extensions
+
+    install_qa_extensions()
+    util.fix_random_seed(0)
+    nlp = util.load_model_from_config(generate_config(["qa"]), auto_fill=True)
+    data = [
+        ("John Smith flew from Paris to Berlin.", "Where did John Smith fly to?", "Berlin"),
+        ("Microsoft hired Maria Lopez last week.", "Who did Microsoft hire?", "Maria Lopez"),
+    ]
+    examples = []
+    for context, question, answer in data:
+        start = context.index(answer)
+        reference = nlp.make_doc(context)
+        reference._.question = question
+        reference._.gold_answers = [{"text": answer, "answer_start": start}]
+        reference.spans["answers"] = [reference.char_span(start, start + len(answer))]
+        predicted = nlp.make_doc(context)
+        predicted._.question = question
+        examples.append(Example(predicted, reference))
+    nlp.initialize(lambda: examples)
+    return nlp
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
