@@ -263,3 +263,148 @@ def round_trip_disk(nlp: Language, tmp_path) -> Language:
 def round_trip_bytes(nlp: Language) -> Language:
     data = nlp.to_bytes()
     return spacy.util.load_model_from_config(nlp.config, auto_fill=False).from_bytes(data)
+
+
+# QA ------------------------------------------------------------------------------------------
+# (context, question, answer); the answer is the first occurrence in the context, None for "no
+# answer" (SQuAD 2.0). Every word is in the tiny BERT's vocabulary: one wordpiece each.
+QA_DATA: List[Tuple[str, str, Optional[str]]] = [
+    ("john visited london yesterday", "who visited london ?", "john"),
+    ("mary works in paris", "where is mary ?", "paris"),
+    ("the president met the bank", "who met the bank ?", "the president"),
+    ("google is a company in new york", "where is google ?", "new york"),
+]
+# Windows that fit the tiny BERT: [CLS] question (<= 8) [SEP] context [SEP] in 32 wordpieces.
+QA_SETTINGS = {"max_seq_length": 32, "doc_stride": 8, "max_question_length": 8}
+
+
+def add_qa(nlp: Language, name: str = "qa", **config):
+    """Add a `bert_qa` component with QA_SETTINGS (`config` overrides them); RETURNS it."""
+    return nlp.add_pipe("bert_qa", name=name, config={**QA_SETTINGS, **config})
+
+
+def qa_nlp(
+    tiny_bert: str,
+    heads: Sequence[str] = (),
+    *,
+    dropout_free: bool = False,
+    transformer: Optional[Dict] = None,
+    **qa_config,
+) -> Language:
+    """make_nlp(heads) followed by a `bert_qa` component named "qa" (uninitialized)."""
+    nlp = make_nlp(tiny_bert, heads, transformer=transformer, dropout_free=dropout_free)
+    add_qa(nlp, **qa_config)
+    return nlp
+
+
+def qa_doc(nlp: Language, context: str, question: Optional[str]) -> Doc:
+    """A fresh tokenized doc of the context, asking `question`."""
+    from spacy_bert_tasks.qa.extensions import install_qa_extensions
+
+    install_qa_extensions()
+    doc = nlp.make_doc(context)
+    doc._.question = question
+    return doc
+
+
+def qa_example(nlp: Language, context: str, question: str, answer: Optional[str]) -> Example:
+    """A QA example as the QA corpus reader makes it: the question on both docs, the gold
+    answer in reference._.gold_answers (empty: no answer) and reference.spans["answers"]."""
+    reference = qa_doc(nlp, context, question)
+    if answer is None:
+        reference._.gold_answers = []
+        reference.spans["answers"] = []
+    else:
+        start = context.index(answer)
+        reference._.gold_answers = [{"text": answer, "answer_start": start}]
+        reference.spans["answers"] = [reference.char_span(start, start + len(answer))]
+    return Example(qa_doc(nlp, context, question), reference)
+
+
+def qa_examples(nlp: Language, data=QA_DATA) -> List[Example]:
+    return [qa_example(nlp, context, question, answer) for context, question, answer in data]
+
+
+def qa_docs(nlp: Language, data=QA_DATA) -> List[Doc]:
+    """Fresh docs with their questions (QA_DATA-like rows; a None question: not a QA doc)."""
+    return [qa_doc(nlp, row[0], row[1]) for row in data]
+
+
+def trained_qa_nlp(
+    tiny_bert: str,
+    examples_of,
+    n_steps: int,
+    heads: Sequence[str] = (),
+    *,
+    learn_rate: float = 0.001,
+    **qa_config,
+) -> Tuple[Language, List[Example]]:
+    """qa_nlp, initialized on `examples_of(nlp)` and trained on them as `spacy train` does."""
+    nlp = qa_nlp(tiny_bert, heads, **qa_config)
+    examples = examples_of(nlp)
+    nlp.initialize(lambda: examples)
+    train_steps(nlp, examples, adam(learn_rate), n_steps)
+    return nlp, examples
+
+
+def answer_outputs(group) -> Tuple:
+    """An answer group as (spans as (start, end), scores, texts, no_answer, null_score)."""
+    attrs = group.attrs
+    spans = [(span.start, span.end) for span in group]
+    scores, texts = list(attrs["scores"]), list(attrs["texts"])
+    return spans, scores, texts, attrs["no_answer"], attrs["null_score"]
+
+
+def qa_outputs(doc: Doc, key: str = "answers") -> Optional[Tuple]:
+    """What the QA head predicted for a doc (see answer_outputs), or None: no answer group."""
+    group = doc.spans.get(key)
+    return None if group is None else answer_outputs(group)
+
+
+def assert_same_answers(docs_a: Iterable[Doc], docs_b: Iterable[Doc]) -> None:
+    """Same answer spans, texts and no-answer flags; scores equal up to float noise."""
+    docs_a, docs_b = list(docs_a), list(docs_b)
+    assert len(docs_a) == len(docs_b)
+    for a, b in zip(docs_a, docs_b):
+        assert_same_group(qa_outputs(a), qa_outputs(b))
+
+
+def assert_same_group(out_a: Optional[Tuple], out_b: Optional[Tuple]) -> None:
+    """Two qa_outputs / answer_outputs results agree (scores up to float noise)."""
+    assert (out_a is None) == (out_b is None), (out_a, out_b)
+    if out_a is None:
+        return
+    # spans, texts and no_answer exactly; scores and null score up to float noise.
+    assert [out_a[0], out_a[2], out_a[3]] == [out_b[0], out_b[2], out_b[3]]
+    numpy.testing.assert_allclose(out_a[1], out_b[1], rtol=1e-5, atol=1e-6)
+    assert abs(out_a[4] - out_b[4]) <= 1e-4 * max(1.0, abs(out_a[4]))
+
+
+def run_module(*args: str, cwd) -> "subprocess.CompletedProcess":
+    """`python -m *args` in `cwd`; fails the test with the output's tail if it fails."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def assert_reaches_encoder(grads: Dict[str, "object"]) -> None:
+    """Gradient (from encoder_grads) on at least 90% of the encoder tensors, and on every one
+    but the pooler's (unused: heads read the hidden states)."""
+    nonzero = [name for name, grad in grads.items() if grad.abs().sum() > 0]
+    assert len(nonzero) >= 0.9 * len(grads)
+    assert all(name.startswith("pooler") for name in set(grads) - set(nonzero))
+
+
+def assert_gradient_is_sum(joint: Dict[str, "object"], *parts: Dict[str, "object"]) -> None:
+    """Per encoder tensor, the joint gradient is the sum of the parts' (up to float noise)."""
+    import torch
+
+    for name, grad in joint.items():
+        summed = sum(part[name] for part in parts)
+        assert torch.allclose(grad, summed, atol=1e-6, rtol=1e-4), name
+    assert any(grad.abs().sum() > 0 for grad in joint.values())
