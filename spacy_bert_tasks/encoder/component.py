@@ -99,6 +99,7 @@ class BertTransformer(Transformer):
         self._pending: List[PendingPass] = []
         # True between this component's update and finish_update: the encoder trains this step.
         self._training_step = False
+        self._stepped = False
         self._warned_early_step = False
 
     # Linking ---------------------------------------------------------------------------------
@@ -175,8 +176,12 @@ class BertTransformer(Transformer):
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
+        if self._stepped and any(p.has_gradient for p in self._pending):
+            # Heads sent gradients after the last step (nlp.update(sgd=optimizer) order).
+            self._warn_early_step()
         # The previous sub-batch is complete: every head has run on it.
         self.backward_pending()
+        self._stepped = False
         self._training_step = True
         set_dropout_rate(self.model, drop)
         docs = [eg.predicted for eg in examples]
@@ -203,7 +208,8 @@ class BertTransformer(Transformer):
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Backpropagate the heads' summed gradients into the encoder, then step its weights."""
-        if self._pending and not any(p.has_gradient for p in self._pending) and self.listeners:
+        received = any(p.has_gradient for p in self._pending)
+        if self._pending and not received and self.listeners:
             # nlp.update(examples, sgd=optimizer) steps each component right after its own
             # update, before the heads have sent anything: keep the batch for the next step.
             self._warn_early_step()
@@ -212,7 +218,11 @@ class BertTransformer(Transformer):
         shim = self.model.layers[0].shims[0]
         unscale_gradients(shim._model, shim._grad_scaler)
         self.model.finish_update(sgd)
-        self._training_step = False
+        self._stepped = True
+        # Heads that run after this step in the same nlp.update (that order again) still train
+        # the encoder, one step late; after a complete step, the encoder waits for its update.
+        if received:
+            self._training_step = False
 
     def backward_pending(self) -> None:
         """Backpropagate the gradients heads have sent so far into the encoder, without a step.

@@ -218,18 +218,17 @@ class SpanQuestionAnswerer(TrainablePipe):
             that doc (same attrs as in the pipeline). All windows are encoded in one batch.
         """
         copies, owners = [], []
-        for doc, doc_questions in zip(docs, questions):
+        for position, (doc, doc_questions) in enumerate(zip(docs, questions)):
             for question in doc_questions:
                 copy = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
                 copy._.question = question
                 copies.append(copy)
-                owners.append(doc)
+                owners.append(position)
         results = self.predict(copies)
         answers: List[List[SpanGroup]] = [[] for _ in docs]
-        index = {id(doc): i for i, doc in enumerate(docs)}
-        for owner, copy, result in zip(owners, copies, results):
-            group = self._answer_group(owner, *result, name=self.cfg["spans_key"])
-            answers[index[id(owner)]].append(group)
+        for position, result in zip(owners, results):
+            group = self._answer_group(docs[position], *result, name=self.cfg["spans_key"])
+            answers[position].append(group)
         return answers
 
     # Training ----------------------------------------------------------------------------------
@@ -292,17 +291,53 @@ class SpanQuestionAnswerer(TrainablePipe):
                 d_logits[row, :length, column] = probs / 2
         return loss, d_logits
 
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict:
+        """SQuAD EM/F1 over the examples with a question (see qa/scorer.py).
+
+        spaCy's own Corpus (used by `spacy evaluate`) builds the predicted docs from the text
+        alone, so they arrive here without their question and unanswered: those are answered
+        now, from the reference's question, rather than scored as empty answers.
+        """
+        examples = list(examples)
+        unasked = [
+            eg
+            for eg in examples
+            if eg.reference._.question is not None and eg.predicted._.question is None
+        ]
+        for eg in unasked:
+            eg.predicted._.question = eg.reference._.question
+        if unasked:
+            docs = [eg.predicted for eg in unasked]
+            self.set_annotations(docs, self.predict(docs))
+        return super().score(examples, **kwargs)
+
     def get_loss(self, examples, scores):
         raise NotImplementedError(f"{type(self).__name__} computes its loss in update().")
 
     # Helpers -----------------------------------------------------------------------------------
+
+    def _max_seq_length(self) -> int:
+        """max_seq_length, capped (with a warning) at what the encoder's positions allow."""
+        limit = self.encoder.model.tokenizer.model_max_length
+        wanted = self.cfg["max_seq_length"]
+        if wanted <= limit:
+            return wanted
+        if not getattr(self, "_warned_cap", False):
+            warnings.warn(
+                f"'{self.name}': max_seq_length = {wanted} exceeds the encoder's limit of {limit} "
+                f"wordpieces; windows of {limit} are used.",
+                UserWarning,
+            )
+            self._warned_cap = True
+        _check_settings({**self.cfg, "max_seq_length": limit})
+        return limit
 
     def _encode(self, docs: Sequence[Doc]) -> PairWindows:
         windows = encode_pairs(
             self.encoder.model.tokenizer,
             [doc._.question for doc in docs],
             [doc.text for doc in docs],
-            max_seq_length=self.cfg["max_seq_length"],
+            max_seq_length=self._max_seq_length(),
             doc_stride=self.cfg["doc_stride"],
             max_question_length=self.cfg["max_question_length"],
         )

@@ -26,6 +26,9 @@ ANSWERS_KEY = "answers"
 def best_answer(doc: Doc) -> Optional[Span]:
     """The best predicted answer of a doc, or None ("no answer", none found, or not asked)."""
     group = doc.spans.get(ANSWERS_KEY)
+    if group is None or "null_score" not in group.attrs:
+        # A QA component with another spans_key: its group is the one with a null score.
+        group = next((g for g in doc.spans.values() if "null_score" in g.attrs), group)
     if group is None or len(group) == 0 or group.attrs.get("no_answer"):
         return None
     return group[0]

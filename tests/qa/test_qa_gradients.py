@@ -99,12 +99,6 @@ def test_one_backward_per_step(tiny_bert, monkeypatch):
     assert len(changed_tensors(nlp, before)) > 0.8 * len(before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with nlp.update(examples, sgd=optimizer) the encoder steps (finish_update) "
-    "before the QA head runs, so encode_pairs sees _training_step False and drops the QA "
-    "gradient silently, every step: no warning, unlike listeners (one step late + warning)",
-)
 def test_update_with_optimizer_trains_encoder_from_qa(tiny_bert):
     nlp, examples = initialized(tiny_bert)
     before = snapshot(nlp)

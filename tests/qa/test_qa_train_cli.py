@@ -83,12 +83,6 @@ def test_spacy_train(trained):
     assert doc.spans["answers"].attrs["texts"][0] in context
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `spacy evaluate` (README 'Train your own') reads the corpus with spaCy's own "
-    "Corpus, which drops doc._.question from eg.predicted: the QA head answers nothing and "
-    "every QA score is silently 0.0",
-)
 def test_spacy_evaluate_scores_qa(trained):
     folder, corpus = trained
     run_module(
