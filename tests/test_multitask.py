@@ -1,14 +1,12 @@
 """NER and textcat trained together on one corpus where each doc is annotated for one task only."""
 import json
-import subprocess
-import sys
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
 
 from spacy_bert_tasks.config import generate_config
-from util import CAT_LABELS, NER_LABELS, cats_examples, ner_examples, trained_nlp
+from util import CAT_LABELS, NER_LABELS, cats_examples, ner_examples, run_module, trained_nlp
 
 
 def mixed_examples(nlp):
@@ -43,19 +41,11 @@ def write_corpus(nlp, path):
     return path
 
 
-def run(*args, cwd):
-    result = subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
 def test_spacy_train_and_evaluate_cli(tiny_bert, tmp_path):
     config = generate_config(["ner", "textcat"], encoder=tiny_bert, max_steps=20)
     config.to_disk(tmp_path / "config.cfg")
     corpus = write_corpus(spacy.blank("en"), tmp_path / "corpus.spacy")
-    run(
+    run_module(
         "spacy", "train", "config.cfg", "--output", "out",
         "--paths.train", str(corpus), "--paths.dev", str(corpus),
         "--training.eval_frequency", "10",
@@ -70,7 +60,7 @@ def test_spacy_train_and_evaluate_cli(tiny_bert, tmp_path):
     assert doc._.trf_data is None
     assert (tmp_path / "out" / "model-best").exists()
 
-    result = run(
+    result = run_module(
         "spacy", "evaluate", "out/model-last", str(corpus), "--output", "metrics.json",
         cwd=tmp_path,
     )
