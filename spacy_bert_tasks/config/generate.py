@@ -227,7 +227,7 @@ def generate_config(
     pipeline = ["transformer", *tasks] + (["doc_cleaner"] if needs_cleaner else [])
     text = BASE.format(
         gpu_allocator='"pytorch"' if gpu else "null",
-        # Padded wordpiece batches: small ones stay in CPU caches (measured: bench/README.md).
+        # Padded batches (in spaCy tokens): small ones stay in CPU caches (bench/README.md).
         max_batch_items=4096 if gpu else 1024,
         lang=lang,
         pipeline=str(pipeline).replace("'", '"'),
