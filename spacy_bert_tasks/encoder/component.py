@@ -98,8 +98,10 @@ class BertTransformer(Transformer):
         )
         self.cfg["keep_trf_data"] = keep_trf_data
         self._pending: List[PendingPass] = []
-        # True between this component's update and finish_update: the encoder trains this step.
+        # Set by update, cleared by a finish_update that applied the heads' gradients: while
+        # set, encode_pairs (QA) runs with gradient. Never set when the encoder is frozen.
         self._training_step = False
+        # finish_update ran since the last update (heads sending gradients now are late).
         self._stepped = False
         self._warned_early_step = False
 
