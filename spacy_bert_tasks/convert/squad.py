@@ -12,7 +12,7 @@ whitespace; numeric ids become strings. `plausible_answers` (SQuAD 2.0) are not 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span

@@ -126,10 +126,6 @@ class BertTransformer(Transformer):
                 is_last = listener is listeners[-1]
                 listener.releases_trf_data = is_last and not self.cfg["keep_trf_data"]
 
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None) -> None:
-        super().initialize(get_examples, nlp=nlp)
-        self._assign_trf_data_release()
-
     # QA heads --------------------------------------------------------------------------------
 
     def find_listeners(self, component) -> None:

@@ -2,13 +2,11 @@
 import warnings
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
 from thinc.api import Config, Model, set_dropout_rate
-from thinc.types import Floats2d
 
 from .extensions import ANSWERS_KEY, install_qa_extensions
 from .postprocess import (
