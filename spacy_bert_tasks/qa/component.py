@@ -16,7 +16,7 @@ from .postprocess import (
     candidate_probabilities,
     choose_answer,
 )
-from .windows import PairWindows, answer_positions, encode_pairs
+from .windows import PairWindows, answer_positions, encode_pairs, tokenizable_question
 
 PairResult = Optional[Tuple[List[AnswerCandidate], float]]
 
@@ -194,6 +194,8 @@ class SpanQuestionAnswerer(TrainablePipe):
             allow_no_answer=allow_no_answer,
         )
         probabilities = candidate_probabilities(candidates, null if allow_no_answer else None)
+        # Once: doc.text joins every token, which per candidate made long docs slow.
+        text = doc.text
         spans, scores, texts, seen = [], [], [], set()
         for candidate, probability in zip(candidates, probabilities):
             span = doc.char_span(candidate.start_char, candidate.end_char, alignment_mode="expand")
@@ -203,7 +205,7 @@ class SpanQuestionAnswerer(TrainablePipe):
             seen.add((span.start, span.end))
             spans.append(span)
             scores.append(probability)
-            texts.append(doc.text[candidate.start_char : candidate.end_char])
+            texts.append(text[candidate.start_char : candidate.end_char])
         attrs = {"scores": scores, "texts": texts, "no_answer": no_answer, "null_score": null}
         return SpanGroup(doc, name=name, spans=spans, attrs=attrs)
 
@@ -214,7 +216,9 @@ class SpanQuestionAnswerer(TrainablePipe):
         questions (Sequence[Sequence[str]]): The questions for each doc.
         RETURNS (List[List[SpanGroup]]): Per doc, per question, the n-best answers as spans of
             that doc (same attrs as in the pipeline). All windows are encoded in one batch.
+        RAISES (TypeError, ValueError): The arguments do not have these types, or differ in length.
         """
+        _check_ask_arguments(docs, questions)
         copies, owners = [], []
         for position, (doc, doc_questions) in enumerate(zip(docs, questions)):
             for question in doc_questions:
@@ -333,7 +337,7 @@ class SpanQuestionAnswerer(TrainablePipe):
     def _encode(self, docs: Sequence[Doc]) -> PairWindows:
         windows = encode_pairs(
             self.encoder.model.tokenizer,
-            [doc._.question for doc in docs],
+            [tokenizable_question(doc._.question) for doc in docs],
             [doc.text for doc in docs],
             max_seq_length=self._max_seq_length(),
             doc_stride=self.cfg["doc_stride"],
@@ -363,6 +367,28 @@ def _gold_answer(reference: Doc) -> Optional[Tuple[int, int]]:
         return first["answer_start"], first["answer_start"] + len(first["text"])
     spans = reference.spans.get(ANSWERS_KEY)
     return (spans[0].start_char, spans[0].end_char) if spans else None
+
+
+def _check_ask_arguments(docs: Sequence[Doc], questions: Sequence[Sequence[str]]) -> None:
+    """Reject what `ask` would otherwise misread: zip would drop docs or questions, and a str
+    of questions would be asked one character at a time."""
+    for doc in docs:
+        if not isinstance(doc, Doc):
+            raise TypeError(
+                f"ask expected Doc objects, got a {type(doc).__name__}; pass nlp.make_doc(text) "
+                "for a text (or a doc the pipeline has processed)"
+            )
+    if len(docs) != len(questions):
+        raise ValueError(
+            f"ask expected one list of questions per doc, got {len(docs)} docs and "
+            f"{len(questions)} lists; pass [] for a doc with no question"
+        )
+    for doc_questions in questions:
+        if isinstance(doc_questions, str) or not all(isinstance(q, str) for q in doc_questions):
+            raise TypeError(
+                f"ask expected a list of question strings per doc, got {str(doc_questions)[:60]!r}; "
+                'wrap a single question in a list: [["Who?"]]'
+            )
 
 
 def _check_settings(settings: Dict) -> None:

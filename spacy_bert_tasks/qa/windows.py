@@ -7,6 +7,7 @@ the gold start/end positions of each window for training.
 Note: `doc_stride` is the OVERLAP between windows, as in Hugging Face's pipeline and tokenizer
 (BERT's run_squad used it as the step between window starts).
 """
+import re
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -14,6 +15,10 @@ import numpy
 from spacy_transformers.data_classes import WordpieceBatch
 
 from .postprocess import CONTEXT_ID
+
+# Lone UTF-16 surrogates: a Python str may hold them (json.loads of "\ud83d", surrogateescape
+# decoding), but they are not text, and the Rust tokenizer rejects the whole batch for one.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -101,6 +106,23 @@ def encode_pairs(
         pair_of_window=list(encoding["overflow_to_sample_mapping"]),
         n_truncated_questions=n_truncated,
     )
+
+
+def tokenizable_question(question: object) -> str:
+    """The question as the tokenizer can take it: each lone surrogate becomes U+FFFD.
+
+    spaCy refuses such characters in a doc's text, but `doc._.question` is any Python string.
+    One replacement character per surrogate keeps every other character at its offset.
+    question (object): The value of `doc._.question` (not None).
+    RETURNS (str): The question, safe to tokenize.
+    RAISES (TypeError): The question is not a string.
+    """
+    if not isinstance(question, str):
+        raise TypeError(
+            f"expected doc._.question to be a str (or None for a doc without a question), got "
+            f"{type(question).__name__} {str(question)[:60]!r}; set it to the question's text"
+        )
+    return SURROGATE.sub("\ufffd", question)
 
 
 def _cap_questions(tokenizer, questions: Sequence[str], max_length: int) -> Tuple[List[str], int]:

@@ -1,0 +1,203 @@
+"""Wild texts, a three-head pipeline that predicts something, and the checks every output passes.
+
+Shared by the fuzz and long-input tests and by the soak scripts in bench/ (which put tests/ on
+sys.path), so it imports neither pytest nor hypothesis.
+"""
+import math
+import random
+import unicodedata
+from functools import lru_cache
+from typing import Dict, List, Optional, Sequence
+
+import numpy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from util import add_qa, both_examples, make_nlp, qa_examples
+
+# Pieces that break naive text handling: zero-width and bidi controls, a byte order mark,
+# combining marks with no base, emoji sequences (ZWJ, skin tone, flags, keycaps), right-to-left
+# and CJK script, every kind of line and space separator.
+SPECIAL_PIECES = (
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero width, BOM
+    "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2069",  # bidi
+    "\u0301", "\u0327\u0308", "e\u0301", "Z\u0334\u0321\u031b",  # combining marks
+    "\U0001f600", "\U0001f469\U0001f3fd\u200d\U0001f4bb", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "\U0001f1eb\U0001f1f7", "1\ufe0f\u20e3",  # emoji: plain, ZWJ sequences, flag, keycap
+    "مرحبا بالعالم", "שָׁלוֹם עוֹלָם", "日本語のテキスト", "한국어",  # RTL (with niqqud), CJK
+    "\u00a0", "\u2003", "\u3000", "\t", "\r\n", "\n\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c",
+    "\x00", "\x07", "\x1b[31m", "\x7f", "\ufffd", "\U000f0000",  # controls, replacement, private use
+)
+# In-vocabulary words of the tiny test BERT, so some texts get real wordpieces and entities.
+WORDS = ("john", "visited", "london", "mary", "paris", "the", "company", "good", "bad", "movie", "new", "york")
+# Pieces joined by one of these.
+GLUES = ("", " ", " ", "  ", "\n", "\t")
+
+NER_LABELS = ("LOC", "PER")
+
+
+@lru_cache(maxsize=1)
+def characters_by_category() -> Dict[str, List[str]]:
+    """Every code point but the surrogates (Cs: not encodable text), by Unicode category."""
+    pools: Dict[str, List[str]] = {}
+    for code_point in range(0x110000):
+        if 0xD800 <= code_point <= 0xDFFF:
+            continue
+        char = chr(code_point)
+        pools.setdefault(unicodedata.category(char), []).append(char)
+    return pools
+
+
+def wild_text(rng: random.Random) -> str:
+    """One random text: a mix of words, special pieces and characters of any category, a run of
+    one category, whitespace only, or empty. About one in a hundred is 2,000 to 6,000 characters.
+    """
+    pools = characters_by_category()
+    recipe = rng.random()
+    if recipe < 0.03:
+        return ""
+    if recipe < 0.06:
+        return "".join(rng.choice(GLUES[1:] + ("\u3000", "\u00a0", "\u2028")) for _ in range(rng.randint(1, 20)))
+    if recipe < 0.25:
+        pool = pools[rng.choice(sorted(pools))]
+        return "".join(rng.choice(pool) for _ in range(rng.randint(1, 40)))
+    length = rng.randint(400, 1200) if rng.random() < 0.01 else rng.randint(1, 25)
+    pieces = []
+    for _ in range(length):
+        kind = rng.random()
+        if kind < 0.4:
+            pieces.append(rng.choice(WORDS))
+        elif kind < 0.7:
+            pieces.append(rng.choice(SPECIAL_PIECES))
+        else:
+            pool = pools[rng.choice(sorted(pools))]
+            pieces.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 8))))
+        pieces.append(rng.choice(GLUES))
+    return "".join(pieces)
+
+
+def wild_texts(n: int, *, seed: int) -> List[str]:
+    """`n` texts from `wild_text`, the same for the same seed."""
+    rng = random.Random(seed)
+    return [wild_text(rng) for _ in range(n)]
+
+
+def edge_texts() -> Dict[str, str]:
+    """Named texts at the edges: empty, blank, one huge token, one huge line, only invisibles."""
+    return {
+        "empty": "",
+        "one space": " ",
+        "whitespace only": " \t\n\r\u00a0\u2003\u3000\u2028\u2029\x0b\x0c" * 50,
+        "newlines only": "\n" * 5000,
+        "single 10,000-char token": "x" * 10_000,
+        "single 10,000-char mixed token": ("Donau" + "\u00e9" + "7" + "\u0301") * 1250,
+        "single 10,000-char CJK token": "\u4e2d" * 10_000,  # 10,000 wordpieces in one spaCy token
+        "very long line": "john visited london and paris . " * 2000,  # 64,000 chars, no newline
+        "zero-width only": "\u200b\u200c\u200d\u2060\ufeff" * 200,
+        "combining marks only": "\u0301\u0308\u0327" * 300,
+        "controls only": "".join(chr(c) for c in range(32)) * 20 + "\x7f",
+        "NUL in words": "john\x00visited\x00london",
+        "RTL with overrides": "\u202e" + "שָׁלוֹם עוֹלָם مرحبا " * 100 + "\u202c john",
+        "emoji without spaces": "\U0001f468\u200d\U0001f469\u200d\U0001f467\U0001f1eb\U0001f1f7" * 100,
+        "private use and unassigned": "\ue000\U000f0000\U0010fffd\u0378\U000e0000" * 100,
+        "byte order mark first": "\ufeffjohn visited london",
+    }
+
+
+def three_head_nlp(tiny_bert: str, *, seed: int = 0) -> Language:
+    """Encoder, bert_ner, bert_textcat (exclusive) and bert_qa on the tiny BERT, initialized,
+    their output layers random: zero-initialized heads predict no entity at all, and the checks
+    below would then pass without looking at a single span.
+    """
+    nlp = make_nlp(tiny_bert, ("ner", "textcat"))
+    add_qa(nlp)
+    examples = both_examples(nlp) + qa_examples(nlp)
+    nlp.initialize(lambda: examples)
+    randomize_heads(nlp, seed=seed)
+    return nlp
+
+
+def randomize_heads(nlp: Language, *, seed: int, scale: float = 2.0) -> None:
+    """Give each head's output layer random weights, so untrained heads find entities and answers.
+
+    scale (float): Standard deviation of the weights times sqrt(input width): large values make
+        confident, often invalid tag sequences (so the valid-sequence decoder runs too).
+    """
+    rng = numpy.random.default_rng(seed)
+    for name in ("ner", "textcat", "qa"):
+        if name not in nlp.pipe_names:
+            continue
+        layer = nlp.get_pipe(name).model.get_ref("output_layer")
+        weights = layer.get_param("W")
+        std = scale / math.sqrt(weights.shape[1])
+        layer.set_param("W", layer.ops.asarray(rng.normal(0.0, std, weights.shape).astype("f")))
+
+
+def doc_problems(doc: Doc, text: Optional[str] = None, *, cat_labels: Sequence[str] = ("NEG", "POS")) -> List[str]:
+    """What is wrong with a doc that the three-head pipeline processed; empty when all is well.
+
+    Checks: the text came through whole; entities and answers are non-empty token spans inside
+    the doc whose character offsets match the text; entity scores in (0, 1]; exclusive cats are
+    the known labels and sum to 1; answer texts lie within their span; the encoder output was
+    released. A doc with `_.question` must have an answer group, one without must not.
+    text (Optional[str]): The input text, if the doc was made from one.
+    """
+    problems = []
+    where = f"doc {doc.text[:30]!r}"
+    if text is not None and doc.text != text:
+        problems.append(f"{where}: text changed ({len(text)} -> {len(doc.text)} chars)")
+    group = doc.spans.get("ents")
+    spans = list(group) if group is not None else []
+    if [(s.start, s.end, s.label_) for s in spans] != [(e.start, e.end, e.label_) for e in doc.ents]:
+        problems.append(f"{where}: doc.spans['ents'] differs from doc.ents")
+    scores = group.attrs.get("scores", []) if group is not None else []
+    if len(scores) != len(spans) or not all(0.0 < s <= 1.0 + 1e-6 for s in scores):
+        problems.append(f"{where}: entity scores {scores} for {len(spans)} entities")
+    problems += [f"{where}: entity {p}" for ent in doc.ents for p in span_problems(doc, ent)]
+    problems += [f"{where}: label {ent.label_!r}" for ent in doc.ents if ent.label_ not in NER_LABELS]
+    cats = doc.cats
+    if sorted(cats) != sorted(cat_labels) or not all(math.isfinite(v) and 0 <= v <= 1 for v in cats.values()):
+        problems.append(f"{where}: cats {cats}")
+    elif abs(sum(cats.values()) - 1.0) > 1e-4:
+        problems.append(f"{where}: exclusive cats sum to {sum(cats.values())}")
+    if doc._.trf_data is not None:
+        problems.append(f"{where}: doc._.trf_data was not released")
+    answers = doc.spans.get("answers")
+    if doc._.question is None:
+        if answers is not None:
+            problems.append(f"{where}: answers for a doc without a question")
+    elif answers is None:
+        problems.append(f"{where}: no answer group for question {doc._.question[:30]!r}")
+    else:
+        problems += answer_group_problems(doc, answers)
+    return problems
+
+
+def answer_group_problems(doc: Doc, group) -> List[str]:
+    """What is wrong with a group of QA answers on `doc` (from the pipeline or from `ask`)."""
+    where = f"doc {doc.text[:30]!r}"
+    problems = [f"{where}: answer {p}" for span in group for p in span_problems(doc, span)]
+    scores, texts = group.attrs["scores"], group.attrs["texts"]
+    if not (len(scores) == len(texts) == len(group)):
+        problems.append(f"{where}: {len(group)} answers, {len(scores)} scores, {len(texts)} texts")
+    if not all(math.isfinite(s) and 0.0 <= s <= 1.0 + 1e-6 for s in scores):
+        problems.append(f"{where}: answer scores {scores}")
+    for span, answer_text in zip(group, texts):
+        # The answer as predicted (character offsets) lies inside the span it was snapped to.
+        if not answer_text or answer_text not in span.text:
+            problems.append(f"{where}: answer text {answer_text!r} not in its span {span.text!r}")
+    if not math.isfinite(group.attrs["null_score"]):
+        problems.append(f"{where}: null score {group.attrs['null_score']}")
+    return problems
+
+
+def span_problems(doc: Doc, span) -> List[str]:
+    """What is wrong with a span's token and character offsets in `doc`."""
+    problems = []
+    if not 0 <= span.start < span.end <= len(doc):
+        problems.append(f"tokens [{span.start}, {span.end}) outside [0, {len(doc)}] or empty")
+    if not 0 <= span.start_char < span.end_char <= len(doc.text):
+        problems.append(f"chars [{span.start_char}, {span.end_char}) outside [0, {len(doc.text)}]")
+    elif span.text != doc.text[span.start_char : span.end_char]:
+        problems.append(f"text {span.text!r} is not the text at its offsets")
+    return problems
