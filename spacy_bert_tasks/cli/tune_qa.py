@@ -7,6 +7,7 @@ import srsly
 import typer
 from wasabi import msg
 
+from ..atomic import save_pipeline
 from ..qa.corpus import build_qa_corpus
 from ..qa.tuning import tune_null_threshold
 from . import app
@@ -28,7 +29,8 @@ def tune_qa_threshold_cli(
     except ValueError as err:
         msg.fail(str(err), exits=1)
     target = output or model
-    nlp.to_disk(target)
+    # In place by default: an interrupted save must not leave the trained pipeline half-written.
+    save_pipeline(nlp, target)
     if json_path:
         srsly.write_json(json_path, result)
     msg.good(

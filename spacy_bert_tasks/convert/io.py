@@ -1,6 +1,4 @@
 """Pieces shared by the converters: UTF-8 lines, a blank pipeline, atomic writes, the report."""
-import os
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +8,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
+from ..atomic import write_bytes_atomically
 from .errors import ConversionError
 
 PathLike = Union[str, Path]
@@ -72,24 +71,8 @@ def write_docbin(docs: Iterable[Doc], output_path: PathLike, *, store_user_data:
     store_user_data (bool): Whether to keep `doc.user_data` (custom extensions).
     RETURNS (int): The number of docs written.
     """
-    output_path = Path(output_path)
     doc_bin = DocBin(docs=docs, store_user_data=store_user_data)
-    data = doc_bin.to_bytes()
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = output_path.parent / f".{output_path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        # os.open with mode 0o666 lets the umask decide the permissions, as for any
-        # new file (tempfile.mkstemp would make the output readable by its owner only).
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as file_:
-            file_.write(data)
-            file_.flush()
-            os.fsync(file_.fileno())
-        os.replace(tmp_path, output_path)
-    except BaseException:
-        # BaseException: a Ctrl-C mid-write must not leave a stray temp file either.
-        tmp_path.unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(output_path, doc_bin.to_bytes())
     return len(doc_bin)
 
 

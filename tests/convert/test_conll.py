@@ -6,7 +6,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from spacy_bert_tasks.convert import ConversionError, convert_conll, read_conll
-from spacy_bert_tasks.convert import io as convert_io
+from spacy_bert_tasks import atomic
 
 WORDS = ["John", "Smith", "visited", "New", "York", "."]
 EXPECTED = [("John Smith", "PER"), ("New York", "LOC")]
@@ -188,7 +188,7 @@ def test_failed_write_removes_temp_file_and_keeps_old_output(tmp_path, monkeypat
     def failing_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(convert_io.os, "fsync", failing_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="disk full"):
         convert_conll(path, old)
     assert old.read_bytes() == b"old contents"
