@@ -10,9 +10,12 @@ The QA head's question-conditioned pass (`encode_pairs`) joins the same backward
 (see gradients.py for why one pass matters with mixed precision).
 """
 import warnings
-from typing import Callable, Dict, Iterable, List, Optional
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
+from spacy import util
 from spacy.language import Language
+from spacy.pipeline.pipe import deserialize_config
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy_transformers.annotation_setters import null_annotation_setter
@@ -24,6 +27,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from ..layers.listener import EncoderListener
 from .gradients import PendingPass, backward, unscale_gradients
 from .names import EMBEDDED_ENCODER
+from .serialization import WeightsFormatError
 
 DEFAULT_MODEL_CONFIG = f"""
 [model]
@@ -154,6 +158,37 @@ class BertTransformer(Transformer):
         pending = PendingPass(output.last_hidden_state)
         self._pending.append(pending)
         return torch2xp(output.last_hidden_state), pending.add
+
+    # Loading ---------------------------------------------------------------------------------
+
+    def from_disk(
+        self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()
+    ) -> "BertTransformer":
+        """Load the component, naming the file when its weights cannot be loaded.
+
+        Unlike the stock loader, a `model` folder (the spacy-transformers 1.0 layout: Hugging Face
+        files, whose weights transformers may read with torch.load) is refused, not converted.
+        """
+
+        def load_model(model_path: Path) -> None:
+            if model_path.is_dir():
+                raise WeightsFormatError(
+                    f"{model_path}: expected the encoder's model file, got a folder (the "
+                    "layout of spacy-transformers 1.0, with pickled weights; this package never "
+                    "writes it). Not loaded: unpickling a file can run any code in it."
+                )
+            try:
+                self.model.from_bytes(model_path.read_bytes())
+            except WeightsFormatError as err:
+                raise WeightsFormatError(f"{model_path}: {err}") from None
+
+        deserialize = {
+            "vocab": self.vocab.from_disk,
+            "cfg": lambda p: self.cfg.update(deserialize_config(p)),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self
 
     # Training --------------------------------------------------------------------------------
 

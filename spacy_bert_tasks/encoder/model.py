@@ -16,6 +16,7 @@ from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ragged
 
 from .names import resolve_encoder_name
+from .serialization import SafeHFShim
 from .windows import NestedSpans, count_wordpieces_per_token, fit_windows
 
 
@@ -52,10 +53,17 @@ def build_bert_encoder(
 
 
 class BertEncoderModel(TransformerModel):
-    """TransformerModel with this module's forward and init, kept by `copy`."""
+    """TransformerModel with this module's forward and init, kept by `copy`, and weights saved
+    as safetensors (loading never unpickles: see serialization.py)."""
 
     def __init__(self, name: str, get_spans: Callable, **kwargs):
         super().__init__(name, get_spans, **kwargs)
+        wrapper = self.layers[0]
+        wrapper.shims[0] = SafeHFShim(
+            wrapper.shims[0]._hfmodel,
+            mixed_precision=kwargs.get("mixed_precision", False),
+            grad_scaler_config=dict(kwargs.get("grad_scaler_config", {})),
+        )
         self._func = forward
         self.init = init
         self._init_kwargs = kwargs
