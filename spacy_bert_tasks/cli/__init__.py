@@ -1,4 +1,4 @@
-"""Command line: `python -m spacy_bert_tasks {convert,init-config} ...`.
+"""Command line: `python -m spacy_bert_tasks COMMAND ...` (`--help` lists the commands).
 
 Each sub-command lives in its own module and registers itself on `app` (or on `convert_app`).
 """
@@ -6,7 +6,7 @@ import typer
 
 app = typer.Typer(
     name="spacy_bert_tasks",
-    help="Data conversion, config generation and QA tuning for spacy_bert_tasks pipelines.",
+    help="Data conversion, config generation and pipeline tools for spacy_bert_tasks.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -14,4 +14,4 @@ convert_app = typer.Typer(help="Convert training data to spaCy's binary .spacy f
 app.add_typer(convert_app, name="convert")
 
 # Imported for their side effect of adding commands to the apps above.
-from . import convert, init_config, tune_qa  # noqa: E402,F401
+from . import convert, init_config, tune_qa, upgrade_weights  # noqa: E402,F401
