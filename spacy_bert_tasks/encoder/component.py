@@ -181,6 +181,11 @@ class BertTransformer(Transformer):
                 self.model.from_bytes(model_path.read_bytes())
             except WeightsFormatError as err:
                 raise WeightsFormatError(f"{model_path}: {err}") from None
+            except ValueError as err:  # thinc's msgpack: e.g. a file cut short by a crash
+                raise ValueError(
+                    f"{model_path}: could not read the saved encoder ({err}); the file may be "
+                    "damaged or truncated (an interrupted save?): save the pipeline again"
+                ) from err
 
         deserialize = {
             "vocab": self.vocab.from_disk,

@@ -109,6 +109,14 @@ def test_model_folder_of_hugging_face_files_is_refused(pipeline, marker):
     assert not marker.exists()
 
 
+def test_truncated_encoder_file_is_named(pipeline):
+    # What a crash in the middle of writing it leaves.
+    model_path = pipeline / "transformer" / "model"
+    model_path.write_bytes(model_path.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=f"{model_path}: could not read the saved encoder"):
+        load_without_unpickling(pipeline)
+
+
 def test_tokenizer_file_names_cannot_leave_their_folder(pipeline, tmp_path):
     escaped = tmp_path / "escaped.txt"
     # Up to the root from any temporary folder (fewer than 16 levels deep), and absolute.
