@@ -1,5 +1,4 @@
 """save_pipeline: a pipeline folder is replaced all at once, or not at all."""
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ from spacy.language import Language
 
 from spacy_bert_tasks import atomic
 from spacy_bert_tasks.atomic import save_pipeline
+from training_runs import tree_digest
 
 
 class Saver:
@@ -41,14 +41,6 @@ def pipeline(interrupt=False, label="v1"):
     # component leaves a half-written folder.
     nlp.add_pipe("test_atomic_saver", config={"interrupt": interrupt})
     return nlp
-
-
-def tree_digest(folder: Path) -> dict:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_new_and_replaced_pipeline(tmp_path):

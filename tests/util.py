@@ -380,13 +380,24 @@ def assert_same_group(out_a: Optional[Tuple], out_b: Optional[Tuple]) -> None:
     assert abs(out_a[4] - out_b[4]) <= 1e-4 * max(1.0, abs(out_a[4]))
 
 
-def run_module(*args: str, cwd) -> "subprocess.CompletedProcess":
-    """`python -m *args` in `cwd`; fails the test with the output's tail if it fails."""
+def run_module(
+    *args: str, cwd, env: Optional[Dict[str, str]] = None
+) -> "subprocess.CompletedProcess":
+    """`python -m *args` in `cwd`; fails the test with the output's tail if it fails.
+
+    env (Optional[Dict[str, str]]): Environment variables to set on top of this process's.
+    """
+    import os
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result

@@ -1,0 +1,44 @@
+"""Helpers for tests that run spaCy's training loop: a small three-head corpus and config, and a
+digest of a saved pipeline folder.
+
+Import as `from training_runs import ...` (tests/ is on sys.path, as for util.py).
+"""
+import hashlib
+from pathlib import Path
+from typing import Dict
+
+import spacy
+from spacy.tokens import DocBin
+from thinc.api import Config
+
+from spacy_bert_tasks.config import generate_config
+from util import QA_SETTINGS, cats_examples, ner_examples, qa_examples
+
+HEADS = ("ner", "textcat", "qa")
+
+
+def write_corpus(folder: Path) -> Path:
+    """A folder of NER-only, cats-only and QA docs, one .spacy file each."""
+    nlp = spacy.blank("en")
+    folder.mkdir()
+    for name, examples in [("ner", ner_examples), ("cats", cats_examples), ("qa", qa_examples)]:
+        docs = [eg.reference for eg in examples(nlp)]
+        DocBin(docs=docs, store_user_data=True).to_disk(folder / f"{name}.spacy")
+    return folder
+
+
+def training_config(tiny_bert: str, *, max_steps: int, eval_frequency: int) -> Config:
+    """A `spacy train` config for the encoder and all three heads on the tiny BERT."""
+    config = generate_config(HEADS, encoder=tiny_bert, max_steps=max_steps, learn_rate=1e-3)
+    config["components"]["qa"].update(QA_SETTINGS)
+    config["training"]["eval_frequency"] = eval_frequency
+    return config
+
+
+def tree_digest(folder: Path) -> Dict[str, str]:
+    """sha256 of every file under `folder`, by relative path."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file()
+    }
