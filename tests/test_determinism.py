@@ -64,7 +64,9 @@ def differing_weights(path_a: Path, path_b: Path):
     for name in HEADS:
         heads_a, heads_b = head_params(nlp_a, name), head_params(nlp_b, name)
         assert heads_a.keys() == heads_b.keys() and heads_a
-        differ += [f"{name} {key}" for key in heads_a if not numpy.array_equal(heads_a[key], heads_b[key])]
+        differ += [
+            f"{name} {key}" for key in heads_a if not numpy.array_equal(heads_a[key], heads_b[key])
+        ]
     return differ
 
 
