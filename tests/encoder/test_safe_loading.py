@@ -85,3 +85,18 @@ def test_bytes_round_trip_never_unpickles_and_gives_same_outputs(all_heads_saved
     assert calls == []
     assert_qa_reads_loaded_encoder(loaded)
     assert_same_pipeline_outputs(nlp, loaded)
+
+
+def test_head_with_its_own_encoder_saves_safetensors(all_heads_saved, tmp_path):
+    # nlp.replace_listeners gives the head a copy of the encoder, saved in the head's model file.
+    _, folder = all_heads_saved
+    nlp = spacy.load(folder)
+    nlp.replace_listeners("transformer", "ner", ["model.tok2vec"])
+    nlp.to_disk(tmp_path / "replaced")
+    assert pickle_traces(tmp_path / "replaced") == []
+    (msg,) = encoder_messages(tmp_path / "replaced" / "ner" / "model")
+    assert msg["weights_format"] == WEIGHTS_FORMAT
+    with forbid_unpickling() as calls:
+        loaded = spacy.load(tmp_path / "replaced")
+    assert calls == []
+    assert_same_outputs([loaded(text) for text in TEXTS], [nlp(text) for text in TEXTS])
