@@ -48,3 +48,15 @@ def write_tiny_bert(path: Path, *, max_position_embeddings: int = 128) -> Path:
 def tiny_bert(tmp_path_factory) -> str:
     """Path of the tiny random BERT (max length 128 wordpieces)."""
     return str(write_tiny_bert(tmp_path_factory.mktemp("tiny_bert")))
+
+
+@pytest.fixture(scope="session")
+def all_heads_saved(tiny_bert, tmp_path_factory):
+    """(nlp, folder): encoder + bert_ner + bert_textcat + bert_qa, trained 3 steps, saved.
+    Tests that change the files work on a copy of the folder."""
+    from saved_pipelines import all_heads_nlp
+
+    nlp = all_heads_nlp(tiny_bert)
+    folder = tmp_path_factory.mktemp("all_heads") / "pipeline"
+    nlp.to_disk(folder)
+    return nlp, folder
