@@ -27,6 +27,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from ..layers.listener import EncoderListener
 from .gradients import PendingPass, backward, unscale_gradients
 from .names import EMBEDDED_ENCODER
+from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
 
 DEFAULT_MODEL_CONFIG = f"""
@@ -54,6 +55,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "set_extra_annotations": {"@annotation_setters": "spacy-transformers.null_annotation_setter.v1"},
         "max_batch_items": 1024,
         "keep_trf_data": False,
+        "inference_precision": "fp32",
     },
 )
 def make_bert_transformer(
@@ -63,6 +65,7 @@ def make_bert_transformer(
     set_extra_annotations: Callable[[List[Doc], FullTransformerBatch], None],
     max_batch_items: int,
     keep_trf_data: bool,
+    inference_precision: str,
 ) -> "BertTransformer":
     """The shared BERT encoder.
 
@@ -73,6 +76,9 @@ def make_bert_transformer(
         (smaller matrices stay in cache; 4096 was 25% slower here), 4096 GPUs.
     keep_trf_data (bool): Keep `doc._.trf_data` on processed docs. By default the last head that
         reads it releases it: it holds kilobytes per token and is serialised with the doc.
+    inference_precision (str): "fp32", "bf16" or "int8": the precision of predictions (the doc
+        pass and QA's pair pass), on a converted copy of the weights; training stays fp32. See
+        precision.py. Can be changed on a loaded pipeline with `set_inference_precision`.
     """
     return BertTransformer(
         nlp.vocab,
@@ -81,6 +87,7 @@ def make_bert_transformer(
         max_batch_items=max_batch_items,
         name=name,
         keep_trf_data=keep_trf_data,
+        inference_precision=inference_precision,
     )
 
 
@@ -96,11 +103,14 @@ class BertTransformer(Transformer):
         name: str = "bert_transformer",
         max_batch_items: int = 1024,
         keep_trf_data: bool = False,
+        inference_precision: str = "fp32",
     ):
         super().__init__(
             vocab, model, set_extra_annotations, name=name, max_batch_items=max_batch_items
         )
         self.cfg["keep_trf_data"] = keep_trf_data
+        # Not in cfg: cfg is saved with the weights and would override a load-time config.
+        self.inference_precision = check_precision(inference_precision)
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
         # set, encode_pairs (QA) runs with gradient. Never set when the encoder is frozen.
@@ -152,6 +162,7 @@ class BertTransformer(Transformer):
         """
         hf_wrapper = self.model.layers[0]
         if not (is_train and self._training_step):
+            self._apply_inference_precision()
             output = hf_wrapper.predict(wordpieces)
             return torch2xp(output.last_hidden_state), lambda d_hidden: None
         output, _ = hf_wrapper(wordpieces, is_train=True)
@@ -243,7 +254,31 @@ class BertTransformer(Transformer):
         docs = list(docs)
         if not self.listeners and not self.cfg["keep_trf_data"]:
             return FullTransformerBatch.empty(len(docs))
+        self._apply_inference_precision()
         return super().predict(docs)
+
+    def set_inference_precision(self, precision: str) -> None:
+        """Predict in "fp32", "bf16" or "int8" from now on, in this process.
+
+        To save the choice with a pipeline, set the factory setting instead (config.cfg); it
+        can also be chosen at load time: spacy.load(path, config={"components": {name:
+        {"inference_precision": "int8"}}}).
+        """
+        self.inference_precision = check_precision(precision)
+        self._apply_inference_precision()
+
+    def _apply_inference_precision(self) -> None:
+        # Applied at each prediction, not once: loading may replace the shim's module, and the
+        # shim swaps in the converted copy only where the setting asks for one.
+        precision = self.inference_precision
+        shim = self.model.layers[0].shims[0]
+        device = next(shim._model.parameters()).device.type
+        if precision == "int8" and device != "cpu":
+            raise ValueError(
+                f"'{self.name}': inference_precision 'int8' is torch's dynamic quantization, "
+                f"which runs on CPU only; use 'bf16' on {device}"
+            )
+        set_shim_precision(shim, precision)
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Backpropagate the heads' summed gradients into the encoder, then step its weights."""
@@ -257,6 +292,7 @@ class BertTransformer(Transformer):
         shim = self.model.layers[0].shims[0]
         unscale_gradients(shim._model, shim._grad_scaler)
         self.model.finish_update(sgd)
+        invalidate_reduced_copies(shim)
         self._stepped = True
         # Heads that run after this step in the same nlp.update (that order again) still train
         # the encoder, one step late; after a complete step, the encoder waits for its update.
