@@ -103,6 +103,13 @@ def load_squad_pairs(
         articles of SQUAD_DEV, or every article of another file.
     RETURNS (List[Tuple[str, str]]): (question, context) pairs; a context repeats per question.
     """
+    return [(q, c) for q, c, _ in load_squad_questions(n_pairs, path, articles)]
+
+
+def load_squad_questions(
+    n_pairs: int, path: Optional[Path] = None, articles: Optional[str] = None
+) -> List[Tuple[str, str, List[str]]]:
+    """As load_squad_pairs, with each question's gold answer texts: (question, context, golds)."""
     source = path or SQUAD_DEV
     if not source.is_file():
         raise FileNotFoundError(f"Expected SQuAD JSON at {source}, found none. Pass --squad FILE.")
@@ -112,18 +119,18 @@ def load_squad_pairs(
     indices = range(len(data)) if articles is None else parse_index_ranges(articles)
     if any(not 0 <= index < len(data) for index in indices):
         raise ValueError(f"Expected article indices 0-{len(data) - 1} in {source}, got {articles}.")
-    pairs = [
-        (qa["question"], paragraph["context"])
+    questions = [
+        (qa["question"], paragraph["context"], [a["text"] for a in qa.get("answers", [])])
         for index in indices
         for paragraph in data[index]["paragraphs"]
         for qa in paragraph["qas"]
     ]
-    if len(pairs) < n_pairs:
+    if len(questions) < n_pairs:
         raise ValueError(
             f"Expected at least {n_pairs} questions in articles {articles or 'all'} of {source}, "
-            f"found {len(pairs)}. Lower --n-questions or choose more articles."
+            f"found {len(questions)}. Lower --n-questions or choose more articles."
         )
-    return pairs[:n_pairs]
+    return questions[:n_pairs]
 
 
 def parse_index_ranges(text: str) -> List[int]:

