@@ -36,8 +36,14 @@ def textcat_command(
     label_sep: str = typer.Option("|", "--label-sep", help="Separates the labels in a TSV/CSV label cell."),
     labels: Optional[str] = typer.Option(None, "--labels", help="The label set, comma-separated: A,B,C."),
     lang: str = LANG,
+    shuffle_seed: Optional[int] = typer.Option(None, "--shuffle-seed", help="Shuffle the records with this seed first."),
+    skip: int = typer.Option(0, "--skip", min=0, help="Leave out this many records (after shuffling)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep at most this many records after --skip."),
 ) -> None:
-    """Convert text classification data (TSV, CSV or JSON Lines)."""
+    """Convert text classification data (TSV, CSV or JSON Lines).
+
+    A held-out split and the rest: --shuffle-seed 0 --limit 2000, then --shuffle-seed 0 --skip 2000.
+    """
     names = None if label_names is None else _parse_label_names(label_names)
     label_set = None if labels is None else _parse_list(labels, "--labels")
     _run(
@@ -52,14 +58,23 @@ def textcat_command(
             label_sep=label_sep,
             labels=label_set,
             lang=lang,
+            shuffle_seed=shuffle_seed,
+            skip=skip,
+            limit=limit,
         )
     )
 
 
 @convert_app.command("squad")
-def squad_command(input_path: Path = INPUT, output_path: Path = OUTPUT, lang: str = LANG) -> None:
+def squad_command(
+    input_path: Path = INPUT,
+    output_path: Path = OUTPUT,
+    lang: str = LANG,
+    articles: Optional[str] = typer.Option(None, "--articles", help="Only these articles (0-based): 0-25 or 0,3,5-7."),
+) -> None:
     """Convert SQuAD v1.1 / v2.0 JSON: one doc per question, for the span-QA head."""
-    _run(lambda: convert_squad(input_path, output_path, lang=lang))
+    indices = None if articles is None else _parse_indices(articles, "--articles")
+    _run(lambda: convert_squad(input_path, output_path, lang=lang, articles=indices))
 
 
 def _run(convert: Callable[[], ConversionReport]) -> None:
@@ -77,6 +92,16 @@ def _parse_list(value: str, option: str) -> List[str]:
     if not all(items):
         raise typer.BadParameter(f"expected comma-separated names such as A,B, got {value!r}", param_hint=option)
     return items
+
+
+def _parse_indices(value: str, option: str) -> List[int]:
+    indices: List[int] = []
+    for item in _parse_list(value, option):
+        first, _, last = item.partition("-")
+        if not first.isdigit() or not (last.isdigit() or not last) or (last and int(last) < int(first)):
+            raise typer.BadParameter(f"expected indices and ranges such as 0-25 or 0,3,5-7, got {value!r}", param_hint=option)
+        indices.extend(range(int(first), int(last or first) + 1))
+    return indices
 
 
 def _parse_label_names(value: str) -> Dict[str, str]:

@@ -12,7 +12,7 @@ whitespace; numeric ids become strings. `plausible_answers` (SQuAD 2.0) are not 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -70,23 +70,27 @@ class SquadReport(ConversionReport):
         return "\n".join(lines)
 
 
-def read_squad(path: PathLike, *, lang: str = "en") -> Iterator[Doc]:
+def read_squad(path: PathLike, *, lang: str = "en", articles: Optional[Sequence[int]] = None) -> Iterator[Doc]:
     """Read a SQuAD v1.1 or v2.0 JSON file into Docs, one per question.
 
     Each context is tokenized once, with the blank tokenizer of `lang`; its questions get copies.
 
     path (PathLike): The SQuAD JSON file.
     lang (str): Language code of the blank tokenizer / vocab.
+    articles (Optional[Sequence[int]]): Read only these articles (0-based indices into `data`),
+        e.g. to split train and dev by article; None for all.
     RETURNS (Iterator[Doc]): The Docs, in file order, made as they are consumed.
     RAISES (ConversionError): The file is malformed (raised while iterating); the message names
         the file and the record.
     """
     # Here, not in the generator, so a bad language code fails at the call.
     nlp = blank(lang)
-    return _read_docs(path, nlp, SquadReport(Path(path)))
+    return _read_docs(path, nlp, SquadReport(Path(path)), articles)
 
 
-def convert_squad(path: PathLike, output_path: PathLike, *, lang: str = "en") -> SquadReport:
+def convert_squad(
+    path: PathLike, output_path: PathLike, *, lang: str = "en", articles: Optional[Sequence[int]] = None
+) -> SquadReport:
     """Convert a SQuAD v1.1 or v2.0 JSON file to a .spacy file (see `read_squad`).
 
     The DocBin keeps user data, where the question, its id and the gold answers live.
@@ -95,23 +99,34 @@ def convert_squad(path: PathLike, output_path: PathLike, *, lang: str = "en") ->
     output_path (PathLike): The .spacy file to write. Nothing is written if the input has an
         error, and an older file there is left as it was.
     lang (str): Language code of the blank tokenizer / vocab.
+    articles (Optional[Sequence[int]]): Convert only these articles (0-based); None for all.
     RETURNS (SquadReport): Questions read, docs written, articles, answers, unanswerable
         questions and misaligned answers.
     RAISES (ConversionError): The file is malformed; the message names the file and the record.
     """
     nlp = blank(lang)
     report = SquadReport(Path(path), Path(output_path))
-    report.n_docs = write_docbin(_read_docs(path, nlp, report), output_path, store_user_data=True)
+    report.n_docs = write_docbin(_read_docs(path, nlp, report, articles), output_path, store_user_data=True)
     return report
 
 
-def _read_docs(path: PathLike, nlp: Language, report: SquadReport) -> Iterator[Doc]:
+def _read_docs(
+    path: PathLike, nlp: Language, report: SquadReport, articles: Optional[Sequence[int]] = None
+) -> Iterator[Doc]:
     data = _load(path)
     _check_type(path, data, dict, "the top level", 'an object {"version": ..., "data": [articles]}')
+    all_articles = _get(path, data, "data", list, "", "the file")
+    wanted = None if articles is None else set(articles)
+    if wanted is not None and (not wanted or min(wanted) < 0 or max(wanted) >= len(all_articles)):
+        raise ConversionError(
+            path, None, f"expected article indices from 0 to {len(all_articles) - 1}, got {sorted(wanted)}"
+        )
     # question id: where it was first seen
     seen_ids: Dict[str, str] = {}
     # Unused fields ("version", "title", "plausible_answers") are not checked.
-    for i, article in enumerate(_get(path, data, "data", list, "", "the file")):
+    for i, article in enumerate(all_articles):
+        if wanted is not None and i not in wanted:
+            continue
         where = f"data[{i}]"
         _check_type(path, article, dict, where, "an article object")
         report.n_articles += 1

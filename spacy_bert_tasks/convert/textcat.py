@@ -5,8 +5,9 @@ that mixes them with NER data does not teach the NER head that they hold no enti
 """
 import csv
 import json
+import random
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from spacy.tokens import Doc
 
@@ -16,6 +17,8 @@ from .io import ConversionReport, PathLike, blank, iter_lines, write_docbin
 FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 TEXT_COLUMNS = ("text", "sentence")
 JSON_LABEL_KEYS = ("cats", "label", "labels")
+
+T = TypeVar("T")
 
 # One input record: (line number, text, {raw label: positive?}).
 Record = Tuple[int, str, Dict[str, bool]]
@@ -32,6 +35,9 @@ def read_textcat(
     label_sep: str = "|",
     labels: Optional[Sequence[str]] = None,
     lang: str = "en",
+    shuffle_seed: Optional[int] = None,
+    skip: int = 0,
+    limit: Optional[int] = None,
 ) -> List[Doc]:
     """Read a text classification file into Docs with `doc.cats` set.
 
@@ -52,7 +58,12 @@ def read_textcat(
     labels (Optional[Sequence[str]]): The label set (names after `label_names`). A
         label in the data outside it is an error. Defaults to the labels in the file.
     lang (str): Language code of the blank tokenizer the Docs are made with.
-    RETURNS (List[Doc]): The Docs, in file order.
+    shuffle_seed (Optional[int]): Shuffle the records with this seed (Python's
+        `random.Random(seed).shuffle`) before `skip` and `limit`; None keeps file order.
+    skip (int): Leave out this many records first. With the same seed, `skip=0,
+        limit=N` and `skip=N` make a held-out split and the rest, with no record in both.
+    limit (Optional[int]): Keep at most this many records after `skip`; None for all.
+    RETURNS (List[Doc]): The Docs, in file order (or shuffled, with a seed).
     RAISES (ConversionError): The file is malformed; the message names its line.
     """
     options = dict(locals())  # every argument, by name
@@ -71,6 +82,9 @@ def convert_textcat(
     label_sep: str = "|",
     labels: Optional[Sequence[str]] = None,
     lang: str = "en",
+    shuffle_seed: Optional[int] = None,
+    skip: int = 0,
+    limit: Optional[int] = None,
 ) -> ConversionReport:
     """Convert a text classification file to a .spacy file (see `read_textcat`).
 
@@ -115,14 +129,27 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
         rows.append((text, positives))
     if not rows:
         raise ConversionError(path, None, "expected at least one record, got none (an empty file or a header only)")
+    report.n_read = len(rows)
     docs = []
-    for text, positives in rows:
+    for text, positives in _select(rows, **options):
         doc = nlp.make_doc(text)
         doc.cats = {label: float(label in positives) for label in label_set}
         report.label_counts.update(positives)
         docs.append(doc)
-    report.n_read = len(rows)
+    if not docs:
+        raise ConversionError(path, None, f"expected skip below the {len(rows):,} records, got skip={options['skip']}")
     return docs
+
+
+def _select(rows: List[T], *, shuffle_seed: Optional[int], skip: int, limit: Optional[int], **_) -> List[T]:
+    """The rows to keep: shuffled with the seed (if any), then `skip` left out, then `limit` kept."""
+    if skip < 0 or (limit is not None and limit < 1):
+        raise ValueError(f"expected skip >= 0 and limit >= 1 (or None), got skip={skip}, limit={limit}")
+    order = list(range(len(rows)))
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(order)
+    end = None if limit is None else skip + limit
+    return [rows[i] for i in order[skip:end]]
 
 
 def _check_options(*, labels: Optional[Sequence[str]], label_sep: str, **_) -> Optional[List[str]]:
