@@ -14,4 +14,14 @@ convert_app = typer.Typer(help="Convert training data to spaCy's binary .spacy f
 app.add_typer(convert_app, name="convert")
 
 # Imported for their side effect of adding commands to the apps above.
-from . import convert, init_config, tune_qa, upgrade_weights  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    convert,
+    fresh_venv,
+    init_config,
+    model_card,
+    report,
+    smoke_test,
+    train,
+    tune_qa,
+    upgrade_weights,
+)

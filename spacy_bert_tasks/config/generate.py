@@ -99,9 +99,13 @@ warmup_steps = {warmup_steps}
 total_steps = {max_steps}
 initial_rate = {learn_rate}
 
+# output_file: a JSON Lines record per evaluation, for plotting (`python -m spacy_bert_tasks train`
+# sets it to OUTPUT/train_log.jsonl).
 [training.logger]
-@loggers = "spacy.ConsoleLogger.v1"
-progress_bar = false
+@loggers = "spacy.ConsoleLogger.v3"
+progress_bar = null
+console_output = true
+output_file = null
 """
 
 BERT_NER = """

@@ -1,0 +1,23 @@
+"""`python -m spacy_bert_tasks fresh-venv VENV [--first REQ ...] REQ...`."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import msg
+
+from ..project.environment import FREEZE_NAME, make_fresh_venv
+from . import app
+
+
+@app.command("fresh-venv")
+def fresh_venv_cli(
+    venv: Path = typer.Argument(..., file_okay=False, help="Folder of the virtual environment (replaced)"),
+    requirements: List[str] = typer.Argument(..., help="What to install: wheels, requirements"),
+    first: Optional[List[str]] = typer.Option(None, "--first", help="Install these before the rest, e.g. torch==2.13.0"),
+) -> None:
+    """Make a new virtual environment, pip-install --first then the rest, and record `pip freeze`."""
+    try:
+        freeze = make_fresh_venv(venv, [list(first or []), list(requirements)])
+    except RuntimeError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Installed {len(freeze)} distributions into {venv}; list in {venv / FREEZE_NAME}")
