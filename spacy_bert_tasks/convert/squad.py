@@ -168,6 +168,10 @@ def _load(path: PathLike) -> Any:
             f"expected a SQuAD JSON file, got invalid JSON ({err.msg} at line {err.lineno} column "
             f"{err.colno}); fix the file there",
         ) from None
+    except RecursionError:  # json's parser recurses once per level of [ or {
+        raise ConversionError(
+            path, None, "expected a SQuAD JSON file, got JSON nested too deeply to read; check the file"
+        ) from None
 
 
 def _question_doc(

@@ -265,6 +265,10 @@ def _json_records(path: PathLike, report: ConversionReport) -> Iterator[Record]:
                 line,
                 f"expected one JSON object per line, got invalid JSON ({err.msg} at column {err.colno}); fix the line",
             ) from None
+        except RecursionError:  # json's parser recurses once per level of [ or {
+            raise ConversionError(
+                path, line, "expected one JSON object per line, got JSON nested too deeply to read; fix the line"
+            ) from None
         text = record.get("text") if isinstance(record, dict) else None
         keys = [key for key in JSON_LABEL_KEYS if isinstance(record, dict) and key in record]
         if not isinstance(text, str) or len(keys) != 1:
