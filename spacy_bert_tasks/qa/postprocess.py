@@ -11,7 +11,7 @@ Invariants: token positions are indices into one window's wordpieces (0 is [CLS]
 positions are INCLUSIVE; character offsets index the context string and `end_char` is EXCLUSIVE.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from thinc.types import Floats1d, Ints1d, Ints2d
@@ -157,9 +157,18 @@ def best_answers(
             key = (candidate.start_char, candidate.end_char)
             if key not in best or candidate.score > best[key].score:
                 best[key] = candidate
+        # Keep the n_best so far, so a long context (thousands of windows, up to n_best**2
+        # candidates each) costs bounded memory. Exact: a span dropped here is beaten by n_best
+        # others whose scores can only rise; seen again, it is beaten again.
+        if len(best) > n_best:
+            best = {(c.start_char, c.end_char): c for c in _ranked(best.values())[:n_best]}
     null = min(null_score(win.start_logits, win.end_logits) for win in windows)
-    ranked = sorted(best.values(), key=lambda c: (-c.score, c.start_char, c.end_char))
-    return ranked[:n_best], null
+    return _ranked(best.values())[:n_best], null
+
+
+def _ranked(candidates: Iterable[AnswerCandidate]) -> List[AnswerCandidate]:
+    """Best first; ties by position, so the order (and any cut) is stable."""
+    return sorted(candidates, key=lambda c: (-c.score, c.start_char, c.end_char))
 
 
 def choose_answer(
