@@ -14,10 +14,15 @@ from spacy_transformers.layers.transformer_model import (
 )
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ragged
+import torch
 
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
 from .windows import NestedSpans, count_wordpieces_per_token, fit_windows
+
+# Windows per encoder call at prediction (see _predict_in_chunks): 32 windows of 128 tokens are
+# a batch of max_batch_items = 4096 tokens, the GPU setting; short docs' batches stay whole.
+WINDOWS_PER_CALL = 32
 
 
 @registry.architectures("spacy-bert-tasks.BertEncoder.v1")
@@ -114,7 +119,10 @@ def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
     wordpieces, align = truncate_oversize_splits(
         wordpieces, align, model.tokenizer.model_max_length
     )
-    model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    if is_train:
+        model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    else:
+        model_output, backprop_tensors = _predict_in_chunks(model.layers[0], wordpieces), None
     output = FullTransformerBatch(
         spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
     )
@@ -124,6 +132,31 @@ def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
         return docs
 
     return output, backprop
+
+
+def _predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch):
+    """The encoder's output for all windows, computed WINDOWS_PER_CALL windows at a time.
+
+    A long doc is a batch of its own for the component (max_batch_items counts tokens of whole
+    docs), so all its windows would go through the encoder together: the attention and
+    feed-forward activations of every window at once, about 9 MB per 1,000 characters with
+    MiniLM. Per chunk, only the outputs add up. Every chunk keeps the batch's padded width, so
+    the outputs concatenate as they are.
+    """
+    if len(wordpieces) <= WINDOWS_PER_CALL:
+        return hf_wrapper.predict(wordpieces)
+    chunks = [
+        hf_wrapper.predict(wordpieces[start : start + WINDOWS_PER_CALL])
+        for start in range(0, len(wordpieces), WINDOWS_PER_CALL)
+    ]
+    return type(chunks[0])(**{key: _concatenate([chunk[key] for chunk in chunks]) for key in chunks[0].keys()})
+
+
+def _concatenate(parts):
+    # A tensor per window, or a tuple of them (hidden_states, attentions when configured).
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(layer) for layer in zip(*parts))
+    return torch.cat(parts)
 
 
 def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
