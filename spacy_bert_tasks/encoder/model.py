@@ -14,7 +14,6 @@ from spacy_transformers.layers.transformer_model import (
 )
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ragged
-import torch
 
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
@@ -140,23 +139,35 @@ def _predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch):
     A long doc is a batch of its own for the component (max_batch_items counts tokens of whole
     docs), so all its windows would go through the encoder together: the attention and
     feed-forward activations of every window at once, about 9 MB per 1,000 characters with
-    MiniLM. Per chunk, only the outputs add up. Every chunk keeps the batch's padded width, so
-    the outputs concatenate as they are.
+    MiniLM. Here only the outputs add up, written into tensors allocated once (concatenating
+    the chunks would hold every output twice). Every chunk keeps the batch's padded width.
     """
-    if len(wordpieces) <= WINDOWS_PER_CALL:
+    n_windows = len(wordpieces)
+    if n_windows <= WINDOWS_PER_CALL:
         return hf_wrapper.predict(wordpieces)
-    chunks = [
-        hf_wrapper.predict(wordpieces[start : start + WINDOWS_PER_CALL])
-        for start in range(0, len(wordpieces), WINDOWS_PER_CALL)
-    ]
-    return type(chunks[0])(**{key: _concatenate([chunk[key] for chunk in chunks]) for key in chunks[0].keys()})
+    merged = {}
+    for start in range(0, n_windows, WINDOWS_PER_CALL):
+        chunk = hf_wrapper.predict(wordpieces[start : start + WINDOWS_PER_CALL])
+        for key, value in chunk.items():
+            if key not in merged:
+                merged[key] = _allocate(value, n_windows)
+            _fill(merged[key], value, start)
+    return type(chunk)(**merged)
 
 
-def _concatenate(parts):
-    # A tensor per window, or a tuple of them (hidden_states, attentions when configured).
-    if isinstance(parts[0], tuple):
-        return tuple(torch.cat(layer) for layer in zip(*parts))
-    return torch.cat(parts)
+def _allocate(value, n_windows: int):
+    # A tensor with a row per window, or a tuple of them (hidden_states, when configured).
+    if isinstance(value, tuple):
+        return tuple(_allocate(part, n_windows) for part in value)
+    return value.new_empty((n_windows, *value.shape[1:]))
+
+
+def _fill(target, value, start: int) -> None:
+    if isinstance(value, tuple):
+        for target_part, part in zip(target, value):
+            _fill(target_part, part, start)
+    else:
+        target[start : start + len(value)] = value
 
 
 def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
