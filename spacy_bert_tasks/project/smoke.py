@@ -6,7 +6,7 @@ current folder, PYTHONPATH or user site-packages on sys.path) and with Hugging F
 and HOME pointed at the temporary folder, so no cache or source checkout can stand in for what
 the package installed. There `serve` loads the package with `spacy.load`, runs the text through
 the pipeline with a question, asks a second question with `ask`, and renders an HTML page with
-displaCy: the entities (ent style), the answer span (span style, label ANSWER) and the categories.
+displaCy: the entities, each answer (as an entity labelled ANSWER) and the categories.
 `check_results` then says what looks wrong.
 """
 import html
@@ -29,7 +29,6 @@ SECOND_QUESTION = "Who did I visit the store with?"
 EXPECTED = {"answer": "Paris", "second_answer": "Emma", "category": "POSITIVE"}
 
 ANSWER_LABEL = "ANSWER"
-SPAN_KEY = "smoke_test"
 # Colours for the entity types of the shipped samples and CoNLL-2003 (displaCy knows only its own).
 COLORS = {
     "person": "#aa9cfc", "PER": "#aa9cfc", "location": "#ff9561", "LOC": "#ff9561",
@@ -181,7 +180,7 @@ def render_page(nlp, results: Dict[str, Any]) -> str:
     from spacy import displacy
 
     doc = nlp.make_doc(results["text"])
-    doc.ents = [doc.char_span(e["start_char"], e["end_char"], label=e["label"]) for e in results["entities"]]
+    doc.ents = [doc.char_span(e["start_char"], e["end_char"], label=e["label"], alignment_mode="expand") for e in results["entities"]]
     parts = [
         f"<h1>{html.escape(results['package'])}: smoke test</h1>",
         f"<p>pipeline: {html.escape(', '.join(results['pipeline']))}</p>",
@@ -189,14 +188,16 @@ def render_page(nlp, results: Dict[str, Any]) -> str:
         displacy.render(doc, style="ent", options={"colors": COLORS}, page=False, jupyter=False),
     ]
     for answer in results["answers"]:
+        # The ent style keeps the text's own spacing (the span style puts a space between tokens).
+        answer_doc = nlp.make_doc(results["text"])
         found = answer["text"] is not None
-        span = doc.char_span(answer["start_char"], answer["end_char"], label=ANSWER_LABEL) if found else None
-        doc.spans[SPAN_KEY] = [span] if span is not None else []
+        if found:
+            answer_doc.ents = [answer_doc.char_span(answer["start_char"], answer["end_char"], label=ANSWER_LABEL, alignment_mode="expand")]
         score = f" (score {answer['score']:.2f})" if found and answer["score"] is not None else ""
         parts += [
             f"<h2>Q: {html.escape(answer['question'])}</h2>",
             f"<p>A: <b>{html.escape(answer['text'] or 'no answer')}</b>{score}</p>",
-            displacy.render(doc, style="span", options={"spans_key": SPAN_KEY, "colors": COLORS}, page=False, jupyter=False),
+            displacy.render(answer_doc, style="ent", options={"colors": COLORS}, page=False, jupyter=False),
         ]
     rows = "".join(
         f"<tr><td>{html.escape(label)}</td><td>{score:.3f}</td></tr>"
