@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Union
 
+import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline.pipe import deserialize_config
@@ -23,6 +24,7 @@ from spacy_transformers.data_classes import FullTransformerBatch, TransformerDat
 from spacy_transformers.layers import TransformerListener
 from spacy_transformers.pipeline_component import Transformer
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
+from thinc.util import convert_recursive, is_xp_array
 
 from ..layers.listener import EncoderListener
 from .gradients import PendingPass, backward, unscale_gradients
@@ -189,7 +191,11 @@ class BertTransformer(Transformer):
                     "writes it). Not loaded: unpickling a file can run any code in it."
                 )
             try:
-                self.model.from_bytes(model_path.read_bytes())
+                # What Model.from_bytes does, except that the file's bytes are freed once
+                # decoded: from_bytes would keep them alive while the encoder is rebuilt from
+                # the decoded copy (one more copy of the weights at the peak of spacy.load).
+                msg = srsly.msgpack_loads(model_path.read_bytes())
+                self.model.from_dict(convert_recursive(is_xp_array, self.model.ops.asarray, msg))
             except WeightsFormatError as err:
                 raise WeightsFormatError(f"{model_path}: {err}") from None
             except ValueError as err:  # thinc's msgpack: e.g. a file cut short by a crash

@@ -59,9 +59,15 @@ class SafeHFShim(HFShim):
             )
             return self
         check_weights_format(msg)
+        # Peak memory: the caller holds `bytes_data` and msgpack copied the weights out of it.
+        # Popped and read before the module exists, that copy is freed as soon as the tensors
+        # are built from it, so at most two copies besides `bytes_data` live at once (the
+        # tensors and the module's own weights) rather than three.
+        state = read_weights(msg.pop("state"))
         config, tokenizer, vocab_file_contents = self._load_config_and_tokenizer(msg)
         transformer = self.model_cls.from_config(config, trust_remote_code=False)
-        load_weights(transformer, msg["state"])
+        load_state(transformer, state)
+        del state
         transformer.to(get_torch_default_device())
         self._hfmodel = HFObjects(
             tokenizer, transformer, vocab_file_contents, SimpleFrozenDict(), SimpleFrozenDict()
@@ -150,15 +156,19 @@ def state_dict_to_bytes(state_dict: Dict[str, torch.Tensor]) -> bytes:
     return save_safetensors(tensors, metadata={"format": "pt"})
 
 
-def load_weights(module: torch.nn.Module, data: bytes) -> None:
-    """Load safetensors bytes into the module; every parameter must be present."""
+def read_weights(data: bytes) -> Dict[str, torch.Tensor]:
+    """The tensors in safetensors bytes (a copy: `data` can be freed once this returns)."""
     try:
-        state = load_safetensors(bytes(data))
+        return load_safetensors(bytes(data))
     except (SafetensorError, ValueError) as err:
         raise WeightsFormatError(
             f"the encoder weights are not valid safetensors data ({err}): the file is damaged "
             "or truncated; save the pipeline again"
         ) from None
+
+
+def load_state(module: torch.nn.Module, state: Dict[str, torch.Tensor]) -> None:
+    """Copy a state dict into the module; every parameter must be present."""
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shapes that do not match the config
