@@ -65,6 +65,14 @@ def test_training_settings():
     assert generate_config(["ner"], gpu=True)["system"]["gpu_allocator"] == "pytorch"
 
 
+def test_batch_sizes_for_cpu_and_gpu():
+    # Small encoder batches on CPU (cache-friendly, lower peak memory), large ones on GPU.
+    for gpu, items, windows in [(False, 1024, 8), (True, 4096, 32)]:
+        components = generate_config(["ner", "qa"], gpu=gpu)["components"]
+        assert components["transformer"]["max_batch_items"] == items
+        assert components["qa"]["max_batch_windows"] == windows
+
+
 @pytest.mark.parametrize(
     "tasks, ner_head", [(["textcat", "ner"], "ner"), (["ner", "textcat"], "bert_ner")]
 )

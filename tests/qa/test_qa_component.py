@@ -219,7 +219,7 @@ def test_pipe_equals_call(trained, batch_size):
 def test_max_batch_windows_does_not_change_answers(trained, monkeypatch):
     nlp, _ = trained
     expected = list(nlp.pipe(qa_docs(nlp, PAIRS)))
-    assert nlp.get_pipe("qa").cfg["max_batch_windows"] == 32
+    assert nlp.get_pipe("qa").cfg["max_batch_windows"] > 1  # the default batches windows
     monkeypatch.setitem(nlp.get_pipe("qa").cfg, "max_batch_windows", 1)
     assert_same_answers(nlp.pipe(qa_docs(nlp, PAIRS)), expected)
 
