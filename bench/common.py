@@ -233,20 +233,21 @@ def versions() -> Dict[str, str]:
     return {"python": sys.version.split()[0], **{name: version(name) for name in libraries}}
 
 
-def build_spacy_pipeline(tasks: Sequence[str]):
+def build_spacy_pipeline(tasks: Sequence[str], encoder: Optional[str] = None):
     """This package's pipeline for `tasks`, from the generated training config, initialized.
 
     The heads get random weights from a few synthetic examples: prediction speed does not
     depend on what the weights learned.
 
-    tasks (Sequence[str]): "ner" and/or "textcat".
-    RETURNS (Language): Components "transformer" plus "ner" / "textcat", ready for `nlp.pipe`.
+    tasks (Sequence[str]): "ner", "textcat" and/or "qa".
+    encoder (Optional[str]): A local folder or HF model name; None for the embedded MiniLM.
+    RETURNS (Language): Components "transformer" plus the heads, ready for `nlp.pipe`.
     """
     from spacy import util
     from spacy_bert_tasks.config import generate_config
 
     util.fix_random_seed(0)
-    config = generate_config(tasks)
+    config = generate_config(tasks, **({"encoder": encoder} if encoder else {}))
     nlp = util.load_model_from_config(config, auto_fill=True)
     examples = synthetic_examples(nlp)
     nlp.initialize(lambda: examples)

