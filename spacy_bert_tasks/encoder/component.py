@@ -23,7 +23,7 @@ from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
 from spacy_transformers.layers import TransformerListener
 from spacy_transformers.pipeline_component import Transformer
-from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
+from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_rate, torch2xp
 from thinc.util import convert_recursive, is_xp_array
 
 from ..layers.listener import EncoderListener
@@ -120,6 +120,8 @@ class BertTransformer(Transformer):
         # finish_update ran since the last update (heads sending gradients now are late).
         self._stepped = False
         self._warned_early_step = False
+        # Per listening component: which training examples it learns from (see find_listeners).
+        self._learns_from: Dict[str, Callable[[Example], bool]] = {}
 
     # Linking ---------------------------------------------------------------------------------
 
@@ -147,6 +149,9 @@ class BertTransformer(Transformer):
     def find_listeners(self, component) -> None:
         """Link listeners, and any component offering a `link_encoder(encoder)` hook (QA)."""
         super().find_listeners(component)
+        learns_from = getattr(component, "learns_from", None)
+        if callable(learns_from):
+            self._learns_from[component.name] = learns_from
         link_encoder = getattr(component, "link_encoder", None)
         if callable(link_encoder):
             link_encoder(self)
@@ -240,20 +245,38 @@ class BertTransformer(Transformer):
         self._stepped = False
         self._training_step = True
         set_dropout_rate(self.model, drop)
+        examples = list(examples)
         docs = [eg.predicted for eg in examples]
-        if not self.listeners or not any(len(doc) for doc in docs):
+        wanted = self._docs_heads_learn_from(examples)
+        if not self.listeners or not any(len(docs[i]) for i in wanted):
             return losses
-        output, _ = self.model.begin_update(docs)
+        output, _ = self.model.begin_update([docs[i] for i in wanted])
         pending = PendingPass(output.model_output.last_hidden_state, output.unsplit_by_doc)
         self._pending.append(pending)
+        doc_data = _fill_skipped_docs(docs, wanted, output.doc_data)
 
         def accumulate(d_trf_datas: List[TransformerData]) -> None:
-            losses[self.name] += pending.add_doc_gradients(d_trf_datas)
+            losses[self.name] += pending.add_doc_gradients([d_trf_datas[i] for i in wanted])
 
         batch_id = TransformerListener.get_batch_id(docs)
         for listener in self.listeners:
-            listener.receive(batch_id, output.doc_data, accumulate)
+            listener.receive(batch_id, doc_data, accumulate)
         return losses
+
+    def _docs_heads_learn_from(self, examples: List[Example]) -> List[int]:
+        """Indices of the examples some listening head learns from: only they need the doc pass.
+
+        In a joint corpus most tokens can belong to docs no listener learns from (a QA doc's
+        context has no entities or cats: its gradient would be zero), and the doc pass over them
+        would cost as much as the QA pass itself. A head that does not say which examples it
+        learns from (no `learns_from` method) gets every doc.
+        """
+        predicates = []
+        for component_name in self.listener_map:
+            if component_name not in self._learns_from:
+                return list(range(len(examples)))
+            predicates.append(self._learns_from[component_name])
+        return [i for i, eg in enumerate(examples) if any(learns(eg) for learns in predicates)]
 
     def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
         """The doc-level pass, skipped when no listener would read it (e.g. a QA-only pipeline)."""
@@ -324,3 +347,22 @@ class BertTransformer(Transformer):
                 UserWarning,
             )
             self._warned_early_step = True
+
+
+def _fill_skipped_docs(
+    docs: List[Doc], wanted: List[int], encoded: List[TransformerData]
+) -> List[TransformerData]:
+    """One TransformerData per doc: the encoder's output for the docs in `wanted`, zeros elsewhere.
+
+    Listeners check that they get the whole batch, and heads still run their forward over every
+    doc of it; for a doc no head learns from, that forward is masked out of the loss, so zeros
+    serve as well as the encoder's output and their gradient is dropped.
+    """
+    if len(wanted) == len(docs):
+        return encoded
+    xp = get_array_module(encoded[0].model_output.last_hidden_state)
+    by_index = dict(zip(wanted, encoded))
+    return [
+        by_index[i] if i in by_index else TransformerData.zeros(len(doc), encoded[0].width, xp=xp)
+        for i, doc in enumerate(docs)
+    ]

@@ -176,9 +176,17 @@ class BertEntityRecognizer(TrainablePipe):
             losses = {}
         losses.setdefault(self.name, 0.0)
         # A batch with no entity annotation teaches nothing; the encoder does not wait for us.
-        if not any(eg.reference.has_annotation("ENT_IOB") for eg in examples):
+        if not any(self.learns_from(eg) for eg in examples):
             return losses
         return super().update(examples, drop=drop, sgd=sgd, losses=losses)
+
+    def learns_from(self, example: Example) -> bool:
+        """Whether the example has entity annotation: without it, its loss is masked out.
+
+        The shared encoder asks this so that its doc pass in training skips docs no head
+        learns from (e.g. the QA docs of a joint corpus).
+        """
+        return example.reference.has_annotation("ENT_IOB")
 
     def get_loss(self, examples: Iterable[Example], tag_probs: List[Floats2d]):
         """Cross-entropy per token; tokens with unknown gold (missing, misaligned) are masked."""

@@ -112,9 +112,17 @@ class BertTextCategorizer(TextCategorizer):
             losses = {}
         losses.setdefault(self.name, 0.0)
         # A batch with no gold cats teaches nothing; the encoder does not wait for us.
-        if not any(eg.reference.cats for eg in examples):
+        if not any(self.learns_from(eg) for eg in examples):
             return losses
         return super().update(examples, drop=drop, sgd=sgd, losses=losses)
+
+    def learns_from(self, example: Example) -> bool:
+        """Whether the example has gold cats: without them, its loss is masked out.
+
+        The shared encoder asks this so that its doc pass in training skips docs no head
+        learns from (e.g. the QA docs of a joint corpus).
+        """
+        return bool(example.reference.cats)
 
     def _examples_to_truth(self, examples: List[Example]):
         truths = numpy.zeros((len(examples), len(self.labels)), dtype="f")

@@ -16,6 +16,7 @@ from util import (
     snapshot,
     step,
     trained_nlp,
+    unannotated_example,
 )
 
 # The same texts as NER_DATA, so that NER-only, cats-only and joint batches feed the encoder alike.
@@ -105,3 +106,36 @@ def test_stepping_inside_update_warns(tiny_bert):
     examples = ner_examples(nlp)
     with pytest.warns(UserWarning, match="one step late"):
         nlp.update(examples, sgd=adam())
+
+
+def test_doc_pass_skips_docs_no_head_learns_from(tiny_bert):
+    # In a joint corpus, QA docs carry neither entities nor cats: their doc pass would be pure
+    # cost (their loss is masked). The encoder encodes only the docs some head learns from, and
+    # the gradient is the one of the annotated docs alone.
+    nlp, _ = warmed_up(tiny_bert, ("ner", "textcat"), dropout_free=True)
+    unannotated = [
+        unannotated_example(nlp, "a much longer context that only the question answering head reads " * 3),
+        unannotated_example(nlp, "another paragraph without entities or categories"),
+    ]
+    alone = encoder_grads(nlp, ner_examples(nlp))
+    encoded = []
+    model = nlp.get_pipe("transformer").model
+    real_begin_update = model.begin_update
+    model.begin_update = lambda docs: encoded.append(len(docs)) or real_begin_update(docs)
+    try:
+        mixed = encoder_grads(nlp, unannotated[:1] + ner_examples(nlp) + unannotated[1:])
+        only_unannotated = encoder_grads(nlp, unannotated)
+    finally:
+        del model.begin_update
+    assert encoded == [len(NER_DATA)]  # the unannotated-only batch ran no doc pass at all
+    assert all(g.abs().sum() == 0 for g in only_unannotated.values())
+    for name, grad in mixed.items():
+        assert torch.allclose(grad, alone[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_heads_say_which_examples_they_learn_from(tiny_bert):
+    nlp = initialized_nlp(tiny_bert, ("ner", "textcat"), both_examples)
+    ner, textcat = nlp.get_pipe("ner"), nlp.get_pipe("textcat")
+    plain = unannotated_example(nlp, "no annotation here")
+    assert [ner.learns_from(eg) for eg in ner_examples(nlp)[:1] + cats_examples(nlp)[:1] + [plain]] == [True, False, False]
+    assert [textcat.learns_from(eg) for eg in ner_examples(nlp)[:1] + cats_examples(nlp)[:1] + [plain]] == [False, True, False]
