@@ -51,8 +51,11 @@ def test_page_shows_entities_answers_and_categories(pipeline):
 def _results(**changes):
     results = {
         "pipeline": ["transformer", "ner", "textcat", "qa"],
-        "text": "Taylor Swift played in Paris with Emma.",
-        "entities": [{"text": "Paris", "label": "location", "start_char": 23, "end_char": 28, "score": 0.9}],
+        "text": "Taylor Swift played in Paris with Emma from London.",
+        "entities": [
+            {"text": "Taylor Swift", "label": "person", "start_char": 0, "end_char": 12, "score": 0.9},
+            {"text": "Paris", "label": "location", "start_char": 23, "end_char": 28, "score": 0.9},
+        ],
         "cats": {"POSITIVE": 0.9, "NEGATIVE": 0.1},
         "answers": [
             {"question": "Where?", "text": "Paris", "start_char": 23, "end_char": 28, "score": 0.7},
@@ -63,18 +66,25 @@ def _results(**changes):
 
 
 def test_check_results():
-    assert check_results(_results(), expected=EXPECTED) == []
+    london = {"text": "London", "label": "location", "start_char": 44, "end_char": 50, "score": 0.8}
+    assert check_results(_results(), expected=EXPECTED) == ["expected the entities London, got ['Taylor Swift', 'Paris']"]
+    complete = _results()
+    complete["entities"].append(london)
+    assert check_results(complete, expected=EXPECTED) == []
+    # The second question is shown, not checked: a wrong answer there is no problem.
+    complete["answers"][1].update(text="Taylor Swift", start_char=0, end_char=12)
+    assert check_results(complete, expected=EXPECTED) == []
     assert check_results(_results(pipeline=["transformer", "ner"])) == [
         "expected the components ner, textcat and qa, got ['transformer', 'ner']"
     ]
     shifted = _results(entities=[{"text": "Paris", "label": "location", "start_char": 22, "end_char": 27}])
     assert check_results(shifted) == ["'Paris' is not the text at 22:27"]
     wrong = _results(entities=[], cats={"POSITIVE": 0.2, "NEGATIVE": 0.8})
-    wrong["answers"][1].update(text=None)
+    wrong["answers"][0].update(text=None)
     problems = check_results(wrong, expected=EXPECTED)
-    assert problems[0] == "expected at least one entity, got none"
+    assert problems[0] == "expected the entities London, Taylor Swift, Paris, got []"
     assert problems[1].startswith("expected the category POSITIVE, got NEGATIVE")
-    assert problems[2] == "expected an answer with 'Emma' to 'Who?', got None"
+    assert problems[2] == "expected an answer with 'Paris' to 'Where?', got None"
     # Without expectations, a weak model passes on structure alone.
     assert check_results(wrong) == []
 
