@@ -28,6 +28,7 @@ from thinc.util import convert_recursive, is_xp_array
 
 from ..layers.listener import EncoderListener
 from .gradients import PendingPass, backward, unscale_gradients
+from .heap import fix_mmap_threshold
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
@@ -58,6 +59,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "max_batch_items": 1024,
         "keep_trf_data": False,
         "inference_precision": "fp32",
+        "release_heap": True,
     },
 )
 def make_bert_transformer(
@@ -68,6 +70,7 @@ def make_bert_transformer(
     max_batch_items: int,
     keep_trf_data: bool,
     inference_precision: str,
+    release_heap: bool,
 ) -> "BertTransformer":
     """The shared BERT encoder.
 
@@ -81,6 +84,9 @@ def make_bert_transformer(
     inference_precision (str): "fp32", "bf16" or "int8": the precision of predictions (the doc
         pass and QA's pair pass), on a converted copy of the weights; training stays fp32. See
         precision.py. Can be changed on a loaded pipeline with `set_inference_precision`.
+    release_heap (bool): Have glibc give every large freed block back to the OS (it fixes
+        the process's mmap threshold; see heap.py), so a long-running process stays at its
+        warm-up size. Costs page faults when the next batch takes the memory again.
     """
     return BertTransformer(
         nlp.vocab,
@@ -90,6 +96,7 @@ def make_bert_transformer(
         name=name,
         keep_trf_data=keep_trf_data,
         inference_precision=inference_precision,
+        release_heap=release_heap,
     )
 
 
@@ -106,6 +113,7 @@ class BertTransformer(Transformer):
         max_batch_items: int = 1024,
         keep_trf_data: bool = False,
         inference_precision: str = "fp32",
+        release_heap: bool = True,
     ):
         super().__init__(
             vocab, model, set_extra_annotations, name=name, max_batch_items=max_batch_items
@@ -113,6 +121,9 @@ class BertTransformer(Transformer):
         self.cfg["keep_trf_data"] = keep_trf_data
         # Not in cfg: cfg is saved with the weights and would override a load-time config.
         self.inference_precision = check_precision(inference_precision)
+        self.release_heap = release_heap
+        if release_heap:
+            fix_mmap_threshold()
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
         # set, encode_pairs (QA) runs with gradient. Never set when the encoder is frozen.
