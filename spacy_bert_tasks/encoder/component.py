@@ -28,7 +28,7 @@ from thinc.util import convert_recursive, is_xp_array
 
 from ..layers.listener import EncoderListener
 from .gradients import PendingPass, backward, unscale_gradients
-from .heap import fix_mmap_threshold
+from .heap import PREDICTION_MMAP_THRESHOLD, TRAINING_MMAP_THRESHOLD, set_mmap_threshold
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
@@ -84,9 +84,9 @@ def make_bert_transformer(
     inference_precision (str): "fp32", "bf16" or "int8": the precision of predictions (the doc
         pass and QA's pair pass), on a converted copy of the weights; training stays fp32. See
         precision.py. Can be changed on a loaded pipeline with `set_inference_precision`.
-    release_heap (bool): Have glibc give every large freed block back to the OS (it fixes
-        the process's mmap threshold; see heap.py), so a long-running process stays at its
-        warm-up size. Costs page faults when the next batch takes the memory again.
+    release_heap (bool): While predicting, have glibc give every large freed block back to the
+        OS (it fixes the process's mmap threshold; see heap.py), so a long-running process
+        stays at its warm-up size; while training, keep large blocks in the heap (faster).
     """
     return BertTransformer(
         nlp.vocab,
@@ -122,8 +122,6 @@ class BertTransformer(Transformer):
         # Not in cfg: cfg is saved with the weights and would override a load-time config.
         self.inference_precision = check_precision(inference_precision)
         self.release_heap = release_heap
-        if release_heap:
-            fix_mmap_threshold()
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
         # set, encode_pairs (QA) runs with gradient. Never set when the encoder is frozen.
@@ -180,6 +178,8 @@ class BertTransformer(Transformer):
         """
         hf_wrapper = self.model.layers[0]
         if not (is_train and self._training_step):
+            if self.release_heap:  # qa.ask runs no encoder predict first
+                set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
             self._apply_inference_precision()
             output = hf_wrapper.predict(wordpieces)
             return torch2xp(output.last_hidden_state), lambda d_hidden: None
@@ -245,6 +245,8 @@ class BertTransformer(Transformer):
         every spaCy component called by `nlp.update`).
         """
         validate_examples(examples, "BertTransformer.update")
+        if self.release_heap:
+            set_mmap_threshold(TRAINING_MMAP_THRESHOLD)
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -292,6 +294,8 @@ class BertTransformer(Transformer):
     def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
         """The doc-level pass, skipped when no listener would read it (e.g. a QA-only pipeline)."""
         docs = list(docs)
+        if self.release_heap:
+            set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
         if not self.listeners and not self.cfg["keep_trf_data"]:
             return FullTransformerBatch.empty(len(docs))
         self._apply_inference_precision()
