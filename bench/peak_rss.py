@@ -31,22 +31,13 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import common
+from memory import rss_mb
 
 SIDES = ("spacy", "hf")
 LABELS = {
     "spacy": "spacy_bert_tasks: one encoder, NER + textcat + QA heads",
     "hf": "HF: token-cls + text-cls + question-answering pipelines (3 models)",
 }
-
-
-def rss_now_mb() -> float:
-    """Resident memory of this process now, in MB (Linux; elsewhere the peak so far)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            pages = int(statm.read().split()[1])
-    except OSError:
-        return common.peak_rss_mb()
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def parse_args() -> argparse.Namespace:
@@ -125,10 +116,10 @@ def child(args) -> Dict[str, Any]:
     if args.side == "spacy":
         import spacy  # noqa: F401
         import spacy_bert_tasks  # noqa: F401
-    found = {"after_imports_mb": rss_now_mb()}
+    found = {"after_imports_mb": rss_mb()}
 
     def after_load() -> None:
-        found["after_load_mb"] = rss_now_mb()
+        found["after_load_mb"] = rss_mb()
 
     if args.side == "spacy":
         run_spacy(texts, pairs, after_load, args.encoder)

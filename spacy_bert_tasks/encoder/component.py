@@ -244,6 +244,7 @@ class BertTransformer(Transformer):
         `finish_update`; the weights change only in `finish_update` (`sgd` here is unused, as in
         every spaCy component called by `nlp.update`).
         """
+        examples = list(examples)
         validate_examples(examples, "BertTransformer.update")
         if self.release_heap:
             set_mmap_threshold(TRAINING_MMAP_THRESHOLD)
@@ -258,7 +259,6 @@ class BertTransformer(Transformer):
         self._stepped = False
         self._training_step = True
         set_dropout_rate(self.model, drop)
-        examples = list(examples)
         docs = [eg.predicted for eg in examples]
         wanted = self._docs_heads_learn_from(examples)
         if not self.listeners or not any(len(docs[i]) for i in wanted):
