@@ -274,12 +274,12 @@ def machine_section(info: Dict[str, Any], threads: int) -> str:
 
 
 PARTS = [  # (step, title, what the section shows)
-    ("pipe_speed", "Inference speed: NER and textcat", "same texts, same process, HF pipelines on the same encoder"),
-    ("qa_speed", "Inference speed: question answering", "fp32 and reduced precision, with the trained QA model"),
-    ("peak_rss", "Peak memory", "three heads on one encoder against three HF models"),
-    ("flops", "Encoder FLOP rate", "as a share of a matmul peak measured in the same run"),
-    ("scaling", "Scaling", "words/s against docs, doc length and batch size"),
-    ("train_speed", "Training speed", "spacy train's loop against a plain HF loop, same batches"),
+    ("pipe_speed", "Inference speed: NER and textcat", "Same texts, same process, HF pipelines on the same encoder"),
+    ("qa_speed", "Inference speed: question answering", "FP32 and reduced precision, with the trained QA model"),
+    ("peak_rss", "Peak memory", "Three heads on one encoder against three HF models"),
+    ("flops", "Encoder FLOP rate", "As a share of a matmul peak measured in the same run"),
+    ("scaling", "Scaling", "Words/s against docs, doc length and batch size"),
+    ("train_speed", "Training speed", "The loop of `spacy train` against a plain HF loop, same batches"),
 ]
 ACCURACY_STEPS = ("spacy_ner", "spacy_textcat", "spacy_qa", "spacy_joint", "hf_ner", "hf_textcat", "hf_qa")
 
@@ -306,7 +306,7 @@ def render(*, results: Results, metas: Dict[str, Optional[dict]], commands: Dict
     ]
     plots = report_plots.write_plots(results, img)
     for name, title, what in PARTS:
-        lines += [f"## {title}", "", f"{what[0].upper()}{what[1:]}.", ""]
+        lines += [f"## {title}", "", f"{what}.", ""]
         result = results.get(name)
         if result is None:
             lines += [missing(name, metas.get(name)), ""]
