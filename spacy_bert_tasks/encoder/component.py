@@ -87,6 +87,8 @@ def make_bert_transformer(
     release_heap (bool): While predicting, have glibc give every large freed block back to the
         OS (it fixes the process's mmap threshold; see heap.py), so a long-running process
         stays at its warm-up size; while training, keep large blocks in the heap (faster).
+        The price: about 25% of prediction speed, as fresh activations page-fault
+        (bench/README.md); turn it off where throughput matters more than resident memory.
     """
     return BertTransformer(
         nlp.vocab,
