@@ -233,7 +233,7 @@ def versions() -> Dict[str, str]:
     return {"python": sys.version.split()[0], **{name: version(name) for name in libraries}}
 
 
-def build_spacy_pipeline(tasks: Sequence[str], encoder: Optional[str] = None):
+def build_spacy_pipeline(tasks: Sequence[str], encoder: Optional[str] = None, release_heap: bool = True):
     """This package's pipeline for `tasks`, from the generated training config, initialized.
 
     The heads get random weights from a few synthetic examples: prediction speed does not
@@ -241,6 +241,7 @@ def build_spacy_pipeline(tasks: Sequence[str], encoder: Optional[str] = None):
 
     tasks (Sequence[str]): "ner", "textcat" and/or "qa".
     encoder (Optional[str]): A local folder or HF model name; None for the embedded MiniLM.
+    release_heap (bool): The encoder's `release_heap` setting (see spacy_bert_tasks/encoder/heap.py).
     RETURNS (Language): Components "transformer" plus the heads, ready for `nlp.pipe`.
     """
     from spacy import util
@@ -248,6 +249,7 @@ def build_spacy_pipeline(tasks: Sequence[str], encoder: Optional[str] = None):
 
     util.fix_random_seed(0)
     config = generate_config(tasks, **({"encoder": encoder} if encoder else {}))
+    config["components"]["transformer"]["release_heap"] = release_heap
     nlp = util.load_model_from_config(config, auto_fill=True)
     examples = synthetic_examples(nlp)
     nlp.initialize(lambda: examples)
