@@ -18,7 +18,10 @@ process-wide, and glibc-only: elsewhere this does nothing.
 
 Prediction pays for it too, less: NER+textcat on 2 cores ran at 0.74x the speed without it on
 long texts and 0.75x on short ones (bench/heap_speed.py), the same page faults on every fresh
-activation. Keeping memory flat without them is open work.
+activation. A threshold in between does not buy both: at 1 or 4 MiB prediction was as slow as
+at 128 KiB (long texts 2,822 and 2,804 vs 2,819 words/s), and at 16 MiB, fast again (3,310), the
+soak crept as without the fix (+6.4% from 5,000 to 12,500 docs, at 1,050 MB instead of about
+560). Keeping memory flat without the page faults is open work.
 """
 import ctypes
 import sys
