@@ -233,7 +233,9 @@ def versions() -> Dict[str, str]:
     return {"python": sys.version.split()[0], **{name: version(name) for name in libraries}}
 
 
-def build_spacy_pipeline(tasks: Sequence[str], encoder: Optional[str] = None, release_heap: bool = True):
+def build_spacy_pipeline(
+    tasks: Sequence[str], encoder: Optional[str] = None, release_heap: bool = True
+):
     """This package's pipeline for `tasks`, from the generated training config, initialized.
 
     The heads get random weights from a few synthetic examples: prediction speed does not

@@ -43,14 +43,9 @@ def parse_args() -> argparse.Namespace:
 def child(args) -> Dict[str, float]:
     """Words/s of each text set, with release_heap set as asked; printed as JSON."""
     import texts as bench_texts
-    from spacy import util
-    from spacy_bert_tasks.config import generate_config
 
     common.pin_threads(args.threads)
-    config = generate_config(["ner", "textcat"])
-    config["components"]["transformer"]["release_heap"] = args.child == "on"
-    nlp = util.load_model_from_config(config, auto_fill=True)
-    nlp.initialize(lambda: common.synthetic_examples(nlp))
+    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.child == "on")
     found = {}
     sets = {"long": bench_texts.long_texts(args.n_long, args.long_words),
             "short": bench_texts.conll_sentences(args.n_short)}
