@@ -5,7 +5,6 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ..project.environment import FREEZE_NAME, make_fresh_venv
 from . import app
 
 
@@ -16,6 +15,8 @@ def fresh_venv_cli(
     first: Optional[List[str]] = typer.Option(None, "--first", help="Install these before the rest, e.g. torch==2.13.0"),
 ) -> None:
     """Make a new virtual environment, pip-install --first then the rest, and record `pip freeze`."""
+    from ..project.environment import FREEZE_NAME, make_fresh_venv
+
     try:
         freeze = make_fresh_venv(venv, [list(first or []), list(requirements)])
     except RuntimeError as err:

@@ -2,8 +2,6 @@
 from pathlib import Path
 
 import typer
-from spacy import util
-from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
 from . import app
@@ -26,6 +24,8 @@ def train_cli(
     spaCy's console logger stops logging rather than overwrite an old file, so the log of an
     earlier run is removed first: the log always belongs to the model in OUTPUT.
     """
+    from spacy import util
+    from spacy.cli._util import parse_config_overrides
     from spacy.cli.train import train
 
     overrides = parse_config_overrides(ctx.args)

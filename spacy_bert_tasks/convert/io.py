@@ -1,12 +1,17 @@
-"""Pieces shared by the converters: UTF-8 lines, a blank pipeline, atomic writes, the report."""
+"""Pieces shared by the converters: UTF-8 lines, a blank tokenizer, atomic writes, the report."""
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
+from types import SimpleNamespace
+
 import spacy
-from spacy.language import Language
+from spacy.language import create_tokenizer
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, DocBin
+from spacy.util import get_lang_class
+from spacy.vocab import create_vocab
 
 from ..atomic import write_bytes_atomically
 from .errors import ConversionError
@@ -42,20 +47,30 @@ def iter_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
             yield number, line.lstrip("\ufeff") if number == 1 else line
 
 
-def blank(lang: str) -> Language:
-    """Create the blank pipeline whose vocab and tokenizer the converters use.
+def blank_tokenizer(lang: str) -> Tokenizer:
+    """The tokenizer of `spacy.blank(lang)`, with its vocab: what the converters make docs with.
+
+    Built as spaCy's default tokenizer factory builds it, without a `Language`: creating one
+    imports every installed spaCy component (entry points), so torch, transformers and this
+    package's encoder, seconds that a conversion does not need. Languages whose default
+    tokenizer is not spaCy's rule-based one (e.g. ja, zh) get `spacy.blank(lang).tokenizer`.
 
     lang (str): A spaCy language code, e.g. "en".
-    RETURNS (Language): The blank pipeline.
+    RETURNS (Tokenizer): Call it on a text to get a Doc; `.vocab` is its vocab.
     RAISES (ValueError): spaCy has no such language.
     """
     try:
-        return spacy.blank(lang)
+        lang_class = get_lang_class(lang)
+        if lang_class.default_config["nlp"]["tokenizer"]["@tokenizers"] != "spacy.Tokenizer.v1":
+            return spacy.blank(lang).tokenizer
     except ImportError as err:
         raise ValueError(
             f"expected a spaCy language code such as 'en', 'de' or 'xx' (multi-language), "
             f"got {lang!r}; pass one of the codes listed at https://spacy.io/usage/models#languages"
         ) from err
+    defaults = lang_class.Defaults
+    nlp_like = SimpleNamespace(vocab=create_vocab(lang, defaults), Defaults=defaults)
+    return create_tokenizer()(nlp_like)
 
 
 def write_docbin(docs: Iterable[Doc], output_path: PathLike, *, store_user_data: bool = False) -> int:

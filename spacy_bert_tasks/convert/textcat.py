@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 from spacy.tokens import Doc
 
 from .errors import ConversionError
-from .io import ConversionReport, PathLike, blank, iter_lines, write_docbin
+from .io import ConversionReport, PathLike, blank_tokenizer, iter_lines, write_docbin
 
 FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 TEXT_COLUMNS = ("text", "sentence")
@@ -103,7 +103,7 @@ def convert_textcat(
 
 def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
     labels = _check_options(**options)
-    nlp = blank(options["lang"])  # first: a bad language code fails before the file is read
+    tokenizer = blank_tokenizer(options["lang"])  # first: a bad language code fails before the file is read
     rows: List[Tuple[str, List[str]]] = []
     # The label set in order of first appearance: a dict keeps order and drops repeats.
     label_set: Dict[str, None] = dict.fromkeys(labels or ())
@@ -132,7 +132,7 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
     report.n_read = len(rows)
     docs = []
     for text, positives in _select(rows, **options):
-        doc = nlp.make_doc(text)
+        doc = tokenizer(text)
         doc.cats = {label: float(label in positives) for label in label_set}
         report.label_counts.update(positives)
         docs.append(doc)
