@@ -99,11 +99,13 @@ warmup_steps = {warmup_steps}
 total_steps = {max_steps}
 initial_rate = {learn_rate}
 
-# output_file: a JSON Lines record per evaluation, for plotting (`python -m spacy_bert_tasks train`
-# sets it to OUTPUT/train_log.jsonl).
+# progress_bar "train": a bar with the steps done and the time left, between the table rows
+# (spaCy shows it on a terminal only). output_file: a JSON Lines record per evaluation, for
+# plotting (`python -m spacy_bert_tasks train` sets it to OUTPUT/train_log.jsonl and flushes it
+# at each evaluation).
 [training.logger]
 @loggers = "spacy.ConsoleLogger.v3"
-progress_bar = null
+progress_bar = "train"
 console_output = true
 output_file = null
 """

@@ -1,4 +1,5 @@
 """Pieces shared by the converters: UTF-8 lines, a blank tokenizer, atomic writes, the report."""
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, DocBin
 from spacy.util import get_lang_class
 from spacy.vocab import create_vocab
+from tqdm import tqdm
 
 from ..atomic import write_bytes_atomically
 from .errors import ConversionError
@@ -19,6 +21,28 @@ from .errors import ConversionError
 PathLike = Union[str, Path]
 # How many skipped items the report names before it only counts them.
 SHOWN_SKIPPED = 3
+# Reading a file at least this large shows a progress bar (on a terminal, as spaCy's bars do).
+PROGRESS_MIN_BYTES = 1 << 20
+
+
+def progress_bar(path: PathLike, *, total: int, unit: str) -> tqdm:
+    """A progress bar on stderr for reading `path`; off for small files and off a terminal.
+
+    path (PathLike): The file being read (its size decides whether the bar shows).
+    total (int): Units in the whole file.
+    unit (str): What is counted: "B" (bytes) or e.g. "article".
+    RETURNS (tqdm): Call `update(n)` as units are read; close it at the end.
+    """
+    small = Path(path).stat().st_size < PROGRESS_MIN_BYTES
+    return tqdm(
+        total=total,
+        unit=unit,
+        unit_scale=unit == "B",
+        desc=f"reading {Path(path).name}",
+        disable=True if small else None,  # None: only on a terminal
+        leave=False,
+        file=sys.stderr,
+    )
 
 
 def iter_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
@@ -31,8 +55,9 @@ def iter_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
     """
     # Binary mode splits on b"\n" only, so the numbers match what editors show,
     # and a decode error can name its line.
-    with Path(path).open("rb") as file_:
+    with Path(path).open("rb") as file_, progress_bar(path, total=Path(path).stat().st_size, unit="B") as bar:
         for number, raw in enumerate(file_, start=1):
+            bar.update(len(raw))
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:

@@ -19,7 +19,7 @@ from spacy.tokens import Doc, Span
 
 from ..qa.extensions import ANSWERS_KEY, install_qa_extensions
 from .errors import ConversionError
-from .io import SHOWN_SKIPPED, ConversionReport, PathLike, blank_tokenizer, write_docbin
+from .io import SHOWN_SKIPPED, ConversionReport, PathLike, blank_tokenizer, progress_bar, write_docbin
 
 install_qa_extensions()
 
@@ -123,10 +123,12 @@ def _read_docs(
         )
     # question id: where it was first seen
     seen_ids: Dict[str, str] = {}
+    bar = progress_bar(path, total=len(all_articles) if wanted is None else len(wanted), unit="article")
     # Unused fields ("version", "title", "plausible_answers") are not checked.
     for i, article in enumerate(all_articles):
         if wanted is not None and i not in wanted:
             continue
+        bar.update(1)
         where = f"data[{i}]"
         _check_type(path, article, dict, where, "an article object")
         report.n_articles += 1
@@ -142,6 +144,7 @@ def _read_docs(
             for k, record in enumerate(questions):
                 where = f"data[{i}].paragraphs[{j}].qas[{k}]"
                 yield _question_doc(path, context, context_doc, record, where, seen_ids, report)
+    bar.close()
     if report.n_read == 0:
         raise ConversionError(
             path, None, "expected at least one question in data[...].paragraphs[...].qas, got none; check the path"
