@@ -86,10 +86,15 @@ def squad_command(
 
 def _run(convert: Callable[[], "ConversionReport"]) -> None:
     """Print the report, or the error and exit 1: bad data is not a crash, so no traceback."""
+    import warnings
+
     from ..convert import ConversionError
 
     try:
-        report = convert()
+        # The report lists the converter's warnings (WARNING: ...): not printed twice.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            report = convert()
     except (ConversionError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from None

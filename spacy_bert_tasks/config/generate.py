@@ -224,6 +224,13 @@ def generate_config(
     RETURNS (Config): The config, with every default filled in.
     """
     tasks = _check_tasks(tasks)
+    try:
+        util.get_lang_class(lang)
+    except ImportError:  # spaCy's E048, with a traceback through the registry
+        raise ValueError(
+            f"Unknown language code '{lang}': expected one of spaCy's codes, e.g. en, de, fr or "
+            "xx (multi-language); see https://spacy.io/usage/models#languages."
+        ) from None
     if ner_head not in NER_HEADS:
         raise ValueError(f"Unknown NER head '{ner_head}': expected one of {', '.join(NER_HEADS)}.")
     if max_steps < 1 or not 0 <= warmup_fraction < 1:

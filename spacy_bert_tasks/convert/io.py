@@ -128,6 +128,7 @@ class ConversionReport:
     n_docs (int): Docs written.
     label_counts (Counter[str]): Entities per entity label, or docs per positive label.
     skipped (List[Tuple[str, str]]): (where, why) for each input item that gave no doc.
+    warnings (List[str]): Things that look wrong in data that was converted all the same.
     """
 
     input_path: Path
@@ -138,6 +139,7 @@ class ConversionReport:
     n_docs: int = 0
     label_counts: Counter[str] = field(default_factory=Counter)
     skipped: List[Tuple[str, str]] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         target = f" to {self.output_path}" if self.output_path is not None else ""
@@ -151,4 +153,5 @@ class ConversionReport:
             shown = "; ".join(f"{where} ({why})" for where, why in self.skipped[:SHOWN_SKIPPED])
             more = len(self.skipped) - SHOWN_SKIPPED
             lines.append(f"Skipped {len(self.skipped):,}: {shown}" + (f" and {more:,} more." if more > 0 else "."))
+        lines.extend(f"WARNING: {warning}" for warning in self.warnings)
         return "\n".join(lines)
