@@ -110,6 +110,18 @@ def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mappi
         + f" (config name `{encoder_name}`) |",
         f"| license | {meta['license']} |",
         "",
+        "## Install",
+        "",
+        f"With this package's wheel and the spacy_bert_tasks wheel in one folder (`dist/`, as "
+        f"the project's `package` step leaves them), the rest comes from PyPI:",
+        "",
+        "```bash",
+        f"pip install --find-links dist/ {package}=={meta['version']}",
+        "```",
+        "",
+        "(For torch's CPU-only build, install it first: `pip install torch --index-url "
+        "https://download.pytorch.org/whl/cpu`.)",
+        "",
         "## Use",
         "",
         "```python",
