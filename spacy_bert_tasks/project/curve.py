@@ -63,8 +63,9 @@ def loss_points(records: List[LogRecord]) -> Tuple[List[int], Dict[str, List[flo
 
     spaCy evaluates after the very first update, when the heads still have their initial
     weights: the encoder's loss there is 0 (a head whose output layer starts at zero sends it no
-    gradient) and the heads' is one batch's. Drawn, every line would start at that point (the
-    encoder's at 0) before the losses of real training. The score panel keeps step 0: it is the
+    gradient), and a head's is one batch's, or 0 when that batch held none of its docs (the
+    sample project's first batch: QA docs only, so NER and textcat log 0). Drawn, the lines
+    would start at those points before the losses of real training. The score panel keeps step 0: it is the
     untrained baseline. A log with step 0 only keeps it.
 
     records (List[LogRecord]): The log, in step order (`read_training_log`).
