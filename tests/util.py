@@ -419,3 +419,27 @@ def assert_gradient_is_sum(joint: Dict[str, "object"], *parts: Dict[str, "object
         summed = sum(part[name] for part in parts)
         assert torch.allclose(grad, summed, atol=1e-6, rtol=1e-4), name
     assert any(grad.abs().sum() > 0 for grad in joint.values())
+
+
+# Tests on the full datasets expect them in ../shared/datasets beside the repository.
+SHARED_DATA_MISSING = "the shared datasets are missing"
+
+
+def require_shared_data(*paths) -> None:
+    """Skip the test, loudly, when a shared dataset file is missing; fail instead under CI=true.
+
+    The skips are listed again at the end of the run (conftest.py), so a run without
+    ../shared never looks complete.
+    """
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    missing = [str(path) for path in paths if not Path(path).exists()]
+    if not missing:
+        return
+    message = f"{SHARED_DATA_MISSING}: {', '.join(missing)} (put the datasets in ../shared beside the repository)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI=true, where every test must run")
+    pytest.skip(message)

@@ -1,12 +1,13 @@
 """`python -m spacy_bert_tasks convert {conll,textcat,squad} IN OUT.spacy`."""
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 import typer
 
-from ..convert import ConversionError, ConversionReport, convert_conll, convert_textcat
-from ..convert.squad import convert_squad
 from . import convert_app
+
+if TYPE_CHECKING:
+    from ..convert import ConversionReport
 
 INPUT = typer.Argument(..., exists=True, dir_okay=False, help="Input data file.")
 OUTPUT = typer.Argument(..., dir_okay=False, help="The .spacy file to write.")
@@ -21,6 +22,8 @@ def conll_command(
     n_sents: int = typer.Option(1, "--n-sents", min=1, help="Sentences of one document per Doc."),
 ) -> None:
     """Convert a CoNLL-2003 / WNUT-17 style NER file (word first, tag last)."""
+    from ..convert import convert_conll
+
     _run(lambda: convert_conll(input_path, output_path, lang=lang, n_sents=n_sents))
 
 
@@ -44,6 +47,8 @@ def textcat_command(
 
     A held-out split and the rest: --shuffle-seed 0 --limit 2000, then --shuffle-seed 0 --skip 2000.
     """
+    from ..convert import convert_textcat
+
     names = None if label_names is None else _parse_label_names(label_names)
     label_set = None if labels is None else _parse_list(labels, "--labels")
     _run(
@@ -73,14 +78,23 @@ def squad_command(
     articles: Optional[str] = typer.Option(None, "--articles", help="Only these articles (0-based): 0-25 or 0,3,5-7."),
 ) -> None:
     """Convert SQuAD v1.1 / v2.0 JSON: one doc per question, for the span-QA head."""
+    from ..convert.squad import convert_squad
+
     indices = None if articles is None else _parse_indices(articles, "--articles")
     _run(lambda: convert_squad(input_path, output_path, lang=lang, articles=indices))
 
 
-def _run(convert: Callable[[], ConversionReport]) -> None:
+def _run(convert: Callable[[], "ConversionReport"]) -> None:
     """Print the report, or the error and exit 1: bad data is not a crash, so no traceback."""
+    import warnings
+
+    from ..convert import ConversionError
+
     try:
-        report = convert()
+        # The report lists the converter's warnings (WARNING: ...): not printed twice.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            report = convert()
     except (ConversionError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from None

@@ -4,8 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from ..config import generate_config
-from ..encoder.names import EMBEDDED_ENCODER
+from ..encoder.names import EMBEDDED_ENCODER  # no torch: encoder/__init__ is lazy
 from . import app
 
 
@@ -23,6 +22,8 @@ def init_config_cli(
     learn_rate: float = typer.Option(5e-5, "--learn-rate", help="Peak learning rate"),
 ) -> None:
     """Write a complete config for `spacy train` (give corpora with --paths.train/--paths.dev)."""
+    from ..config import generate_config
+
     try:
         config = generate_config(
             tasks.split(","),

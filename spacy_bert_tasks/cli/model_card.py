@@ -1,11 +1,9 @@
 """`python -m spacy_bert_tasks model-card MODEL METRICS.json OUTPUT --spec CARD.yml --name NAME --version V`."""
 from pathlib import Path
 
-import srsly
 import typer
 from wasabi import msg
 
-from ..project.card import prepare_package, read_card_spec
 from . import app
 
 
@@ -19,6 +17,10 @@ def model_card_cli(
     version: str = typer.Option(..., "--version", help="Package version, e.g. 0.1.0"),
 ) -> None:
     """Copy MODEL to OUTPUT with meta.json, a model card (README.md) and LICENSES_SOURCES, for `spacy package`."""
+    import srsly
+
+    from ..project.card import prepare_package, read_card_spec
+
     try:
         card_spec = read_card_spec(spec)
         target = prepare_package(model, srsly.read_json(metrics), card_spec, output, name=name, version=version)

@@ -2,12 +2,9 @@
 from pathlib import Path
 from typing import Optional
 
-import srsly
 import typer
 from wasabi import msg
 
-from ..project.curve import plot_training_curve, read_training_log
-from ..project.report import metrics_table
 from . import app
 
 
@@ -20,6 +17,11 @@ def report_cli(
     title: str = typer.Option("Training", "--title", help="Title of the plot"),
 ) -> None:
     """Write the scores as a Markdown table and, given the training log, plot the training curve."""
+    import srsly
+
+    from ..project.curve import plot_training_curve, read_training_log
+    from ..project.report import metrics_table
+
     if (log is None) != (plot is None):
         msg.fail("--log and --plot go together: the plot is drawn from the log", exits=1)
     try:

@@ -2,15 +2,14 @@
 from pathlib import Path
 
 import typer
-from spacy import util
-from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
 from . import app
 
 LOG_NAME = "train_log.jsonl"
 # Console loggers that take `output_file` (v1 does not).
-LOGGERS_WITH_FILE = ("spacy.ConsoleLogger.v2", "spacy.ConsoleLogger.v3")
+FLUSHING_LOGGER = "spacy-bert-tasks.ConsoleLogger.v1"
+LOGGERS_WITH_FILE = ("spacy.ConsoleLogger.v2", "spacy.ConsoleLogger.v3", FLUSHING_LOGGER)
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -24,9 +23,15 @@ def train_cli(
 
     Extra options override the config as in `spacy train` (--paths.train corpus/train ...).
     spaCy's console logger stops logging rather than overwrite an old file, so the log of an
-    earlier run is removed first: the log always belongs to the model in OUTPUT.
+    earlier run is removed first: the log always belongs to the model in OUTPUT. A v3 console
+    logger is replaced by spacy-bert-tasks.ConsoleLogger.v1 (same output and arguments), which
+    flushes the log at each evaluation: it can be followed while training runs.
     """
+    from spacy import util
+    from spacy.cli._util import parse_config_overrides
     from spacy.cli.train import train
+
+    from ..training.logger import make_console_logger  # noqa: F401 (registers the logger)
 
     overrides = parse_config_overrides(ctx.args)
     logger = util.load_config(config_path, overrides=overrides, interpolate=False)["training"]["logger"]
@@ -39,4 +44,7 @@ def train_cli(
         )
     log_path = output / LOG_NAME
     log_path.unlink(missing_ok=True)
-    train(config_path, output, use_gpu=gpu_id, overrides={**overrides, "training.logger.output_file": str(log_path)})
+    overrides = {**overrides, "training.logger.output_file": str(log_path)}
+    if logger.get("@loggers") == "spacy.ConsoleLogger.v3":
+        overrides["training.logger.@loggers"] = FLUSHING_LOGGER
+    train(config_path, output, use_gpu=gpu_id, overrides=overrides)

@@ -2,14 +2,9 @@
 from pathlib import Path
 from typing import Optional
 
-import spacy
-import srsly
 import typer
 from wasabi import msg
 
-from ..atomic import save_pipeline
-from ..qa.corpus import build_qa_corpus
-from ..qa.tuning import tune_null_threshold
 from . import app
 
 
@@ -22,6 +17,13 @@ def tune_qa_threshold_cli(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON"),
 ) -> None:
     """Tune bert_qa's null_score_diff_threshold on a dev set and save the pipeline (SQuAD 2.0)."""
+    import spacy
+    import srsly
+
+    from ..atomic import save_pipeline
+    from ..qa.corpus import build_qa_corpus
+    from ..qa.tuning import tune_null_threshold
+
     nlp = spacy.load(model)
     examples = list(build_qa_corpus(dev)(nlp))
     try:

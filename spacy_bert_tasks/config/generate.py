@@ -99,11 +99,13 @@ warmup_steps = {warmup_steps}
 total_steps = {max_steps}
 initial_rate = {learn_rate}
 
-# output_file: a JSON Lines record per evaluation, for plotting (`python -m spacy_bert_tasks train`
-# sets it to OUTPUT/train_log.jsonl).
+# progress_bar "train": a bar with the steps done and the time left, between the table rows
+# (spaCy shows it on a terminal only). output_file: a JSON Lines record per evaluation, for
+# plotting (`python -m spacy_bert_tasks train` sets it to OUTPUT/train_log.jsonl and flushes it
+# at each evaluation).
 [training.logger]
 @loggers = "spacy.ConsoleLogger.v3"
-progress_bar = null
+progress_bar = "train"
 console_output = true
 output_file = null
 """
@@ -222,6 +224,13 @@ def generate_config(
     RETURNS (Config): The config, with every default filled in.
     """
     tasks = _check_tasks(tasks)
+    try:
+        util.get_lang_class(lang)
+    except ImportError:  # spaCy's E048, with a traceback through the registry
+        raise ValueError(
+            f"Unknown language code '{lang}': expected one of spaCy's codes, e.g. en, de, fr or "
+            "xx (multi-language); see https://spacy.io/usage/models#languages."
+        ) from None
     if ner_head not in NER_HEADS:
         raise ValueError(f"Unknown NER head '{ner_head}': expected one of {', '.join(NER_HEADS)}.")
     if max_steps < 1 or not 0 <= warmup_fraction < 1:

@@ -16,7 +16,7 @@ from spacy.training.iob_utils import doc_to_biluo_tags
 from spacy.vocab import Vocab
 
 from .errors import ConversionError
-from .io import ConversionReport, PathLike, blank, iter_lines, write_docbin
+from .io import ConversionReport, PathLike, blank_tokenizer, iter_lines, write_docbin
 
 # O alone, or a scheme prefix, "-" and a non-empty label. IOB1/IOB2 use B and I;
 # BILUO adds L and U, which BIOES spells E and S.
@@ -47,7 +47,7 @@ def read_conll(path: PathLike, *, lang: str = "en", n_sents: int = 1) -> Iterato
     # Checked here, not in the generator below, so bad options fail at the call.
     if isinstance(n_sents, bool) or not isinstance(n_sents, int) or n_sents < 1:
         raise ValueError(f"expected n_sents to be an integer of 1 or more, got {n_sents!r}; pass e.g. n_sents=10")
-    return _read_docs(path, blank(lang).vocab, n_sents)
+    return _read_docs(path, blank_tokenizer(lang).vocab, n_sents)
 
 
 def convert_conll(

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
 from ..qa.extensions import ANSWERS_KEY, install_qa_extensions
 from .errors import ConversionError
-from .io import SHOWN_SKIPPED, ConversionReport, PathLike, blank, write_docbin
+from .io import SHOWN_SKIPPED, ConversionReport, PathLike, blank_tokenizer, progress_bar, write_docbin
 
 install_qa_extensions()
 
@@ -84,8 +84,8 @@ def read_squad(path: PathLike, *, lang: str = "en", articles: Optional[Sequence[
         the file and the record.
     """
     # Here, not in the generator, so a bad language code fails at the call.
-    nlp = blank(lang)
-    return _read_docs(path, nlp, SquadReport(Path(path)), articles)
+    tokenizer = blank_tokenizer(lang)
+    return _read_docs(path, tokenizer, SquadReport(Path(path)), articles)
 
 
 def convert_squad(
@@ -104,14 +104,14 @@ def convert_squad(
         questions and misaligned answers.
     RAISES (ConversionError): The file is malformed; the message names the file and the record.
     """
-    nlp = blank(lang)
+    tokenizer = blank_tokenizer(lang)
     report = SquadReport(Path(path), Path(output_path))
-    report.n_docs = write_docbin(_read_docs(path, nlp, report, articles), output_path, store_user_data=True)
+    report.n_docs = write_docbin(_read_docs(path, tokenizer, report, articles), output_path, store_user_data=True)
     return report
 
 
 def _read_docs(
-    path: PathLike, nlp: Language, report: SquadReport, articles: Optional[Sequence[int]] = None
+    path: PathLike, tokenizer: Tokenizer, report: SquadReport, articles: Optional[Sequence[int]] = None
 ) -> Iterator[Doc]:
     data = _load(path)
     _check_type(path, data, dict, "the top level", 'an object {"version": ..., "data": [articles]}')
@@ -123,10 +123,12 @@ def _read_docs(
         )
     # question id: where it was first seen
     seen_ids: Dict[str, str] = {}
+    bar = progress_bar(path, total=len(all_articles) if wanted is None else len(wanted), unit="article")
     # Unused fields ("version", "title", "plausible_answers") are not checked.
     for i, article in enumerate(all_articles):
         if wanted is not None and i not in wanted:
             continue
+        bar.update(1)
         where = f"data[{i}]"
         _check_type(path, article, dict, where, "an article object")
         report.n_articles += 1
@@ -138,10 +140,11 @@ def _read_docs(
             if not context.strip():
                 raise ConversionError(path, None, f"{where}: expected a non-empty 'context', got {context!r}")
             report.n_paragraphs += 1
-            context_doc = nlp.make_doc(context)
+            context_doc = tokenizer(context)
             for k, record in enumerate(questions):
                 where = f"data[{i}].paragraphs[{j}].qas[{k}]"
                 yield _question_doc(path, context, context_doc, record, where, seen_ids, report)
+    bar.close()
     if report.n_read == 0:
         raise ConversionError(
             path, None, "expected at least one question in data[...].paragraphs[...].qas, got none; check the path"

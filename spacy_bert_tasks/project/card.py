@@ -110,6 +110,18 @@ def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mappi
         + f" (config name `{encoder_name}`) |",
         f"| license | {meta['license']} |",
         "",
+        "## Install",
+        "",
+        f"With this package's wheel and the spacy_bert_tasks wheel in one folder (`dist/`, as "
+        f"the project's `package` step leaves them), the rest comes from PyPI:",
+        "",
+        "```bash",
+        f"pip install --find-links dist/ {package}=={meta['version']}",
+        "```",
+        "",
+        "(For torch's CPU-only build, install it first: `pip install torch --index-url "
+        "https://download.pytorch.org/whl/cpu`.)",
+        "",
         "## Use",
         "",
         "```python",
@@ -194,7 +206,21 @@ def prepare_package(
     srsly.write_json(output_path / "meta.json", meta)
     (output_path / "README.md").write_text(model_card(meta, config, scores, spec), encoding="utf8")
     (output_path / "LICENSES_SOURCES").write_text(licenses_sources(spec), encoding="utf8")
+    # `spacy package` ships a LICENSE file of the pipeline folder (and warns without one).
+    (output_path / "LICENSE").write_text(license_text(meta, spec), encoding="utf8")
     return output_path
+
+
+def license_text(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
+    """The model package's LICENSE: its license, the card's note, and where the sources are.
+
+    Not a license's full legal text (the spec names a license, it does not hold its text).
+    """
+    lines = [f"{meta['name']} {meta['version']} is distributed under the {spec['license']} license."]
+    if spec.get("license_note"):
+        lines += ["", " ".join(str(spec["license_note"]).split())]
+    lines += ["", "The data it was trained on and the encoder it builds on are listed, with their licenses, in LICENSES_SOURCES."]
+    return "\n".join(lines) + "\n"
 
 
 def _encoder_name(config: Mapping[str, Any]) -> str:

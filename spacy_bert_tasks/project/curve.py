@@ -7,7 +7,7 @@ after each one), so the plot shows their mean per step, which stays comparable w
 are not evenly spaced.
 """
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import srsly
 
@@ -58,6 +58,26 @@ def mean_losses(records: List[LogRecord]) -> Dict[str, List[float]]:
     return curves
 
 
+def loss_points(records: List[LogRecord]) -> Tuple[List[int], Dict[str, List[float]]]:
+    """The loss panel's points: `mean_losses` without spaCy's evaluation at step 0.
+
+    spaCy evaluates after the very first update, when the heads still have their initial
+    weights: the encoder's loss there is 0 (a head whose output layer starts at zero sends it no
+    gradient), and a head's is one batch's, or 0 when that batch held none of its docs (the
+    sample project's first batch: QA docs only, so NER and textcat log 0). Drawn, the lines
+    would start at those points before the losses of real training. The score panel keeps step 0: it is the
+    untrained baseline. A log with step 0 only keeps it.
+
+    records (List[LogRecord]): The log, in step order (`read_training_log`).
+    RETURNS (Tuple[List[int], Dict[str, List[float]]]): The steps, and per component its mean
+        loss per step at each of them.
+    """
+    steps = [record["step"] for record in records]
+    curves = mean_losses(records)
+    first = 1 if len(steps) > 1 and steps[0] == 0 else 0
+    return steps[first:], {name: values[first:] for name, values in curves.items()}
+
+
 def plot_training_curve(records: List[LogRecord], output_path: PathLike, *, title: str = "Training") -> None:
     """Plot the losses and the dev scores against the training step, as a PNG.
 
@@ -78,10 +98,11 @@ def plot_training_curve(records: List[LogRecord], output_path: PathLike, *, titl
     figure = Figure(figsize=(8, 7), layout="constrained")
     FigureCanvasAgg(figure)
     loss_axes, score_axes = figure.subplots(2, 1, sharex=True)
-    for name, values in mean_losses(records).items():
-        loss_axes.plot(steps, values, marker="o", markersize=3, label=name)
+    loss_steps, curves = loss_points(records)
+    for name, values in curves.items():
+        loss_axes.plot(loss_steps, values, marker="o", markersize=3, label=name)
     loss_axes.set_ylabel("training loss per step")
-    # Losses start high and fall by orders of magnitude; symlog also takes the zeros of step 0.
+    # Losses fall by orders of magnitude; symlog also takes a loss of exactly 0.
     loss_axes.set_yscale("symlog", linthresh=0.01)
     keys = [key for key in records[0]["scores"] if key not in NOT_PERCENT]
     for key in keys:

@@ -3,21 +3,22 @@ import pytest
 
 import common
 import texts
-
-needs_data = pytest.mark.skipif(
-    not (common.SQUAD_DEV.is_file() and texts.CONLL_TRAIN.is_file()),
-    reason="the shared datasets are not on this machine",
-)
+from util import require_shared_data
 
 
-@needs_data
+@pytest.fixture
+def needs_data():
+    require_shared_data(common.SQUAD_DEV, texts.CONLL_TRAIN)
+
+
+@pytest.mark.usefixtures("needs_data")
 def test_long_texts_have_exact_word_counts_and_differ():
     found = texts.long_texts(3, 250)
     assert [len(text.split()) for text in found] == [250, 250, 250]
     assert len(set(found)) == 3
 
 
-@needs_data
+@pytest.mark.usefixtures("needs_data")
 def test_conll_sentences_cycle_past_the_files():
     first = texts.conll_sentences(5)
     assert len(texts.conll_sentences(20000)) == 20000

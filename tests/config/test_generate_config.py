@@ -100,6 +100,7 @@ def test_generated_pipeline_trains_and_predicts(tiny_bert, tasks, ner_head):
         (["ner"], {"ner_head": "spancat"}, "Unknown NER head 'spancat'"),
         (["ner"], {"max_steps": 0}, "max_steps"),
         (["ner"], {"warmup_fraction": 1.0}, "warmup_fraction"),
+        (["ner"], {"lang": "zz"}, "Unknown language code 'zz'"),
     ],
 )
 def test_bad_arguments_raise(tasks, kwargs, message):
@@ -134,3 +135,12 @@ def test_init_config_cli_bad_tasks_fail(tmp_path):
     assert result.exit_code == 1
     assert "Unknown or missing tasks" in result.output
     assert not output.exists()
+
+
+def test_init_config_cli_unknown_language_is_one_line(tmp_path):
+    output = tmp_path / "out.cfg"
+    result = runner.invoke(app, ["init-config", str(output), "--lang", "zz"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    assert "Unknown language code 'zz'" in result.output
+    assert "Traceback" not in result.output and not output.exists()

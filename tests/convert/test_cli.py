@@ -9,6 +9,7 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_bert_tasks.cli import app
+from util import require_shared_data
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 runner = CliRunner()
@@ -96,8 +97,7 @@ def test_module_entry_point_exit_code(tmp_path):
 @pytest.mark.slow
 def test_real_datasets(tmp_path):
     wnut, sst2 = SHARED / "datasets" / "wnut17" / "wnut17train.conll", SHARED / "datasets" / "sst2" / "train.tsv"
-    if not (wnut.exists() and sst2.exists()):
-        pytest.skip(f"the shared datasets are not in {SHARED}")
+    require_shared_data(wnut, sst2)
     result = runner.invoke(app, ["convert", "conll", str(wnut), str(tmp_path / "wnut.spacy")])
     assert result.exit_code == 0, result.output
     assert "Wrote 3,394 docs" in result.stdout and "from 3,394 sentences" in result.stdout

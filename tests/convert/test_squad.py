@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from spacy_bert_tasks.cli import app
 from spacy_bert_tasks.convert import ConversionError
 from spacy_bert_tasks.convert.squad import convert_squad, read_squad
+from util import require_shared_data
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 runner = CliRunner()
@@ -244,8 +245,7 @@ def test_cli(tmp_path):
 @pytest.mark.slow
 def test_real_squad_dev_articles(tmp_path):
     path = SHARED / "datasets" / "squad" / "squad-v1.1-dev-articles-00-31.json"
-    if not path.exists():
-        pytest.skip(f"the shared SQuAD file is not in {path.parent}")
+    require_shared_data(path)
     output = tmp_path / "squad.spacy"
     report = convert_squad(path, output)
     assert (report.n_articles, report.n_paragraphs, report.n_read, report.n_docs) == (32, 1379, 7235, 7235)

@@ -163,3 +163,24 @@ def test_bad_input_keeps_old_output(tmp_path):
         convert_textcat(path, old)
     assert old.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl", "d.spacy"]
+
+
+def test_a_one_off_label_among_frequent_ones_is_flagged_with_its_line(tmp_path):
+    from spacy_bert_tasks.convert import convert_textcat
+
+    rows = ["text\tlabel"] + [f"good film {i}\tPOSITIVE" for i in range(60)]
+    rows += [f"bad film {i}\tNEGATIVE" for i in range(60)]
+    rows.insert(41, "so so film\tNEUTRAL")  # rows[0] is line 1: line 42
+    path = tmp_path / "cats.tsv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf8")
+    with pytest.warns(UserWarning, match=r"label 'NEUTRAL' is on only 1 record\(s\) \(line 42\)"):
+        report = convert_textcat(path, tmp_path / "cats.spacy")
+    assert str(path) in report.warnings[0] and "--labels POSITIVE,NEGATIVE" in report.warnings[0]
+    assert "WARNING: " in str(report)
+    # Every label on many records: nothing to flag.
+    balanced = tmp_path / "balanced.tsv"
+    balanced.write_text("\n".join(r for r in rows if "NEUTRAL" not in r) + "\n", encoding="utf8")
+    assert convert_textcat(balanced, tmp_path / "b.spacy").warnings == []
+    # With the label set given, the one-off is an error naming its line.
+    with pytest.raises(ConversionError, match=r"cats.tsv:42: expected one of the labels"):
+        convert_textcat(path, tmp_path / "c.spacy", labels=["POSITIVE", "NEGATIVE"])

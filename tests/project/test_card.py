@@ -74,6 +74,8 @@ def test_prepare_package_copies_and_leaves_the_model_alone(saved_pipeline, tmp_p
     assert srsly.read_json(output / "meta.json")["name"] == "demo"
     assert (output / "README.md").read_text().startswith("# en_demo 1.2.3")
     assert "Data B" in (output / "LICENSES_SOURCES").read_text()
+    license_file = (output / "LICENSE").read_text()  # spacy package warns without one
+    assert license_file.startswith(f"demo 1.2.3 is distributed under the {SPEC['license']} license.")
     nlp = spacy.load(output)
     assert nlp.pipe_names == ["transformer", "ner", "textcat"]
     # Again into the same folder: replaced, not merged.

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from spacy_bert_tasks.project.curve import mean_losses, plot_training_curve, read_training_log
+from spacy_bert_tasks.project.curve import loss_points, mean_losses, plot_training_curve, read_training_log
 from spacy_bert_tasks.project.report import headline, metrics_table
 
 SCORES = {
@@ -67,6 +67,12 @@ RECORDS = [
 def test_mean_losses_divide_by_the_steps_since_the_last_evaluation():
     # Step 0 covers one step; step 10 the ten after it; step 30 the twenty after that.
     assert mean_losses(RECORDS) == {"ner": [10.0, 5.0, 2.0], "qa": [4.0, 2.0, 0.0]}
+
+
+def test_loss_panel_starts_after_the_step_0_evaluation():
+    # Step 0 is one update with the heads' initial weights (the encoder's loss there is 0).
+    assert loss_points(RECORDS) == ([10, 30], {"ner": [5.0, 2.0], "qa": [2.0, 0.0]})
+    assert loss_points(RECORDS[:1]) == ([0], {"ner": [10.0], "qa": [4.0]})
 
 
 def test_plot_training_curve_writes_a_png(tmp_path):

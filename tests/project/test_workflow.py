@@ -18,11 +18,14 @@ import pytest
 import srsly
 from conftest import write_tiny_bert
 
+import spacy_bert_tasks
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "project"
 ALL = ("convert", "init-config", "train", "evaluate", "package", "install", "smoke-test")
 PACKAGE = "en_bert_tasks_demo"
 WHEEL = f"packages/{PACKAGE}-0.1.0/dist/{PACKAGE}-0.1.0-py3-none-any.whl"
+LIB_WHEEL = "packages/{PACKAGE}-0.1.0/dist/spacy_bert_tasks-{version}-py3-none-any.whl"
 OUTPUTS = ("corpus", "training", "metrics", "packages", "smoke", "encoders", "project.lock")
 
 
@@ -76,13 +79,18 @@ def test_workflow_all_runs_offline_and_skips_when_up_to_date(tiny_bert_512, tmp_
     assert any(name.endswith("transformer/model") or "/transformer/" in name for name in names)
     assert any(name.endswith("LICENSES_SOURCES") for name in names)
     assert "## Accuracy" in card and "| QA | exact match |" in card and "CC BY-SA 4.0" in card
+    assert f"pip install --find-links dist/ {PACKAGE}==0.1.0" in card
+    # The library's wheel beside the model's: what `pip install --find-links` needs.
+    assert (project / LIB_WHEEL.format(PACKAGE=PACKAGE, version=spacy_bert_tasks.__version__)).is_file()
     assert "Requires-Dist: spacy_bert_tasks" in requires and "Requires-Dist: spacy-transformers" in requires
 
     # The smoke test ran in the fresh environment, from the installed wheels only.
     venv = project / "packages/venv"
     freeze = (venv / "pip-freeze.txt").read_text()
-    # Both installed from the wheels just built ("NAME @ file:///...whl"), torch from PyPI.
-    assert f"{PACKAGE} @ file://" in freeze and "spacy_bert_tasks @ file://" in freeze and "torch==2.13.0" in freeze
+    # Installed as a pip user would: `pip install --find-links DIST NAME` (no index has the
+    # library), torch from PyPI.
+    version = spacy_bert_tasks.__version__
+    assert f"{PACKAGE}==0.1.0" in freeze and f"spacy_bert_tasks=={version}" in freeze and "torch==2.13.0" in freeze
     results = json.loads((project / "smoke/results.json").read_text())
     assert results["problems"] == []
     assert results["python"] == str(venv / "bin/python")

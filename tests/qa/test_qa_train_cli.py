@@ -1,5 +1,6 @@
 """`spacy train` and `spacy evaluate` end to end on a corpus mixing QA (SQuAD) and textcat docs."""
 import json
+from pathlib import Path
 
 import pytest
 import spacy
@@ -94,3 +95,20 @@ def test_spacy_evaluate_scores_qa(trained):
     assert {key: metrics[key] for key in QA_KEYS} == pytest.approx(
         {key: expected[key] for key in QA_KEYS}
     )
+
+
+def test_evaluate_prints_qa_scores_on_the_console(trained):
+    # spaCy's evaluate prints a fixed list of score names; ours adds the others (QA EM/F1).
+    folder, corpus = trained
+    repo = str(Path(__file__).resolve().parents[2])
+    result = run_module(
+        "spacy_bert_tasks", "evaluate", "out/model-last", corpus, "--output", "ours.json",
+        cwd=folder, env={"PYTHONPATH": repo},
+    )
+    metrics = json.loads((folder / "ours.json").read_text(encoding="utf8"))
+    lines = result.stdout.splitlines()
+    assert any("TEXTCAT" in line for line in lines)  # spaCy's own table
+    assert "Other scores" in result.stdout
+    row = next(line for line in lines if line.split()[:1] == ["qa_f1"])
+    assert row.split()[1] == f"{100 * metrics['qa_f1']:.2f}"
+    assert next(line for line in lines if line.split()[:1] == ["qa_total"]).split()[1] == str(len(QA_DATA))

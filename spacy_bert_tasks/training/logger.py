@@ -1,0 +1,78 @@
+"""spaCy's console logger, with a JSON Lines log that a reader sees at each evaluation.
+
+`spacy.ConsoleLogger.v3` writes its `output_file` through Python's buffered file, never flushed
+until training ends: `tail -f train_log.jsonl` shows nothing for a whole run, and a killed run
+leaves an empty log. This logger prints exactly what v3 prints (table rows, progress bar) and
+writes the same records, one line per evaluation, flushed when written.
+`python -m spacy_bert_tasks train` uses it in place of a config's v3 logger.
+"""
+import sys
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
+
+import srsly
+from spacy.language import Language
+from spacy.training.loggers import console_logger_v3
+from spacy.util import registry
+from wasabi import msg
+
+LogStep = Callable[[Optional[Dict[str, Any]]], None]
+
+
+@registry.loggers("spacy-bert-tasks.ConsoleLogger.v1")
+def make_console_logger(
+    progress_bar: Optional[str] = None,
+    console_output: bool = True,
+    output_file: Optional[Union[str, Path]] = None,
+):
+    """spacy.ConsoleLogger.v3's console output, and its JSON Lines file flushed per evaluation.
+
+    progress_bar (Optional[str]): "train" (steps until max_steps), "eval" (until the next
+        evaluation) or None, as in v3.
+    console_output (bool): Print the table on the console.
+    output_file (Optional[Union[str, Path]]): The JSON Lines log. Unlike v3, an existing file
+        is replaced, not kept with logging turned off: the log belongs to this run.
+    """
+    console = console_logger_v3(progress_bar=progress_bar, console_output=console_output)
+
+    def setup_printer(
+        nlp: Language, stdout: IO = sys.stdout, stderr: IO = sys.stderr
+    ) -> Tuple[LogStep, Callable[[], None]]:
+        log_console, finalize_console = console(nlp, stdout, stderr)
+        stream = None
+        if output_file is not None:
+            Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+            stream = open(output_file, "w", encoding="utf-8")
+            if console_output:
+                print(msg.text(f"Saving results to {output_file}", icon="info", no_print=True), file=stdout)
+        # As v3: the losses of trainable components, scores x 100 except speed.
+        trainable = [name for name, proc in nlp.pipeline if getattr(proc, "is_trainable", False)]
+        weights = nlp.config["training"]["score_weights"]
+        score_cols = [col for col, weight in weights.items() if weight is not None]
+
+        def log_step(info: Optional[Dict[str, Any]]) -> None:
+            log_console(info)
+            if info is None or stream is None:
+                return
+            scores = {}
+            for col in score_cols:
+                score = float(info["other_scores"].get(col, 0.0))
+                scores[col] = score if col == "speed" else 100 * score
+            record = {
+                "epoch": info["epoch"],
+                "step": info["step"],
+                "losses": {name: float(info["losses"][name]) for name in trainable},
+                "scores": scores,
+                "score": float(info["score"]),
+            }
+            stream.write(srsly.json_dumps(record) + "\n")
+            stream.flush()
+
+        def finalize() -> None:
+            finalize_console()
+            if stream is not None:
+                stream.close()
+
+        return log_step, finalize
+
+    return setup_printer
