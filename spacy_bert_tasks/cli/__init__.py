@@ -15,6 +15,7 @@ app.add_typer(convert_app, name="convert")
 
 # Imported for their side effect of adding commands to the apps above.
 from . import (  # noqa: E402,F401
+    annotate,
     convert,
     fresh_venv,
     init_config,
