@@ -1,4 +1,4 @@
-"""Finding and reading the input rows: .jsonl, .parquet or .csv files, a folder or a glob.
+"""Finding and reading the input rows: .jsonl, .parquet, .csv or .tsv files, a folder or a glob.
 
 Files are read in sorted path order and rows in file order, so the output of the local engine
 is in input order. Every column of a row is kept. A JSON Lines line that is not a JSON object
@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 from .columns import Row
 
-FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv"}
+FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv", ".tsv": "tsv"}
 # Rows per Arrow record batch when reading Parquet and CSV.
 READ_BATCH_ROWS = 4096
 
@@ -74,6 +74,16 @@ def csv_convert_options(string_fields: Sequence[str]):
     )
 
 
+def csv_parse_options(kind: str):
+    """pyarrow.csv.ParseOptions for "csv" (comma, double quotes) or "tsv" (tab, no quoting:
+    a quote inside a TSV text is text)."""
+    import pyarrow.csv
+
+    if kind == "tsv":
+        return pyarrow.csv.ParseOptions(delimiter="\t", quote_char=False)
+    return pyarrow.csv.ParseOptions()
+
+
 def read_rows(
     files: Sequence[Path], *, string_fields: Sequence[str] = ("text", "question")
 ) -> Iterator[Union[Row, BadRow]]:
@@ -90,7 +100,7 @@ def read_rows(
         elif kind == "parquet":
             yield from _parquet_rows(path)
         else:
-            yield from _csv_rows(path, string_fields)
+            yield from _csv_rows(path, kind, string_fields)
 
 
 def _jsonl_rows(path: Path) -> Iterator[Union[Row, BadRow]]:
@@ -121,12 +131,14 @@ def _parquet_rows(path: Path) -> Iterator[Row]:
             yield from batch.to_pylist()
 
 
-def _csv_rows(path: Path, string_fields: Sequence[str]) -> Iterator[Row]:
+def _csv_rows(path: Path, kind: str, string_fields: Sequence[str]) -> Iterator[Row]:
     import pyarrow.csv
 
     # One read per file, as Ray's read_csv does: the column types are inferred from the whole
     # file, so both engines see the same values.
-    table = pyarrow.csv.read_csv(path, convert_options=csv_convert_options(string_fields))
+    table = pyarrow.csv.read_csv(
+        path, parse_options=csv_parse_options(kind), convert_options=csv_convert_options(string_fields)
+    )
     for batch in table.to_batches(max_chunksize=READ_BATCH_ROWS):
         yield from batch.to_pylist()
 

@@ -3,8 +3,10 @@
 Each actor loads the pipeline once, by path or package name (a pipeline is never pickled
 through the object store), pins torch's threads to its CPUs and runs `nlp.pipe` on each batch.
 Ray Data does the rest: reading, streaming blocks to the actors, back-pressure, its progress
-bar, restarting an actor that died and retrying its batch (`max_restarts`, `max_task_retries`),
-so a crashed worker costs time, never rows.
+bar, restarting an actor that died and retrying its batch (Ray Data's actor pools default to
+`max_restarts=-1`, `max_task_retries=-1`: without limit), so a crashed worker costs time,
+never rows. A row that kills every worker that reads it is retried without end, as in any Ray
+Data job; pass `max_restarts=N` to `annotate_dataset` to bound it.
 
 Needs the `ray` extra: `pip install spacy_bert_tasks[ray]`.
 """
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
-from .inputs import csv_convert_options
+from .inputs import csv_convert_options, csv_parse_options
 from .local import DEFAULT_BATCH_SIZE
 from .outputs import rows_to_table, table_to_rows
 from .process import BatchAnnotator, load_pipeline, pin_torch_threads
@@ -21,10 +23,6 @@ from .process import BatchAnnotator, load_pipeline, pin_torch_threads
 # Ray's switch for a loopback-only node (its default on macOS and Windows): every Ray server of
 # a cluster that `ray_session` starts then listens on 127.0.0.1 only. Read when ray is imported.
 LOOPBACK_ONLY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-# Restarts of a dead actor and retries of its batch before the run fails: enough for a killed
-# or preempted worker, bounded so that a row that crashes every worker stops the run.
-DEFAULT_MAX_RESTARTS = 4
-DEFAULT_MAX_TASK_RETRIES = 4
 
 
 def require_ray():
@@ -78,8 +76,6 @@ def annotate_dataset(
     workers: int = 1,
     threads_per_worker: int = 1,
     gpus_per_worker: float = 0,
-    max_restarts: int = DEFAULT_MAX_RESTARTS,
-    max_task_retries: int = DEFAULT_MAX_TASK_RETRIES,
     annotator_cls: type = RayAnnotator,
     **ray_remote_args: Any,
 ):
@@ -96,13 +92,11 @@ def annotate_dataset(
     workers (int): Actors (one pipeline each).
     threads_per_worker (int): CPUs reserved per actor, and its torch threads.
     gpus_per_worker (float): GPUs per actor; > 0 runs the pipeline on the GPU.
-    max_restarts, max_task_retries (int): Ray's actor restarts and batch retries after a worker
-        died (killed, out of memory, node lost).
     annotator_cls (type): RayAnnotator or a subclass (to add columns, or hooks).
-    ray_remote_args: Passed on to `map_batches` (e.g. `memory`, `resources`, `runtime_env`).
+    ray_remote_args: Passed on to `map_batches` (e.g. `max_restarts`, `memory`).
     RETURNS (ray.data.Dataset): The annotated dataset.
     """
-    require_ray()
+    ray = require_ray()
     from spacy.language import Language
 
     if isinstance(model, Language):
@@ -117,6 +111,9 @@ def annotate_dataset(
         raise ValueError(f"expected gpus_per_worker >= 0, got {gpus_per_worker}")
     # Actors do not share the driver's working folder: a relative path must become absolute.
     model_arg = str(Path(model).resolve()) if Path(model).exists() else str(model)
+    # Blocks of one batch each: Ray hands a block to one actor, so an input read as one big
+    # block (a small Parquet file) would keep the other actors idle. Streaming, order kept.
+    ds = ds.repartition(target_num_rows_per_block=batch_size)
     return ds.map_batches(
         annotator_cls,
         fn_constructor_kwargs={
@@ -128,11 +125,9 @@ def annotate_dataset(
         },
         batch_size=batch_size,
         batch_format="pyarrow",
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=threads_per_worker,
         num_gpus=gpus_per_worker or None,
-        max_restarts=max_restarts,
-        max_task_retries=max_task_retries,
         **ray_remote_args,
     )
 
@@ -149,7 +144,12 @@ def read_dataset(files: Sequence[Path], kind: str, *, string_fields: Sequence[st
         return ray.data.read_parquet(paths)
     if kind == "jsonl":
         return ray.data.read_json(paths, lines=True)
-    return ray.data.read_csv(paths, convert_options=csv_convert_options(string_fields))
+    return ray.data.read_csv(
+        paths,
+        parse_options=csv_parse_options(kind),
+        convert_options=csv_convert_options(string_fields),
+        file_extensions=None,  # the files are chosen already (.csv or .tsv)
+    )
 
 
 @contextmanager

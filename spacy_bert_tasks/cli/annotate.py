@@ -9,7 +9,7 @@ from . import app
 
 @app.command("annotate")
 def annotate_cli(
-    input_spec: str = typer.Argument(..., metavar="INPUT", help="A .jsonl, .parquet or .csv file, a folder of them, or a glob (quoted)"),
+    input_spec: str = typer.Argument(..., metavar="INPUT", help="A .jsonl, .parquet, .csv or .tsv file, a folder of them, or a glob (quoted)"),
     output: Path = typer.Argument(..., metavar="OUTPUT", dir_okay=False, help="Output file: Parquet, or JSON Lines for a .jsonl suffix"),
     model: str = typer.Option(..., "--model", help="Pipeline folder or installed package name"),
     engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray cluster; the ray extra)"),

@@ -174,3 +174,15 @@ def test_cli_prints_the_summary_and_fails_cleanly(pipeline_dir, tmp_path):
     assert "rows/s" in result.output and "missing text" in result.output
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "--overwrite" in again.output
+
+
+def test_tsv_with_quotes_inside_texts(pipeline_dir, tmp_path):
+    source = tmp_path / "in.tsv"
+    source.write_text('text\tlabel\n"Great" film, he said\tPOSITIVE\nbad "movie\tNEGATIVE\n', encoding="utf8")
+    annotate_files(source, tmp_path / "out.jsonl", pipeline_dir, QUIET)
+    out = read_output(tmp_path / "out.jsonl")
+    assert [(r["text"], r["label"]) for r in out] == [
+        ('"Great" film, he said', "POSITIVE"),
+        ('bad "movie', "NEGATIVE"),
+    ]
+    assert all(r["error"] is None for r in out)
