@@ -126,7 +126,7 @@ def main() -> None:
         results["same_output"] = same_outputs(folder, ["local", "ray_1x", "ray_nx1"])
         results["driver_io_rows_per_s"] = driver_io_rate(source, folder / "local.parquet", folder)
     results["systems"] = systems
-    print_report(results, args.threads)
+    print(report_text(results))
     if args.json:
         common.write_json(args.json, results)
 
@@ -172,29 +172,43 @@ def same_outputs(folder: Path, names: List[str]) -> Dict[str, bool]:
     return found
 
 
-def print_report(results: Dict[str, Any], threads: int) -> None:
-    systems = results["systems"]
+def report_text(results: Dict[str, Any]) -> str:
+    """The header line, the table and the notes below it (printed, and in docs/benchmarks.md)."""
+    systems, threads = results["systems"], results["threads"]
     labels = {
         "nlp_pipe": f"nlp.pipe, 1 process x {threads} threads (no I/O, model loaded)",
         "local": f"annotate --engine local, {threads} threads",
         "ray_1x": f"annotate --engine ray, 1 worker x {threads} threads",
         "ray_nx1": f"annotate --engine ray, {threads} workers x 1 thread",
     }
-    local = systems["local"]["rows_per_s"]
     rows = []
     for name, label in labels.items():
         rate = systems[name]["rows_per_s"]
+        overhead = ray_overhead(results, name)
         rows.append([label, f"{rate:,.1f}", f"{systems[name]['seconds']:,.1f}",
                      f"{rate / systems['nlp_pipe']['rows_per_s']:.2f}x",
-                     "" if name in ("nlp_pipe", "local") else f"{100 * (1 - rate / local):+.1f}%"])
-    print(f"{results['rows']:,} rows ({results['qa_rows']:,} with a question), "
-          f"{results['words']:,} words; {threads} cores; Ray cluster start {results['ray_start_s']:.1f} s "
-          "(not in the Ray rows)")
-    print(common.markdown_table(
-        ["system", "rows/s", "seconds", "vs nlp.pipe", "Ray overhead vs local"], rows))
-    print(f"Ray output equal to local (entities, answers, errors; scores within 1e-5): {results['same_output']}")
-    print(f"Model load (spacy.load): {results['model_load_s']:.1f} s; the driver's reading and "
-          f"writing alone: {results['driver_io_rows_per_s']:,.0f} rows/s")
+                     "" if overhead is None else f"{100 * overhead:+.1f}%"])
+    table = common.markdown_table(["system", "rows/s", "seconds", "vs nlp.pipe", "Ray overhead vs local"], rows)
+    return "\n".join([
+        f"{results['rows']:,} rows ({results['qa_rows']:,} with a question), {results['words']:,} words; "
+        f"{threads} cores; the annotate rows include loading the model (Ray: starting the actors), "
+        f"not the Ray cluster's start ({results['ray_start_s']:.1f} s).",
+        "",
+        table,
+        "",
+        f"Ray output equal to local (entities, answers, errors; scores within 1e-5): "
+        + ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in results["same_output"].items())
+        + f". Model load (spacy.load): {results['model_load_s']:.1f} s; the driver's reading and "
+        f"writing alone: {results['driver_io_rows_per_s']:,.0f} rows/s on one core.",
+    ])
+
+
+def ray_overhead(results: Dict[str, Any], name: str) -> Any:
+    """1 - rows/s of a Ray row / rows/s of the local engine (same cores); None for other rows."""
+    if not name.startswith("ray"):
+        return None
+    systems = results["systems"]
+    return 1 - systems[name]["rows_per_s"] / systems["local"]["rows_per_s"]
 
 
 if __name__ == "__main__":
