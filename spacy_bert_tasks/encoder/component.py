@@ -27,6 +27,7 @@ from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_ra
 from thinc.util import convert_recursive, is_xp_array
 
 from ..layers.listener import EncoderListener
+from .forking import register_fork_handler, watch_parent
 from .gradients import PendingPass, backward, unscale_gradients
 from .heap import PREDICTION_MMAP_THRESHOLD, TRAINING_MMAP_THRESHOLD, set_mmap_threshold
 from .names import EMBEDDED_ENCODER
@@ -133,6 +134,8 @@ class BertTransformer(Transformer):
         self._warned_early_step = False
         # Per listening component: which training examples it learns from (see find_listeners).
         self._learns_from: Dict[str, Callable[[Example], bool]] = {}
+        # nlp.pipe(n_process=N) forks workers: keep them off torch's OpenMP pool (forking.py).
+        register_fork_handler()
 
     # Linking ---------------------------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class BertTransformer(Transformer):
         """
         hf_wrapper = self.model.layers[0]
         if not (is_train and self._training_step):
+            watch_parent()
             if self.release_heap:  # qa.ask runs no encoder predict first
                 set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
             self._apply_inference_precision()
@@ -296,6 +300,7 @@ class BertTransformer(Transformer):
     def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
         """The doc-level pass, skipped when no listener would read it (e.g. a QA-only pipeline)."""
         docs = list(docs)
+        watch_parent()  # in an n_process worker: exit with the parent (forking.py)
         if self.release_heap:
             set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
         if not self.listeners and not self.cfg["keep_trf_data"]:
