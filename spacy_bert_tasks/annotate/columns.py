@@ -11,6 +11,8 @@ Every output row holds the input row's columns (id and anything else, unchanged)
   predicts "no answer" (SQuAD 2.0). All five None for rows without a question.
 - `error` (Optional[str]): why the row could not be processed, None when it was. A row with an
   error keeps its input columns and has None in every other output column.
+
+An input column with one of these names is replaced by the output column.
 """
 import math
 from typing import Any, Dict, Optional

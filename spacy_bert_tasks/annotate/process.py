@@ -65,15 +65,19 @@ class BatchAnnotator:
         docs: List[Doc] = []
         positions: List[int] = []
         for i, row in enumerate(rows):
-            doc_or_error = self._make_doc(row)
+            doc_or_error = self.make_doc(row)
             if isinstance(doc_or_error, str):
-                out[i] = {**self._typed_fields(row), **error_columns(doc_or_error)}
+                out[i] = self.error_row(row, doc_or_error)
             else:
                 docs.append(doc_or_error)
                 positions.append(i)
         for i, columns in zip(positions, self._process(docs)):
             out[i] = {**rows[i], **columns}
         return out  # type: ignore[return-value]
+
+    def error_row(self, row: Row, message: str) -> Row:
+        """The output row of a row that cannot be processed."""
+        return {**self._typed_fields(row), **error_columns(message)}
 
     def _typed_fields(self, row: Row) -> Row:
         """The row with a non-string text or question replaced by None (the error names its
@@ -86,7 +90,7 @@ class BatchAnnotator:
                 row[field] = None
         return row
 
-    def _make_doc(self, row: Row) -> Union[Doc, str]:
+    def make_doc(self, row: Row) -> Union[Doc, str]:
         """A doc for the row (question set), or why there can be none."""
         if isinstance(row, BadRow):
             return str(row)

@@ -71,12 +71,11 @@ def validate_options(options: AnnotateOptions) -> None:
         raise ValueError(f"expected --threads-per-worker >= 1, got {options.threads_per_worker}")
     if options.gpus_per_worker < 0:
         raise ValueError(f"expected --gpus-per-worker >= 0, got {options.gpus_per_worker}")
-    if options.engine == "local" and options.workers > 1:
-        # spaCy's multi-process nlp.pipe hangs with this package's pipelines (a known issue,
-        # being fixed); until then the local engine is one process.
+    if options.engine == "local" and options.workers > 1 and (options.threads_per_worker or 1) > 1:
+        # Forked workers run one torch thread each: GNU OpenMP's pool does not survive a fork.
         raise ValueError(
-            f"--workers {options.workers} needs --engine ray (which also runs a local cluster); "
-            "the local engine runs one process: use --threads-per-worker for more threads"
+            "--engine local with --workers > 1 runs forked processes of one torch thread each; "
+            "drop --threads-per-worker, or use --engine ray for workers of several threads"
         )
     if options.engine == "local" and (options.address or options.dashboard):
         raise ValueError("--address and --dashboard are options of --engine ray")
@@ -87,7 +86,12 @@ def _run_local(files, model, options: AnnotateOptions, writer, summary: Summary)
 
     rows = read_rows(files, string_fields=(options.text_field, options.question_field))
     annotated = annotate_rows(
-        rows, model, **_row_options(options), n_threads=options.threads_per_worker, gpu=options.gpus_per_worker > 0
+        rows,
+        model,
+        **_row_options(options),
+        n_threads=options.threads_per_worker,
+        gpu=options.gpus_per_worker > 0,
+        n_process=options.workers,
     )
     with tqdm(desc="annotate", unit=" rows", disable=not options.progress, mininterval=1.0) as bar:
         batch = []

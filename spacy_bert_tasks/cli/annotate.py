@@ -13,7 +13,7 @@ def annotate_cli(
     output: Path = typer.Argument(..., metavar="OUTPUT", dir_okay=False, help="Output file: Parquet, or JSON Lines for a .jsonl suffix"),
     model: str = typer.Option(..., "--model", help="Pipeline folder or installed package name"),
     engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray cluster; the ray extra)"),
-    workers: int = typer.Option(1, "--workers", min=1, help="Ray actors, one pipeline each (local: 1)"),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes, one pipeline each (ray: actors; local: forked, one thread each)"),
     threads_per_worker: Optional[int] = typer.Option(None, "--threads-per-worker", min=1, help="torch threads (Ray: CPUs) per worker; local default: torch's, ray: 1"),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Rows per nlp.pipe call"),
     text_field: str = typer.Option("text", "--text-field", help="Column with the text"),

@@ -158,10 +158,11 @@ def test_bad_inputs_are_refused_before_loading_anything(tmp_path, spec, message)
         annotate_files(tmp_path / spec, tmp_path / "out.parquet", "no-such-model", QUIET)
 
 
-def test_local_engine_refuses_several_workers(tmp_path):
+def test_local_workers_are_single_threaded(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [{"text": "a"}])
-    with pytest.raises(ValueError, match="--engine ray"):
-        annotate_files(tmp_path / "in.jsonl", tmp_path / "o.parquet", "m", AnnotateOptions(workers=2))
+    options = AnnotateOptions(workers=2, threads_per_worker=2)
+    with pytest.raises(ValueError, match="one torch thread"):
+        annotate_files(tmp_path / "in.jsonl", tmp_path / "o.parquet", "m", options)
 
 
 def test_cli_prints_the_summary_and_fails_cleanly(pipeline_dir, tmp_path):
