@@ -107,6 +107,7 @@ class RowWriter:
         self.rows_written = 0
         self._pending: List[Row] = []
         self._parquet = None
+        self._schema = None  # the Parquet file's, fixed by its first row group
         self._jsonl = path.open("w", encoding="utf8") if kind == "jsonl" else None
 
     def write(self, rows: Sequence[Row]) -> None:
@@ -144,11 +145,11 @@ class RowWriter:
     def _flush(self, rows: Sequence[Row]) -> None:
         import pyarrow.parquet
 
-        schema = None if self._parquet is None else self._parquet.schema_arrow
-        table = rows_to_table(rows, string_fields=self.string_fields, schema=schema)
+        table = rows_to_table(rows, string_fields=self.string_fields, schema=self._schema)
         if self._parquet is None:
             if not table.column_names:  # no rows at all: the output columns still exist
                 table = rows_to_table([dict.fromkeys(OUTPUT_COLUMNS)]).slice(0, 0)
+            self._schema = table.schema
             self._parquet = pyarrow.parquet.ParquetWriter(self.path, table.schema)
         self._parquet.write_table(table)
         self.rows_written += table.num_rows

@@ -145,6 +145,23 @@ def test_parquet_refuses_a_column_of_two_types_and_writes_nothing(pipeline_dir, 
     assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [1, "x"]
 
 
+def test_parquet_in_several_row_groups_keeps_the_first_groups_types(pipeline_dir, tmp_path, monkeypatch):
+    from spacy_bert_tasks.annotate import outputs
+
+    monkeypatch.setattr(outputs, "ROW_GROUP_ROWS", 3)
+    rows = [{"id": i, "text": f"john visited london {i}", "note": None if i < 5 else "x"} for i in range(8)]
+    rows[4]["note"] = "first"  # the first group holds only nulls: the column is null-typed there
+    source = write_jsonl(tmp_path / "in.jsonl", rows[:3] + [{"id": 3, "text": "a"}, {"id": 4, "text": "b"}])
+    annotate_files(source, tmp_path / "out.parquet", pipeline_dir, QUIET)
+    parquet = pq.ParquetFile(tmp_path / "out.parquet")
+    assert parquet.metadata.num_row_groups == 2
+    assert [r["id"] for r in read_output(tmp_path / "out.parquet")] == [0, 1, 2, 3, 4]
+    late = write_jsonl(tmp_path / "late.jsonl", rows)
+    with pytest.raises(ValueError, match="column 'note'"):
+        annotate_files(late, tmp_path / "late.parquet", pipeline_dir, QUIET)
+    assert not (tmp_path / "late.parquet").exists()
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [("missing.jsonl", "found none"), ("in.txt", "expected a"), ("mixed", "mixes")],
