@@ -91,6 +91,7 @@ def plan(args) -> List[Step]:
         bench("flops", "flops.py", smoke, "encoder FLOP rate"),
         bench("scaling", "scaling.py", smoke + ["--plot", rel(args.img / "scaling.png")], "scaling"),
         bench("train_speed", "train_speed.py", smoke + data, "training speed"),
+        bench("annotate_speed", "annotate_speed.py", smoke, "batch annotation, local and Ray engines"),
     ]
     def n_steps(n: int) -> List[str]:  # --smoke sets its own few steps
         return [] if args.smoke else ["--steps", str(n)]

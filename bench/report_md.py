@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
+import annotate_speed
 import common
 
 Results = Dict[str, Optional[Dict[str, Any]]]
@@ -55,10 +56,23 @@ def speed_targets(r: Results) -> List[Target]:
     measured = "not measured" if long_share is None else f"long {long_share:.0f}%, short {short_share:.0f}%"
     found.append(Target("encoder_flops", "encoder >= 75% of the matmul peak inside nlp.pipe, long texts",
                         measured, at_least(long_share, 75.0)))
+    found.append(ray_overhead_target(r.get("annotate_speed")))
     memory = get(r.get("peak_rss"), "peak_ratio")
     found.append(Target("peak_rss", "peak RSS of the three-head pipeline <= 0.5x three HF models",
                         ratio_text(memory), None if memory is None else memory <= 0.5))
     return found
+
+
+def ray_overhead_target(result: Optional[Dict[str, Any]]) -> Target:
+    """annotate --engine ray within 10% of --engine local at equal cores (the better layout)."""
+    text = "annotate --engine ray <= 10% slower than --engine local, equal cores"
+    if get(result, "systems", "local") is None:
+        return Target("ray_overhead", text, "not measured", None)
+    overheads = {name: annotate_speed.ray_overhead(result, name) for name in ("ray_1x", "ray_nx1")}
+    threads = result["threads"]
+    measured = f"1 worker x {threads} threads {100 * overheads['ray_1x']:+.1f}%, " \
+               f"{threads} workers x 1 thread {100 * overheads['ray_nx1']:+.1f}%"
+    return Target("ray_overhead", text, measured, min(overheads.values()) <= 0.10)
 
 
 def reduced_precision_target(qa: Optional[Dict[str, Any]]) -> Target:
@@ -231,6 +245,7 @@ SECTIONS: Dict[str, Callable[[Dict[str, Any]], str]] = {
     "peak_rss": memory_section,
     "flops": flops_section,
     "train_speed": train_speed_section,
+    "annotate_speed": annotate_speed.report_text,
 }
 
 
@@ -280,6 +295,9 @@ PARTS = [  # (step, title, what the section shows)
     ("flops", "Encoder FLOP rate", "As a share of a matmul peak measured in the same run"),
     ("scaling", "Scaling", "Words/s against docs, doc length and batch size"),
     ("train_speed", "Training speed", "The loop of `spacy train` against a plain HF loop, same batches"),
+    ("annotate_speed", "Batch annotation: local and Ray engines",
+     "Rows/s of `python -m spacy_bert_tasks annotate` on CoNLL/SQuAD rows, Parquet in and out, "
+     "against `nlp.pipe` in one process, at equal cores"),
 ]
 ACCURACY_STEPS = ("spacy_ner", "spacy_textcat", "spacy_qa", "spacy_joint", "hf_ner", "hf_textcat", "hf_qa")
 

@@ -7,8 +7,9 @@ behind after a failure is cleaned up, or after a hard crash a hidden `.NAME.*.tm
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 from spacy.language import Language
 
@@ -37,6 +38,23 @@ def write_bytes_atomically(path: PathLike, data: bytes) -> None:
         # BaseException: a Ctrl-C mid-write must not leave a stray temp file either.
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def temporary_sibling(path: PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` for the caller to write (a file it also syncs and
+    closes); when the block ends it replaces `path` in one rename, or, on an exception
+    (Ctrl-C included), is deleted. For outputs written piece by piece, too big to hold in memory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = _sibling(path, "tmp")
+    try:
+        yield tmp_path
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_path, path)
 
 
 def save_pipeline(nlp: Language, path: PathLike) -> None:

@@ -34,6 +34,7 @@ app.add_typer(convert_app, name="convert")
 
 # Imported for their side effect of adding commands to the apps above.
 from . import (  # noqa: E402,F401
+    annotate,
     convert,
     debug_data,
     evaluate,

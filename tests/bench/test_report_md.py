@@ -87,10 +87,32 @@ def test_get_walks_missing_levels():
 def test_render_without_results(tmp_path):
     page = report_md.render(
         results={}, metas={"flops": {"returncode": 2}}, commands={name: f"python bench/{name}.py" for name in
-        ("pipe_speed", "qa_speed", "peak_rss", "flops", "scaling", "train_speed") + report_md.ACCURACY_STEPS},
+        tuple(part[0] for part in report_md.PARTS) + report_md.ACCURACY_STEPS},
         notes={}, img=tmp_path / "img", page=tmp_path / "benchmarks.md", smoke=True, threads=2,
     )
     assert "Smoke run" in page
     assert "_failed (exit 2)" in page and "_not run_" in page
     assert "Command: `python bench/flops.py`" in page
     assert not list((tmp_path / "img").iterdir())  # nothing to plot
+
+
+ANNOTATE = {
+    "rows": 100, "qa_rows": 5, "words": 1500, "threads": 2, "ray_start_s": 4.0, "model_load_s": 1.0,
+    "driver_io_rows_per_s": 9000.0, "same_output": {"ray_1x": True, "ray_nx1": False},
+    "systems": {"nlp_pipe": {"seconds": 1.0, "rows_per_s": 100.0}, "local": {"seconds": 1.0, "rows_per_s": 90.0},
+                "ray_1x": {"seconds": 1.0, "rows_per_s": 85.5}, "ray_nx1": {"seconds": 1.0, "rows_per_s": 72.0}},
+}
+
+
+def test_ray_overhead_target_takes_the_better_layout():
+    target = report_md.ray_overhead_target(ANNOTATE)
+    assert target.met is True  # 1 - 85.5 / 90 = 5% <= 10%
+    assert "+5.0%" in target.measured and "+20.0%" in target.measured
+    slow = {**ANNOTATE, "systems": {**ANNOTATE["systems"], "ray_1x": {"seconds": 1.0, "rows_per_s": 80.0}}}
+    assert report_md.ray_overhead_target(slow).met is False
+    assert report_md.ray_overhead_target(None).met is None
+
+
+def test_annotate_section_names_unequal_outputs():
+    text = report_md.SECTIONS["annotate_speed"](ANNOTATE)
+    assert "ray_nx1 NO" in text and "| annotate --engine local, 2 threads" in text
