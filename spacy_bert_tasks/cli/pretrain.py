@@ -32,6 +32,7 @@ def pretrain_cli(
     eval_every: int = typer.Option(200, "--eval-every", help="Steps between held-out perplexities"),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints"),
     log_every: int = typer.Option(10, "--log-every", help="Steps between lines of the log"),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the heads only: a baseline for the perplexity the encoder as it is reaches"),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in OUT_DIR from its checkpoint"),
 ) -> None:
     """Continue pre-training an encoder on your text: whole-word masked-LM (and optional NSP).
@@ -72,6 +73,7 @@ def pretrain_cli(
         train_settings = TrainSettings(
             learn_rate=learn_rate, warmup_share=warmup_share, weight_decay=weight_decay, max_steps=max_steps,
             epochs=epochs, eval_every=eval_every, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed,
+            freeze_encoder=freeze_encoder,
         )
         meta = pretrain(
             raw, out_dir, encoder=encoder, data_settings=data_settings, train_settings=train_settings,

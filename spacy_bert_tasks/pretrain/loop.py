@@ -25,7 +25,8 @@ LOG_FILE = "pretrain_log.jsonl"
 class TrainSettings:
     """learn_rate: peak rate; warmup_share: share of the steps warming up linearly (then a
     linear decay to 0); max_steps / epochs: how long (max_steps wins; one epoch when neither);
-    eval_every / checkpoint_every / log_every: in steps; seed: dropout and data."""
+    eval_every / checkpoint_every / log_every: in steps; seed: dropout and data;
+    freeze_encoder: train the heads only (a probe: what the encoder as it is predicts)."""
 
     learn_rate: float = 1e-4
     warmup_share: float = 0.06
@@ -37,6 +38,7 @@ class TrainSettings:
     checkpoint_every: int = 500
     log_every: int = 10
     seed: int = 0
+    freeze_encoder: bool = False
 
     def __post_init__(self):
         for name in ("max_steps", "epochs"):
@@ -105,7 +107,7 @@ def train_step(model, batch, optimizer, scheduler, max_grad_norm: float) -> Dict
     optimizer.zero_grad(set_to_none=True)
     result = pretraining_loss(model, batch)
     result["loss"].backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
     optimizer.step()
     scheduler.step()
     result["loss"] = float(result["loss"].detach())
@@ -119,6 +121,8 @@ def build_optimizer(model, settings: TrainSettings, total_steps: int):
 
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -150,6 +154,9 @@ def run_pretraining(
     import torch
 
     run = {**run_id, "train": asdict(settings)}
+    if settings.freeze_encoder:
+        # The decoder is tied to the input embeddings: it stays as the encoder has it.
+        model.bert.requires_grad_(False)
     total = count_steps(data, settings)
     optimizer, scheduler = build_optimizer(model, settings, total)
     log_path = out_dir / LOG_FILE

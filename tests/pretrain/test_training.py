@@ -113,3 +113,15 @@ def test_start_from_a_pipeline_or_an_earlier_output(tiny_bert, all_heads_saved, 
     assert again.mlm_head == "loaded"
     heads = load_file(str(tmp_path / "first" / HEADS_FILE))
     assert all(torch.equal(again.model.cls.state_dict()[k], v) for k, v in heads.items())
+
+
+def test_freeze_encoder_trains_the_heads_only(tiny_bert, toy_raw, tmp_path):
+    meta = _run(toy_raw, tmp_path / "probe", tiny_bert, max_steps=5, freeze_encoder=True)
+    torch.manual_seed(0)  # as the run seeds before it initializes the heads
+    start = load_starting_point(tiny_bert)
+    exported = load_file(str(tmp_path / "probe" / "encoder" / "model.safetensors"))
+    assert all(torch.equal(start.model.bert.state_dict()[key], value) for key, value in exported.items())
+    heads = load_file(str(tmp_path / "probe" / HEADS_FILE))
+    assert torch.equal(heads["seq_relationship.weight"], start.model.cls.seq_relationship.weight)  # same start
+    assert not torch.equal(heads["predictions.transform.dense.weight"], start.model.cls.predictions.transform.dense.weight)
+    assert meta["heldout_perplexity_after"] < meta["heldout_perplexity_before"]
