@@ -33,6 +33,7 @@ def pretrain_cli(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints"),
     log_every: int = typer.Option(10, "--log-every", help="Steps between lines of the log"),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the heads only: a baseline for the perplexity the encoder as it is reaches"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, or -1 for CPU"),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in OUT_DIR from its checkpoint"),
 ) -> None:
     """Continue pre-training an encoder on your text: whole-word masked-LM (and optional NSP).
@@ -77,7 +78,7 @@ def pretrain_cli(
         )
         meta = pretrain(
             raw, out_dir, encoder=encoder, data_settings=data_settings, train_settings=train_settings,
-            txt_layout=txt_layout, dedupe=dedupe, resume=resume, echo=msg.info, progress=progress,
+            txt_layout=txt_layout, dedupe=dedupe, resume=resume, gpu_id=gpu_id, echo=msg.info, progress=progress,
         )
     except (RawTextError, TooLittleTextError, ValueError, OSError) as err:
         msg.fail(str(err), exits=1)

@@ -1,9 +1,10 @@
 """Checkpoints that resume a run exactly: same weights as a run never interrupted.
 
 A checkpoint holds the model (safetensors), the optimizer's and the scheduler's states and
-torch's RNG state (dropout), and where the data stood (epoch, batch). The batches and masks are
+torch's RNG states (dropout), and where the data stood (epoch, batch). The batches and masks are
 derived from (seed, epoch, batch) (see data.py), so nothing else about the data needs saving.
 The settings and a fingerprint of the text are kept too: resuming with others is refused.
+Exact on CPU; on a GPU, kernels may sum in another order, so a resumed run is close, not equal.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,12 @@ def save_checkpoint(out_dir: Path, model, optimizer, scheduler, position: Positi
         folder.mkdir(parents=True)
         (folder / MODEL_FILE).write_bytes(state_dict_to_bytes(model.state_dict()))
         torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()},
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
             folder / TRAINING_STATE_FILE,
         )
         srsly.write_json(folder / POSITION_FILE, {"position": vars(position), "run": run})
@@ -73,4 +79,6 @@ def load_checkpoint(out_dir: Path, model, optimizer, scheduler, run: Dict[str, A
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return Position(**saved["position"])

@@ -78,6 +78,8 @@ class PretrainData:
         special = set(tokenizer.all_special_ids)
         self.random_ids = numpy.asarray([i for i in range(len(tokenizer)) if i not in special], dtype=numpy.int64)
         self._windows: Optional[List[TokenSequence]] = None
+        self._pairs: List[TokenSequence] = []
+        self._pairs_epoch: Optional[int] = None
         if settings.nsp:
             split_sentences(self.train_docs)
             self._sentences = [doc.sentences for doc in self.train_docs if doc.sentences]
@@ -101,8 +103,11 @@ class PretrainData:
         """The training sequences of an epoch: fixed windows, or NSP pairs drawn for it."""
         if self._windows is not None:
             return self._windows
-        firsts, seconds, labels = sample_pairs(self._sentences, numpy.random.default_rng([self.seed, PAIRS, epoch]))
-        return pair_sequences(self.tokenizer, firsts, seconds, labels, max_length=self.settings.max_length)
+        if self._pairs_epoch != epoch:  # the loop asks for the same epoch's pairs many times
+            firsts, seconds, labels = sample_pairs(self._sentences, numpy.random.default_rng([self.seed, PAIRS, epoch]))
+            self._pairs = pair_sequences(self.tokenizer, firsts, seconds, labels, max_length=self.settings.max_length)
+            self._pairs_epoch = epoch
+        return self._pairs
 
     def epoch_batches(self, epoch: int) -> List[List[int]]:
         """Indices into `epoch_sequences(epoch)`, batch by batch, in training order."""

@@ -59,6 +59,8 @@ def pretraining_loss(model, batch: Dict[str, Any]) -> Dict[str, Any]:
     import torch.nn.functional as F
 
     use_nsp = "next_sentence_label" in batch
+    device = next(model.parameters()).device
+    batch = {key: value.to(device) if hasattr(value, "to") else value for key, value in batch.items()}
     outputs = model.bert(
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"]
     )

@@ -25,6 +25,7 @@ def pretrain(
     txt_layout: str = "auto",
     dedupe: bool = True,
     resume: bool = False,
+    gpu_id: int = -1,
     echo: Callable[[str], None] = print,
     progress: Optional[Callable[[int, int, Dict[str, Any]], None]] = None,
 ) -> Dict[str, Any]:
@@ -36,6 +37,7 @@ def pretrain(
         log, `pretrain_meta.json`, and while training a `checkpoint/`.
     encoder (str): Where to start: HF name or folder, the embedded MiniLM, a spaCy pipeline, or
         an earlier OUT_DIR.
+    gpu_id (int): Train on this CUDA device; -1: CPU.
     echo (Callable[[str], None]): Where to report what was read and initialized.
     RETURNS (Dict[str, Any]): The meta data written to OUT_DIR/pretrain_meta.json.
     """
@@ -50,6 +52,8 @@ def pretrain(
 
     torch.manual_seed(train_settings.seed)  # the heads' initialisation is random too
     start = load_starting_point(encoder)
+    if gpu_id >= 0:
+        start.model.to(f"cuda:{gpu_id}")
     for head, state in (("masked-LM", start.mlm_head), ("next-sentence", start.nsp_head)):
         if state == "initialized" and (head == "masked-LM" or data_settings.nsp):
             echo(f"The {head} head is " + HEAD_INIT_NOTE.format(encoder=encoder, head=head))
