@@ -17,7 +17,7 @@ Parts (each cached in OUTPUT, so the whole comparison is one resumable command):
    --learn-rate, one run per --seeds; the last weights scored on the whole dev set.
 
 Usage: python bench/pretrain_effect.py [--parts corpus,pretrain,finetune] [--seeds 0,1]
-       [--output bench/results/pretrain] [--threads N]
+       [--output bench/results/pretrain] [--threads N] [--json OUT.json]
        python bench/pretrain_effect.py --smoke     # tiny sizes: checks that it runs
 """
 import argparse
@@ -69,6 +69,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sst2-raw", type=common.positive_int, default=20000)
     parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args()
     if args.smoke:
         args.pretrain_steps, args.ner_steps, args.textcat_steps, args.seeds = 2, 2, 2, "0"
@@ -170,33 +171,55 @@ def finetune(task: str, start: str, seed: int, files: Dict[str, Path], args) -> 
     print(f"{task} from {start}, seed {seed}: {SCORE[task]} {found['score']:.4f} ({train_seconds:.0f} s)", flush=True)
 
 
-def report(args) -> Dict[str, Any]:
-    rows, pretrain_rows = [], []
-    for name, (domain, _) in PRETRAIN_RUNS.items():
+def collect(args) -> Dict[str, Any]:
+    """Every result there is in OUTPUT: pretrain runs by name, fine-tuning runs in a list."""
+    pretrain_runs = {}
+    for name in PRETRAIN_RUNS:
         meta_path = args.output / "encoders" / name / "pretrain_meta.json"
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            pretrain_rows.append([
-                name, f"{meta['heldout_perplexity_before']:,.0f}", f"{meta['heldout_perplexity_after']:.2f}",
-                f"{meta['steps']}", f"{meta['train_words_per_second']:,.0f}", f"{meta.get('wall_seconds', 0):.0f}",
-            ])
-    print(f"\nHeld-out perplexity ({args.max_length}-token windows, batches of {args.batch_tokens} padded tokens, "
-          f"5% of each domain's docs, fixed masks; 'before' has BERT's freshly initialized head):\n")
-    print(common.markdown_table(["run", "before", "after", "steps", "words/s", "seconds"], pretrain_rows))
-    results = [json.loads(p.read_text()) for p in sorted((args.output / "finetune").glob("*.json"))] if (args.output / "finetune").exists() else []
+            pretrain_runs[name] = {key: meta.get(key) for key in (
+                "heldout_perplexity_before", "heldout_perplexity_after", "steps", "train_words_per_second", "wall_seconds", "docs",
+            )}
+    folder = args.output / "finetune"
+    finetune_runs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+    sizes = {key: getattr(args, key) for key in (
+        "pretrain_steps", "max_length", "batch_tokens", "pretrain_learn_rate", "head_learn_rate", "ner_steps",
+        "textcat_steps", "learn_rate", "sst2_dev", "sst2_train", "sst2_raw", "seeds",
+    )}
+    return {"sizes": sizes, "pretrain": pretrain_runs, "finetune": finetune_runs}
+
+
+def tables(found: Dict[str, Any]) -> str:
+    """The perplexity and fine-tuning tables, as Markdown (also for docs/benchmarks.md)."""
+    sizes = found["sizes"]
+    rows = [[
+        name, f"{run['heldout_perplexity_before']:,.0f}", f"{run['heldout_perplexity_after']:.2f}", str(run["steps"]),
+        f"{run['train_words_per_second']:,.0f}", f"{run.get('wall_seconds') or 0:.0f}",
+    ] for name, run in found["pretrain"].items()]
+    text = [
+        f"Held-out perplexity (5% of each domain's docs, fixed masks, windows of {sizes['max_length']} tokens, batches of "
+        f"{sizes['batch_tokens']} padded tokens; 'before' has BERT's freshly initialized head; `-head`: encoder frozen, "
+        f"head trained at {sizes['head_learn_rate']}; `-mlm` / `-nsp`: everything trained at {sizes['pretrain_learn_rate']}):",
+        "", common.markdown_table(["run", "before", "after", "steps", "words/s", "seconds"], rows), "",
+    ]
+    rows = []
     for task, (_, starts) in FINETUNE.items():
         for start in starts:
-            found = [r for r in results if r["task"] == task and r["start"] == start]
-            if found:
-                scores = [100 * r["score"] for r in sorted(found, key=lambda r: r["seed"])]
+            runs = sorted((r for r in found["finetune"] if r["task"] == task and r["start"] == start), key=lambda r: r["seed"])
+            if runs:
+                scores = [100 * r["score"] for r in runs]
                 rows.append([
                     task, start, ", ".join(f"{s:.2f}" for s in scores), f"{sum(scores) / len(scores):.2f}",
-                    f"{found[0]['steps']}", f"{sum(r['train_seconds'] for r in found) / len(found):.0f}",
+                    str(runs[0]["steps"]), f"{sum(r['train_seconds'] for r in runs) / len(runs):.0f}",
                 ])
-    print(f"\nFine-tuning, same budget from each start (learn rate {args.learn_rate}); NER: WNUT-17 dev entity F1, "
-          f"textcat: SST-2 accuracy on {args.sst2_dev} held-out train sentences ({args.sst2_train} to train):\n")
-    print(common.markdown_table(["task", "start", "score per seed", "mean", "steps", "seconds"], rows, text_columns=(0, 1, 2)))
-    return {"pretrain": pretrain_rows, "finetune": results}
+    text += [
+        f"Fine-tuning with the same budget from each start (learn rate {sizes['learn_rate']}, seeds {sizes['seeds']}); "
+        f"NER: WNUT-17 dev entity F1 (1,009 docs); textcat: accuracy on {sizes['sst2_dev']:,} held-out SST-2 train "
+        f"sentences, {sizes['sst2_train']:,} to train:",
+        "", common.markdown_table(["task", "start", "score per seed", "mean", "steps", "seconds"], rows, text_columns=(0, 1, 2)),
+    ]
+    return "\n".join(text)
 
 
 def main() -> None:
@@ -209,8 +232,10 @@ def main() -> None:
         for start in starts:
             for seed in args.seeds:
                 finetune(task, start, seed, files, args)
-    found = report(args)
-    common.write_json(args.output / "report.json", {"args": {k: str(v) for k, v in vars(args).items()}, **found})
+    found = collect(args)
+    print("\n" + tables(found))
+    if args.json:
+        common.write_json(args.json, found)
 
 
 if __name__ == "__main__":

@@ -87,10 +87,32 @@ def test_get_walks_missing_levels():
 def test_render_without_results(tmp_path):
     page = report_md.render(
         results={}, metas={"flops": {"returncode": 2}}, commands={name: f"python bench/{name}.py" for name in
-        ("pipe_speed", "qa_speed", "peak_rss", "flops", "scaling", "train_speed") + report_md.ACCURACY_STEPS},
+        [name for name, _, _ in report_md.PARTS] + list(report_md.ACCURACY_STEPS)},
         notes={}, img=tmp_path / "img", page=tmp_path / "benchmarks.md", smoke=True, threads=2,
     )
     assert "Smoke run" in page
     assert "_failed (exit 2)" in page and "_not run_" in page
     assert "Command: `python bench/flops.py`" in page
     assert not list((tmp_path / "img").iterdir())  # nothing to plot
+
+
+def test_pretrain_sections_and_target():
+    speed = {"spacy_bert_tasks": {"words_per_s": 1500.0}, "hf": {"words_per_s": 1000.0}, "ratio": 1.5,
+             "timed_steps": 35, "words": 40000}
+    target = by_id(report_md.speed_targets({"pretrain_speed": speed}))["pretrain_speed"]
+    assert target.met is True and target.measured == "1.50x"
+    cells = [cell.strip() for cell in report_md.pretrain_speed_section(speed).splitlines()[2].split("|")]
+    assert cells[1:4] == ["1,500", "1,000", "1.50x"]
+    effect = {
+        "sizes": {"pretrain_steps": 200, "max_length": 64, "batch_tokens": 2048, "pretrain_learn_rate": 1e-4,
+                  "head_learn_rate": 1e-3, "ner_steps": 150, "textcat_steps": 100, "learn_rate": 1e-4,
+                  "sst2_dev": 1000, "sst2_train": 2000, "sst2_raw": 20000, "seeds": [0, 1]},
+        "pretrain": {"wnut-mlm": {"heldout_perplexity_before": 50000.0, "heldout_perplexity_after": 40.5, "steps": 200,
+                                  "train_words_per_second": 900.0, "wall_seconds": 300.0}},
+        "finetune": [{"task": "ner", "start": "minilm", "seed": s, "score": 0.4 + s / 100, "steps": 150,
+                      "train_seconds": 100.0} for s in (1, 0)],
+    }
+    section = report_md.pretrain_effect_section(effect)
+    row = next(line for line in section.splitlines() if "wnut-mlm" in line)
+    assert [cell.strip() for cell in row.split("|")][1:4] == ["wnut-mlm", "50,000", "40.50"]
+    assert "40.00, 41.00" in section and "40.50" in section  # seeds in order, then their mean

@@ -8,7 +8,7 @@ import pytest
 import spacy
 import torch
 from safetensors.torch import load_file
-from util import adam, ner_examples, train_steps
+from util import adam, make_nlp, ner_examples, train_steps
 
 from spacy_bert_tasks.config import generate_config
 from spacy_bert_tasks.pretrain import loop
@@ -125,3 +125,12 @@ def test_freeze_encoder_trains_the_heads_only(tiny_bert, toy_raw, tmp_path):
     assert torch.equal(heads["seq_relationship.weight"], start.model.cls.seq_relationship.weight)  # same start
     assert not torch.equal(heads["predictions.transform.dense.weight"], start.model.cls.predictions.transform.dense.weight)
     assert meta["heldout_perplexity_after"] < meta["heldout_perplexity_before"]
+
+
+def test_an_uninitialized_encoder_has_no_weights_to_hand_out(tiny_bert):
+    nlp = make_nlp(tiny_bert, heads=("ner",))
+    with pytest.raises(ValueError, match="has no weights yet"):
+        nlp.get_pipe("transformer").hf_encoder()
+    nlp.initialize(lambda: ner_examples(nlp))
+    module, tokenizer = nlp.get_pipe("transformer").hf_encoder()
+    assert module.config.model_type == "bert" and tokenizer.is_fast
