@@ -187,8 +187,8 @@ def run_pretraining(
             plan = data.epoch_batches(position.epoch)
             sequences = data.epoch_sequences(position.epoch)
             while position.batch < len(plan) and position.step < total:
+                start = time.perf_counter()  # words/s counts masking and padding too
                 batch = data.training_batch(position.epoch, position.batch, [sequences[i] for i in plan[position.batch]])
-                start = time.perf_counter()
                 result = train_step(model, batch, optimizer, scheduler, settings.max_grad_norm)
                 seconds += time.perf_counter() - start
                 words += batch["n_words"]
