@@ -2,8 +2,8 @@
 
 Every command runs, the install into a fresh virtual environment included (pip needs PyPI or its
 cache for torch and spaCy: about a minute with a warm cache), so what CI checks is what a user
-runs: convert, pretrain (2 steps), init-config, train (4 steps, from the pretrained encoder),
-evaluate, package (a wheel), install, smoke-test.
+runs: convert, pretrain (2 steps), init-config, train (4 steps, from the pretrained encoder:
+--vars.train_encoder), evaluate, package (a wheel), install, smoke-test.
 The smoke test checks structure only (`--vars.smoke_checks structure`): four steps of a random
 encoder learn nothing.
 """
@@ -57,12 +57,13 @@ def test_workflow_all_runs_offline_and_skips_when_up_to_date(tiny_bert_512, tmp_
     project = copy_project(tmp_path / "project")
     overrides = (
         "--vars.encoder", tiny_bert_512, "--vars.max_steps", "4", "--vars.eval_frequency", "2", "--vars.pretrain_steps", "2",
+        "--vars.train_encoder", "encoders/sample",
         "--vars.source", str(REPO), "--vars.smoke_checks", "structure",
     )
     result = run_project(project, "all", *overrides)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
 
-    # train started from the pretrain output: the config names it, its log and meta are complete.
+    # train started from the pretrain output: the config names it.
     pretrained = srsly.read_json(project / "encoders/sample/pretrain_meta.json")
     assert pretrained["steps"] == 2 and pretrained["started_from"] == tiny_bert_512
     config = (project / "training/sample/joint/model-best/config.cfg").read_text()
