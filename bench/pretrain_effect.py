@@ -214,7 +214,8 @@ def tables(found: Dict[str, Any]) -> str:
                     str(runs[0]["steps"]), f"{sum(r['train_seconds'] for r in runs) / len(runs):.0f}",
                 ])
     text += [
-        f"Fine-tuning with the same budget from each start (learn rate {sizes['learn_rate']}, seeds {sizes['seeds']}); "
+        f"Fine-tuning with the same budget from each start (learn rate {sizes['learn_rate']}; one score per seed run, "
+        f"seeds from 0); "
         f"NER: WNUT-17 dev entity F1 (1,009 docs); textcat: accuracy on {sizes['sst2_dev']:,} held-out SST-2 train "
         f"sentences, {sizes['sst2_train']:,} to train:",
         "", common.markdown_table(["task", "start", "score per seed", "mean", "steps", "seconds"], rows, text_columns=(0, 1, 2)),
