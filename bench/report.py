@@ -92,6 +92,7 @@ def plan(args) -> List[Step]:
         bench("scaling", "scaling.py", smoke + ["--plot", rel(args.img / "scaling.png")], "scaling"),
         bench("train_speed", "train_speed.py", smoke + data, "training speed"),
         bench("annotate_speed", "annotate_speed.py", smoke, "batch annotation, local and Ray engines"),
+        bench("pretrain_speed", "pretrain_speed.py", smoke, "pre-training speed"),
     ]
     def n_steps(n: int) -> List[str]:  # --smoke sets its own few steps
         return [] if args.smoke else ["--steps", str(n)]
@@ -113,6 +114,8 @@ def plan(args) -> List[Step]:
     steps.append(bench("spacy_joint", "spacy_finetune.py",
                        joint + ["--output", rel(res / "train" / "joint"), *data, *smoke],
                        "accuracy: spacy train, joint"))
+    steps.append(bench("pretrain_effect", "pretrain_effect.py", smoke + ["--output", rel(res / "pretrain")],
+                       "continued pre-training: perplexity, fine-tuning from MiniLM and the adapted encoder"))
     return steps
 
 

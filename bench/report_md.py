@@ -57,6 +57,9 @@ def speed_targets(r: Results) -> List[Target]:
     found.append(Target("encoder_flops", "encoder >= 75% of the matmul peak inside nlp.pipe, long texts",
                         measured, at_least(long_share, 75.0)))
     found.append(ray_overhead_target(r.get("annotate_speed")))
+    pretrain = get(r.get("pretrain_speed"), "ratio")
+    found.append(Target("pretrain_speed", "pre-training words/s >= 1.0x a plain HF masked-LM loop",
+                        ratio_text(pretrain), at_least(pretrain, 1.0)))
     memory = get(r.get("peak_rss"), "peak_ratio")
     found.append(Target("peak_rss", "peak RSS of the three-head pipeline <= 0.5x three HF models",
                         ratio_text(memory), None if memory is None else memory <= 0.5))
@@ -231,6 +234,19 @@ def train_speed_section(result: Dict[str, Any]) -> str:
                                  rows)
 
 
+def pretrain_speed_section(result: Dict[str, Any]) -> str:
+    ours, hf = result["spacy_bert_tasks"]["words_per_s"], result["hf"]["words_per_s"]
+    rows = [[fmt(ours), fmt(hf), f"{result['ratio']:.2f}x", str(result["timed_steps"]), f"{result['words']:,}"]]
+    return common.markdown_table(["pretrain words/s", "HF masked-LM loop words/s", "ratio", "timed steps", "words"],
+                                 rows, text_columns=())
+
+
+def pretrain_effect_section(result: Dict[str, Any]) -> str:
+    import pretrain_effect
+
+    return pretrain_effect.tables(result)
+
+
 def accuracy_section(r: Results) -> str:
     rows = [[row["label"], fmt(row["single"], "{:.2f}"), fmt(row["joint"], "{:.2f}"), fmt(row["hf"], "{:.2f}"),
              fmt(None if None in (row["single"], row["hf"]) else row["single"] - row["hf"], "{:+.2f}")]
@@ -246,6 +262,8 @@ SECTIONS: Dict[str, Callable[[Dict[str, Any]], str]] = {
     "flops": flops_section,
     "train_speed": train_speed_section,
     "annotate_speed": annotate_speed.report_text,
+    "pretrain_speed": pretrain_speed_section,
+    "pretrain_effect": pretrain_effect_section,
 }
 
 
@@ -298,6 +316,10 @@ PARTS = [  # (step, title, what the section shows)
     ("annotate_speed", "Batch annotation: local and Ray engines",
      "Rows/s of `python -m spacy_bert_tasks annotate` on CoNLL/SQuAD rows, Parquet in and out, "
      "against `nlp.pipe` in one process, at equal cores"),
+    ("pretrain_speed", "Pre-training speed", "`pretrain`'s loop against a plain HF masked-LM loop "
+     "(DataCollatorForWholeWordMask, BertForMaskedLM), same text and batches"),
+    ("pretrain_effect", "Continued pre-training", "Held-out perplexity before and after, then the same "
+     "fine-tuning budget from MiniLM and from the adapted encoder"),
 ]
 ACCURACY_STEPS = ("spacy_ner", "spacy_textcat", "spacy_qa", "spacy_joint", "hf_ner", "hf_textcat", "hf_qa")
 

@@ -9,7 +9,7 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 from spacy.language import Language
 
@@ -59,11 +59,18 @@ def temporary_sibling(path: PathLike) -> Iterator[Path]:
 
 def save_pipeline(nlp: Language, path: PathLike) -> None:
     """`nlp.to_disk(path)`, all or nothing: an older pipeline at `path` stays whole until the
-    new one is completely written.
+    new one is completely written (see `write_folder_atomically`).
+    """
+    write_folder_atomically(path, nlp.to_disk)
 
-    `nlp.to_disk` writes into the folder file by file, so an interrupted save over an older
-    pipeline leaves a mix of both that may still load. Here the new pipeline is written to a
-    sibling folder; then the old folder is renamed away, the new one renamed into place, and the
+
+def write_folder_atomically(path: PathLike, write: Callable[[Path], None]) -> None:
+    """Fill a folder with `write(folder)`, all or nothing: an older folder at `path` stays whole
+    until the new one is completely written.
+
+    Writers such as `nlp.to_disk` write file by file, so an interrupted save over an older
+    folder leaves a mix of both that may still load. Here the new folder is written as a
+    sibling; then the old folder is renamed away, the new one renamed into place, and the
     old one deleted. Between the two renames (microseconds) `path` does not exist; an exception
     there puts the old folder back, a hard crash there leaves it as `.NAME.*.old`.
     """
@@ -71,7 +78,7 @@ def save_pipeline(nlp: Language, path: PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     new_path = _sibling(path, "tmp")
     try:
-        nlp.to_disk(new_path)
+        write(new_path)
     except BaseException:
         shutil.rmtree(new_path, ignore_errors=True)
         raise

@@ -41,6 +41,7 @@ from . import (  # noqa: E402,F401
     fresh_venv,
     init_config,
     model_card,
+    pretrain,
     report,
     smoke_test,
     train,

@@ -11,7 +11,7 @@ The QA head's question-conditioned pass (`encode_pairs`) joins the same backward
 """
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import srsly
 from spacy import util
@@ -193,6 +193,24 @@ class BertTransformer(Transformer):
         pending = PendingPass(output.last_hidden_state)
         self._pending.append(pending)
         return torch2xp(output.last_hidden_state), pending.add
+
+    # Hugging Face objects --------------------------------------------------------------------
+
+    def hf_encoder(self) -> Tuple[Any, Any]:
+        """The encoder's torch module and its fast tokenizer, as Hugging Face objects.
+
+        For tools that work on the weights outside spaCy (continued pre-training, export). The
+        module is the one this component trains and saves: changes to its parameters are the
+        pipeline's changes. Do not keep it across `from_disk`, which builds a new module.
+        RETURNS (Tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]): The
+            module (e.g. a BertModel) and the tokenizer.
+        """
+        if not self.model.attrs.get("has_transformer", False):
+            raise ValueError(
+                f"'{self.name}' has no weights yet: initialize the pipeline (nlp.initialize) "
+                "or load a trained one"
+            )
+        return self.model.transformer, self.model.tokenizer
 
     # Loading ---------------------------------------------------------------------------------
 

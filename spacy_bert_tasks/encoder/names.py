@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Callable, Dict
 
 EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
+# What `python -m spacy_bert_tasks pretrain RAW OUT_DIR` writes: the encoder in OUT_DIR/encoder
+# (a Hugging Face folder), its training files (MLM head, log, checkpoint) beside it, and this file.
+PRETRAIN_META = "pretrain_meta.json"
+PRETRAINED_ENCODER_FOLDER = "encoder"
 
 
 def _embedded_minilm() -> str:
@@ -31,7 +35,8 @@ EMBEDDED_ENCODERS: Dict[str, Callable[[], str]] = {EMBEDDED_ENCODER: _embedded_m
 def resolve_encoder_name(name: str) -> str:
     """Map an encoder alias to the folder holding its files; other names pass through.
 
-    name (str): An alias such as 'embedded:all-MiniLM-L6-v2', an HF model name or a local path.
+    name (str): An alias such as 'embedded:all-MiniLM-L6-v2', an HF model name, a local path, or
+        the output folder of `pretrain` (its `encoder` folder is used).
     RETURNS (str): What `transformers.AutoModel.from_pretrained` should be given.
     """
     if name in EMBEDDED_ENCODERS:
@@ -39,4 +44,8 @@ def resolve_encoder_name(name: str) -> str:
     if name.startswith("embedded:"):
         known = ", ".join(sorted(EMBEDDED_ENCODERS))
         raise ValueError(f"Unknown embedded encoder '{name}'. Known: {known}.")
-    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+    path = Path(name).expanduser()
+    if (path / PRETRAIN_META).is_file() and (path / PRETRAINED_ENCODER_FOLDER).is_dir():
+        # The output folder of `pretrain`: the encoder is the Hugging Face folder inside it.
+        return str(path / PRETRAINED_ENCODER_FOLDER)
+    return str(path) if path.exists() else name

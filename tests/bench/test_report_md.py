@@ -116,3 +116,25 @@ def test_ray_overhead_target_takes_the_better_layout():
 def test_annotate_section_names_unequal_outputs():
     text = report_md.SECTIONS["annotate_speed"](ANNOTATE)
     assert "ray_nx1 NO" in text and "| annotate --engine local, 2 threads" in text
+
+
+def test_pretrain_sections_and_target():
+    speed = {"spacy_bert_tasks": {"words_per_s": 1500.0}, "hf": {"words_per_s": 1000.0}, "ratio": 1.5,
+             "timed_steps": 35, "words": 40000}
+    target = by_id(report_md.speed_targets({"pretrain_speed": speed}))["pretrain_speed"]
+    assert target.met is True and target.measured == "1.50x"
+    cells = [cell.strip() for cell in report_md.pretrain_speed_section(speed).splitlines()[2].split("|")]
+    assert cells[1:4] == ["1,500", "1,000", "1.50x"]
+    effect = {
+        "sizes": {"pretrain_steps": 200, "max_length": 64, "batch_tokens": 2048, "pretrain_learn_rate": 1e-4,
+                  "head_learn_rate": 1e-3, "ner_steps": 150, "textcat_steps": 100, "learn_rate": 1e-4,
+                  "sst2_dev": 1000, "sst2_train": 2000, "sst2_raw": 20000, "seeds": [0, 1]},
+        "pretrain": {"wnut-mlm": {"heldout_perplexity_before": 50000.0, "heldout_perplexity_after": 40.5, "steps": 200,
+                                  "train_words_per_second": 900.0, "wall_seconds": 300.0}},
+        "finetune": [{"task": "ner", "start": "minilm", "seed": s, "score": 0.4 + s / 100, "steps": 150,
+                      "train_seconds": 100.0} for s in (1, 0)],
+    }
+    section = report_md.pretrain_effect_section(effect)
+    row = next(line for line in section.splitlines() if "wnut-mlm" in line)
+    assert [cell.strip() for cell in row.split("|")][1:4] == ["wnut-mlm", "50,000", "40.50"]
+    assert "40.00, 41.00" in section and "40.50" in section  # seeds in order, then their mean

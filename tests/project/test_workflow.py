@@ -2,7 +2,8 @@
 
 Every command runs, the install into a fresh virtual environment included (pip needs PyPI or its
 cache for torch and spaCy: about a minute with a warm cache), so what CI checks is what a user
-runs: convert, init-config, train (4 steps), evaluate, package (a wheel), install, smoke-test.
+runs: convert, pretrain (2 steps), init-config, train (4 steps, from the pretrained encoder:
+--vars.train_encoder), evaluate, package (a wheel), install, smoke-test.
 The smoke test checks structure only (`--vars.smoke_checks structure`): four steps of a random
 encoder learn nothing.
 """
@@ -22,7 +23,7 @@ import spacy_bert_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "project"
-ALL = ("convert", "init-config", "train", "evaluate", "package", "install", "smoke-test")
+ALL = ("convert", "pretrain", "init-config", "train", "evaluate", "package", "install", "smoke-test")
 PACKAGE = "en_bert_tasks_demo"
 WHEEL = f"packages/{PACKAGE}-0.1.0/dist/{PACKAGE}-0.1.0-py3-none-any.whl"
 LIB_WHEEL = "packages/{PACKAGE}-0.1.0/dist/spacy_bert_tasks-{version}-py3-none-any.whl"
@@ -58,11 +59,18 @@ def run_project(project: Path, workflow: str, *overrides: str) -> subprocess.Com
 def test_workflow_all_runs_offline_and_skips_when_up_to_date(tiny_bert_512, tmp_path):
     project = copy_project(tmp_path / "project")
     overrides = (
-        "--vars.encoder", tiny_bert_512, "--vars.max_steps", "4", "--vars.eval_frequency", "2",
+        "--vars.encoder", tiny_bert_512, "--vars.max_steps", "4", "--vars.eval_frequency", "2", "--vars.pretrain_steps", "2",
+        "--vars.train_encoder", "encoders/sample",
         "--vars.source", str(REPO), "--vars.smoke_checks", "structure",
     )
     result = run_project(project, "all", *overrides)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+
+    # train started from the pretrain output: the config names it.
+    pretrained = srsly.read_json(project / "encoders/sample/pretrain_meta.json")
+    assert pretrained["steps"] == 2 and pretrained["started_from"] == tiny_bert_512
+    config = (project / "training/sample/joint/model-best/config.cfg").read_text()
+    assert 'name = "encoders/sample"' in config
 
     metrics = srsly.read_json(project / "metrics/sample/joint.json")
     assert {"ents_f", "cats_accuracy", "qa_f1", "qa_exact"} <= set(metrics)
