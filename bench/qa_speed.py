@@ -91,7 +91,7 @@ def spacy_pipeline(model: Optional[Path]):
     qa_name = next((n for n, f in factories.items() if f == "bert_qa"), None)
     if qa_name is None:
         raise SystemExit(f"error: no component with factory 'bert_qa' in {model}")
-    upstream = config["components"][qa_name].get("upstream", "*")
+    upstream = config["components"][qa_name]["model"].get("upstream", "*")
     encoders = [n for n, f in factories.items() if f == "bert_transformer"]
     encoder = next(n for n in encoders if upstream in ("*", n))
     # Other heads (NER, textcat) would make the encoder's doc-level pass run too: not QA's cost.
@@ -114,14 +114,14 @@ def hf_pipeline(qa, model: Optional[Path], model_path: str):
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         weight, bias = torch.zeros_like(hf_model.qa_outputs.weight), torch.zeros(2)
     else:
-        encoder = qa.encoder.model.transformer
+        encoder, _ = qa.encoder.hf_encoder()
         hf_model = AutoModelForQuestionAnswering.from_config(encoder.config)
         missing, _ = hf_model.bert.load_state_dict(encoder.state_dict(), strict=False)
         if missing:  # the pooler is only ever unexpected; anything missing is a real mismatch
             raise SystemExit(f"error: encoder weights missing in the HF model: {missing[:5]}")
         head = qa.model.get_ref("output_layer")  # thinc Linear: W (2, width), b (2,), as torch's
         weight, bias = (torch.from_numpy(head.get_param(p)) for p in ("W", "b"))
-        tokenizer = copy.deepcopy(qa.encoder.model.tokenizer)
+        tokenizer = copy.deepcopy(qa.encoder.tokenizer)
     with torch.no_grad():
         hf_model.qa_outputs.weight.copy_(weight)
         hf_model.qa_outputs.bias.copy_(bias)
@@ -218,7 +218,7 @@ def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
         result["ratio_to_hf"] = None if key == "hf" else result["questions_per_s"] / hf_rate
     questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
     windows = encode_pairs(  # the windows both systems cut (same tokenizer and settings)
-        qa.encoder.model.tokenizer, questions, contexts, max_seq_length=qa.cfg["max_seq_length"],
+        qa.encoder.tokenizer, questions, contexts, max_seq_length=qa.cfg["max_seq_length"],
         doc_stride=qa.cfg["doc_stride"], max_question_length=qa.cfg["max_question_length"],
     )
     single = [windows.pair_of_window.count(i) == 1 for i in range(len(pairs))]
@@ -235,7 +235,7 @@ def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
             scored = [(text or "", golds) for text, (_, _, golds) in zip(texts, items)]
             results[key]["squad"] = squad_scores(scored)
     distinct = sorted(set(contexts))
-    pieces = qa.encoder.model.tokenizer(distinct, add_special_tokens=False)["input_ids"]
+    pieces = qa.encoder.tokenizer(distinct, add_special_tokens=False)["input_ids"]
     return {
         "versions": common.versions(),
         "threads": args.threads,

@@ -293,5 +293,5 @@ def qa_coverage(nlp: Language, doc: Doc) -> Dict[str, int]:
         "chars": int(visible.sum()),
         "uncovered": int((visible & (counts == 0)).sum()),
         "max_window": max(len(ids) for ids in windows.input_ids),
-        "limit": int(qa.encoder.model.tokenizer.model_max_length),
+        "limit": int(qa.encoder.tokenizer.model_max_length),
     }

@@ -279,8 +279,14 @@ QA_SETTINGS = {"max_seq_length": 32, "doc_stride": 8, "max_question_length": 8}
 
 
 def add_qa(nlp: Language, name: str = "qa", **config):
-    """Add a `bert_qa` component with QA_SETTINGS (`config` overrides them); RETURNS it."""
-    return nlp.add_pipe("bert_qa", name=name, config={**QA_SETTINGS, **config})
+    """Add a `bert_qa` component with QA_SETTINGS (`config` overrides them); RETURNS it.
+
+    `upstream=` goes to the model (its PairLink), where NER and textcat have theirs too.
+    """
+    config = {**QA_SETTINGS, **config}
+    if "upstream" in config:
+        config["model"] = {**config.get("model", {}), "upstream": config.pop("upstream")}
+    return nlp.add_pipe("bert_qa", name=name, config=config)
 
 
 def qa_nlp(

@@ -176,11 +176,11 @@ allow_no_answer = {allow_no_answer}
 null_score_diff_threshold = 0.0
 spans_key = "answers"
 max_batch_windows = {max_batch_windows}
-upstream = "transformer"
 
 [components.qa.model]
 @architectures = "spacy-bert-tasks.SpanQAHead.v1"
 dropout = 0.1
+upstream = "transformer"
 """
 
 DOC_CLEANER = """

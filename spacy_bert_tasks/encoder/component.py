@@ -8,10 +8,15 @@ accumulates, and one combined backward pass runs when the batch's gradient is co
 next `update` (gradient accumulation over sub-batches) or at `finish_update` (before the step).
 The QA head's question-conditioned pass (`encode_pairs`) joins the same backward pass
 (see gradients.py for why one pass matters with mixed precision).
+
+The component is the encoder side of the contract in ../contract.py (`EncoderPort`): heads link
+to it only through the layers it finds in their models, and use only its tokenizer, width and
+passes.
 """
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+
 
 import srsly
 from spacy import util
@@ -23,10 +28,12 @@ from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
 from spacy_transformers.layers import TransformerListener
 from spacy_transformers.pipeline_component import Transformer
-from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_rate, torch2xp
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.util import convert_recursive, is_xp_array
 
+from ..contract import EncoderHead
 from ..layers.listener import EncoderListener
+from ..layers.pair_link import find_pair_links
 from .forking import register_fork_handler, watch_parent
 from .gradients import PendingPass, backward, unscale_gradients
 from .heap import PREDICTION_MMAP_THRESHOLD, TRAINING_MMAP_THRESHOLD, set_mmap_threshold
@@ -104,7 +111,10 @@ def make_bert_transformer(
 
 
 class BertTransformer(Transformer):
-    """spacy-transformers' Transformer with complete multi-head gradients and released outputs."""
+    """spacy-transformers' Transformer with complete multi-head gradients and released outputs.
+
+    It implements `EncoderPort` (contract.py): `tokenizer`, `width`, `encode_docs`, `encode_pairs`.
+    """
 
     def __init__(
         self,
@@ -132,7 +142,7 @@ class BertTransformer(Transformer):
         # finish_update ran since the last update (heads sending gradients now are late).
         self._stepped = False
         self._warned_early_step = False
-        # Per listening component: which training examples it learns from (see find_listeners).
+        # Per doc-pass head: which training examples it learns from (see find_listeners).
         self._learns_from: Dict[str, Callable[[Example], bool]] = {}
         # nlp.pipe(n_process=N) forks workers: keep them off torch's OpenMP pool (forking.py).
         register_fork_handler()
@@ -158,17 +168,41 @@ class BertTransformer(Transformer):
                 is_last = listener is listeners[-1]
                 listener.releases_trf_data = is_last and not self.cfg["keep_trf_data"]
 
-    # QA heads --------------------------------------------------------------------------------
-
     def find_listeners(self, component) -> None:
-        """Link listeners, and any component offering a `link_encoder(encoder)` hook (QA)."""
+        """Link the component's link layers: listeners (doc pass) and pair links (own pass).
+
+        spaCy calls this on every (re)link of the pipeline. A head built on `EncoderHead` also
+        tells which training examples it learns from; other listening components (spaCy's own
+        `ner`, say) get every doc of the doc pass.
+        """
         super().find_listeners(component)
-        learns_from = getattr(component, "learns_from", None)
-        if callable(learns_from):
-            self._learns_from[component.name] = learns_from
-        link_encoder = getattr(component, "link_encoder", None)
-        if callable(link_encoder):
-            link_encoder(self)
+        model = getattr(component, "model", None)
+        if isinstance(model, Model):
+            for link in find_pair_links(model, self.name):
+                link.attach(self)
+        if isinstance(component, EncoderHead):
+            self._learns_from[component.name] = component.learns_from
+
+    # The heads' port (contract.EncoderPort) ---------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        """The encoder's Hugging Face tokenizer."""
+        return self.model.tokenizer
+
+    @property
+    def width(self) -> int:
+        """The width of the encoder's hidden states (known once initialized or loaded)."""
+        return self.model.get_dim("nO")
+
+    def encode_docs(self, docs: List[Doc]) -> List[TransformerData]:
+        """The doc pass for `docs`, without gradient, whether or not a listener is linked.
+
+        docs (List[Doc]): The docs.
+        RETURNS (List[TransformerData]): One per doc (empty for an empty doc).
+        """
+        self._apply_inference_precision()
+        return super().predict(docs).doc_data
 
     def encode_pairs(self, wordpieces: WordpieceBatch, *, is_train: bool):
         """Run the encoder's torch module on pre-tokenized input (e.g. question-context pairs).
@@ -283,17 +317,25 @@ class BertTransformer(Transformer):
         self._stepped = False
         self._training_step = True
         set_dropout_rate(self.model, drop)
-        docs = [eg.predicted for eg in examples]
-        wanted = self._docs_heads_learn_from(examples)
-        if not self.listeners or not any(len(docs[i]) for i in wanted):
+        if not self.listeners:
             return losses
-        output, _ = self.model.begin_update([docs[i] for i in wanted])
-        pending = PendingPass(output.model_output.last_hidden_state, output.unsplit_by_doc)
-        self._pending.append(pending)
-        doc_data = _fill_skipped_docs(docs, wanted, output.doc_data)
+        docs = [eg.predicted for eg in examples]
+        # Empty docs give the encoder no input: they are never encoded, and get no gradient.
+        wanted = [i for i in self._docs_heads_learn_from(examples) if len(docs[i])]
+        encoded: List[TransformerData] = []
+        pending = None
+        if wanted:
+            output, _ = self.model.begin_update([docs[i] for i in wanted])
+            pending = PendingPass(output.model_output.last_hidden_state, output.unsplit_by_doc)
+            self._pending.append(pending)
+            encoded = output.doc_data
+        # Every listener gets the whole batch, even when nothing in it was encoded.
+        doc_data = _fill_skipped_docs(docs, wanted, encoded, self.width, self.model.ops.xp)
+        gradient_of = _gradient_positions(doc_data, set(wanted))
 
         def accumulate(d_trf_datas: List[TransformerData]) -> None:
-            losses[self.name] += pending.add_doc_gradients([d_trf_datas[i] for i in wanted])
+            if pending is not None:
+                losses[self.name] += pending.add_doc_gradients(gradient_of(d_trf_datas))
 
         batch_id = TransformerListener.get_batch_id(docs)
         for listener in self.listeners:
@@ -390,9 +432,10 @@ class BertTransformer(Transformer):
 
 
 def _fill_skipped_docs(
-    docs: List[Doc], wanted: List[int], encoded: List[TransformerData]
+    docs: List[Doc], wanted: List[int], encoded: List[TransformerData], width: int, xp
 ) -> List[TransformerData]:
-    """One TransformerData per doc: the encoder's output for the docs in `wanted`, zeros elsewhere.
+    """One TransformerData per doc: the encoder's output for the docs in `wanted`, zeros for
+    the other non-empty docs, and an empty one (as spacy-transformers gives) for empty docs.
 
     Listeners check that they get the whole batch, and heads still run their forward over every
     doc of it; for a doc no head learns from, that forward is masked out of the loss, so zeros
@@ -400,9 +443,41 @@ def _fill_skipped_docs(
     """
     if len(wanted) == len(docs):
         return encoded
-    xp = get_array_module(encoded[0].model_output.last_hidden_state)
     by_index = dict(zip(wanted, encoded))
     return [
-        by_index[i] if i in by_index else TransformerData.zeros(len(doc), encoded[0].width, xp=xp)
+        by_index[i]
+        if i in by_index
+        else (TransformerData.zeros(len(doc), width, xp=xp) if len(doc) else TransformerData.empty())
         for i, doc in enumerate(docs)
     ]
+
+
+def _gradient_positions(
+    doc_data: List[TransformerData], encoded: Set[int]
+) -> Callable[[List[TransformerData]], List[TransformerData]]:
+    """A function picking, from a head's gradients, those of the encoded docs, in order.
+
+    A head gives one gradient per doc that had an output (spacy-transformers' layers skip empty
+    docs) or one per doc; either way, only the encoded docs' gradients reach the encoder.
+    """
+    with_output = [i for i, data in enumerate(doc_data) if _has_output(data)]
+
+    def pick(d_trf_datas: List[TransformerData]) -> List[TransformerData]:
+        if len(d_trf_datas) == len(with_output):
+            by_doc = dict(zip(with_output, d_trf_datas))
+        elif len(d_trf_datas) == len(doc_data):
+            by_doc = dict(enumerate(d_trf_datas))
+        else:
+            raise ValueError(
+                f"A head sent {len(d_trf_datas)} gradients for a batch of {len(doc_data)} docs "
+                f"({len(with_output)} with encoder output): expected one per doc, or one per doc "
+                "with output."
+            )
+        return [by_doc[i] for i in sorted(encoded) if i in by_doc]
+
+    return pick
+
+
+def _has_output(data: TransformerData) -> bool:
+    state = data.model_output.get("last_hidden_state")
+    return state is not None and state.size > 0

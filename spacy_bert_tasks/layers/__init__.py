@@ -6,9 +6,11 @@ from .listener import (
     build_token_vector_listener,
     release_encoder_output,
 )
+from .pair_link import PairLink
 
 __all__ = [
     "EncoderListener",
+    "PairLink",
     "build_token_vector_listener",
     "build_cls_vector_listener",
     "cls_vectors",

@@ -3,9 +3,10 @@
 `EncoderListener` is spacy-transformers' TransformerListener with two fixes:
 - it fails with a clear message when a doc carries no encoder output, where the stock listener
   silently feeds zeros to the head (a disabled or missing encoder then yields garbage);
-- the head that owns the pipeline's last listener releases `doc._.trf_data` in its
-  `set_annotations` (`release_encoder_output`), so processed docs do not keep the encoder's
-  activations (kilobytes per token) unless the encoder is told to.
+- the head that owns the pipeline's last listener releases `doc._.trf_data` once it has
+  annotated the docs (`release_encoder_output`, called by contract.EncoderHead alone), so
+  processed docs do not keep the encoder's activations (kilobytes per token) unless the encoder
+  is told to.
 The encoder component sets `upstream_component` and `releases_trf_data` when it links listeners.
 """
 from typing import Iterable, List, Optional
@@ -50,8 +51,9 @@ def forward(model: EncoderListener, docs: List[Doc], is_train: bool):
 def release_encoder_output(head_model: Model, docs: Iterable[Doc]) -> None:
     """Drop doc._.trf_data if `head_model` holds the encoder's last listener.
 
-    Heads call this at the end of `set_annotations` (never in `predict`, which must not change
-    docs). A head whose listener is not the last, or an encoder with keep_trf_data, keeps it.
+    EncoderHead calls this once a head has annotated docs (never in `predict`, which must not
+    change docs). A head whose listener is not the last, or an encoder with keep_trf_data,
+    keeps it.
     """
     if any(
         isinstance(node, EncoderListener) and node.releases_trf_data for node in head_model.walk()

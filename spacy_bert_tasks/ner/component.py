@@ -11,7 +11,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy, to_numpy
 from thinc.types import Floats2d
 
-from ..layers.listener import release_encoder_output
+from ..contract import EncoderHead
 from .decoding import decode_valid_tags, entity_spans
 from .tags import gold_tag, tag_names, transition_masks
 
@@ -63,7 +63,7 @@ def make_bert_ner(
     )
 
 
-class BertEntityRecognizer(TrainablePipe):
+class BertEntityRecognizer(EncoderHead, TrainablePipe):
     """Predicts one tag per token and decodes the best valid tag sequence into entities.
 
     Each entity gets a confidence score: the geometric mean of the probabilities of its tokens'
@@ -160,25 +160,6 @@ class BertEntityRecognizer(TrainablePipe):
             if key is not None:
                 scores = [score for *_, score in found]
                 doc.spans[key] = SpanGroup(doc, name=key, spans=spans, attrs={"scores": scores})
-        release_encoder_output(self.model, docs)
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd=None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.update")
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        # A batch with no entity annotation teaches nothing; the encoder does not wait for us.
-        if not any(self.learns_from(eg) for eg in examples):
-            return losses
-        return super().update(examples, drop=drop, sgd=sgd, losses=losses)
 
     def learns_from(self, example: Example) -> bool:
         """Whether the example has entity annotation: without it, its loss is masked out.

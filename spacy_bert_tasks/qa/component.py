@@ -5,9 +5,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, SpanGroup
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_get_examples
 from thinc.api import Config, Model, set_dropout_rate
 
+from ..contract import EncoderHead, EncoderPort
 from .extensions import ANSWERS_KEY, install_qa_extensions
 from .postprocess import (
     AnswerCandidate,
@@ -25,6 +26,7 @@ DEFAULT_MODEL = Config().from_str(
 [model]
 @architectures = "spacy-bert-tasks.SpanQAHead.v1"
 dropout = 0.1
+upstream = "*"
 """
 )["model"]
 
@@ -34,7 +36,6 @@ dropout = 0.1
     assigns=["doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
-        "upstream": "*",
         "max_seq_length": 384,
         "doc_stride": 128,
         "max_question_length": 64,
@@ -61,7 +62,6 @@ def make_bert_qa(
     nlp: Language,
     name: str,
     model: Model,
-    upstream: str,
     max_seq_length: int,
     doc_stride: int,
     max_question_length: int,
@@ -75,7 +75,8 @@ def make_bert_qa(
 ) -> "SpanQuestionAnswerer":
     """Answers `doc._.question` with a span of the doc, reading the shared BERT encoder.
 
-    upstream (str): Name of the bert_transformer component whose weights to use, or '*'.
+    model (Model[WordpieceBatch, Floats3d]): Start and end logits per wordpiece of each window,
+        usually spacy-bert-tasks.SpanQAHead.v1 (its `upstream` names the encoder).
     max_seq_length (int): Wordpieces per window, [CLS] question [SEP] context [SEP].
     doc_stride (int): Wordpieces shared by consecutive windows of a long context.
     max_question_length (int): Longer questions are cut (with a warning).
@@ -92,7 +93,6 @@ def make_bert_qa(
         nlp.vocab,
         model,
         name,
-        upstream=upstream,
         max_seq_length=max_seq_length,
         doc_stride=doc_stride,
         max_question_length=max_question_length,
@@ -106,13 +106,13 @@ def make_bert_qa(
     )
 
 
-class SpanQuestionAnswerer(TrainablePipe):
+class SpanQuestionAnswerer(EncoderHead, TrainablePipe):
     """Extractive QA: [CLS] question [SEP] context [SEP] through the shared encoder.
 
-    The thinc model is only the output layer. The encoder's torch module is reached at each call
-    through the linked `bert_transformer` component (see `link_encoder`), so the pipeline holds
-    one copy of the weights and the QA gradient lands in them, in the encoder's single backward
-    pass per step. Docs whose `_.question` is None are left alone (a mixed pipeline).
+    The thinc model reads the encoder's pair pass through its `PairLink` (see contract.py), so
+    the pipeline holds one copy of the weights and the QA gradient lands in them, in the
+    encoder's single backward pass per step. Docs whose `_.question` is None are left alone (a
+    mixed pipeline).
     Predictions: doc.spans[spans_key] holds the n-best answers, best first, with attrs "scores"
     (probabilities over the n-best, and "no answer" when allowed), "texts" (the answers exactly
     as predicted, before snapping to tokens), "no_answer" and "null_score".
@@ -125,29 +125,23 @@ class SpanQuestionAnswerer(TrainablePipe):
         self.scorer = scorer
         _check_settings(settings)
         self.cfg: Dict = dict(settings)
-        self._encoder = None
         install_qa_extensions()
 
     # The encoder -------------------------------------------------------------------------------
 
-    def link_encoder(self, encoder) -> None:
-        """Hook called by bert_transformer when spaCy (re)links components; never serialised."""
-        if self.cfg["upstream"] in ("*", encoder.name):
-            self._encoder = encoder
-
     @property
-    def encoder(self):
-        if self._encoder is None:
-            raise ValueError(
-                f"'{self.name}' is not linked to an encoder: add a 'bert_transformer' component "
-                f"before it in the pipeline (upstream setting: '{self.cfg['upstream']}')."
-            )
-        return self._encoder
+    def encoder(self) -> EncoderPort:
+        """The linked encoder (a clear error when the pipeline has none before this head)."""
+        return self.model.get_ref("encoder_link").linked_port(self.name)
+
+    def learns_from(self, example: Example) -> bool:
+        """Whether the example asks a question (the others are not QA docs)."""
+        return example.reference._.question is not None
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None) -> None:
         """Size the output layer from the (initialized) encoder; QA needs no labels."""
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
-        width = self.encoder.model.get_dim("nO")
+        width = self.encoder.width
         self.model.get_ref("output_layer").set_dim("nI", width)
         self.model.initialize()
 
@@ -163,10 +157,10 @@ class SpanQuestionAnswerer(TrainablePipe):
         self._require_initialized()
         windows = self._encode([docs[i] for i in asked])
         logits = [None] * len(windows)
+        pad_id = self.encoder.tokenizer.pad_token_id
         for chunk in windows.chunks(self.cfg["max_batch_windows"]):
-            batch = windows.wordpieces(chunk, self.encoder.model.tokenizer.pad_token_id)
-            hidden, _ = self.encoder.encode_pairs(batch, is_train=False)
-            chunk_logits = self.model.predict(hidden)
+            batch = windows.wordpieces(chunk, pad_id)
+            chunk_logits = self.model.predict(batch)
             for row, i in enumerate(chunk):
                 logits[i] = self.model.ops.to_numpy(chunk_logits[row, : batch.lengths[row]])
         per_pair: Dict[int, List[WindowLogits]] = {}
@@ -237,27 +231,15 @@ class SpanQuestionAnswerer(TrainablePipe):
 
     # Training ----------------------------------------------------------------------------------
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd=None,
-        losses: Optional[Dict[str, float]] = None,
+    def learn(
+        self, examples: List[Example], *, drop: float, sgd, losses: Dict[str, float]
     ) -> Dict[str, float]:
         """Learn from the examples that have a question; the others are skipped.
 
-        The encoder pass happens here (pairs cannot reuse the doc-level pass), through the
-        encoder component, which backpropagates it with the other heads' gradients.
+        Per chunk of windows, the usual predict -> loss -> backprop: the model's pair pass runs
+        through the encoder, which backpropagates it with the other heads' gradients.
         """
-        examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.update")
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        asked = [eg for eg in examples if eg.reference._.question is not None]
-        if not asked:
-            return losses
+        asked = [eg for eg in examples if self.learns_from(eg)]
         self._require_initialized()
         for eg in asked:
             if eg.predicted._.question is None:
@@ -265,16 +247,16 @@ class SpanQuestionAnswerer(TrainablePipe):
         windows = self._encode([eg.predicted for eg in asked])
         golds = [_gold_answer(eg.reference) for eg in asked]
         set_dropout_rate(self.model, drop)
+        pad_id = self.encoder.tokenizer.pad_token_id
         for chunk in windows.chunks(self.cfg["max_batch_windows"]):
-            batch = windows.wordpieces(chunk, self.encoder.model.tokenizer.pad_token_id)
-            hidden, backprop_encoder = self.encoder.encode_pairs(batch, is_train=True)
-            logits, backprop_head = self.model.begin_update(hidden)
+            batch = windows.wordpieces(chunk, pad_id)
+            logits, backprop = self.model.begin_update(batch)
             positions = [
                 answer_positions(windows.offsets[i], windows.sequence_ids[i], golds[windows.pair_of_window[i]])
                 for i in chunk
             ]
             loss, d_logits = self._loss(logits, batch.lengths, positions)
-            backprop_encoder(backprop_head(d_logits))
+            backprop(d_logits)
             losses[self.name] += loss
         if sgd not in (None, False):
             self.finish_update(sgd)
@@ -322,7 +304,7 @@ class SpanQuestionAnswerer(TrainablePipe):
 
     def _max_seq_length(self) -> int:
         """max_seq_length, capped (with a warning) at what the encoder's positions allow."""
-        limit = self.encoder.model.tokenizer.model_max_length
+        limit = self.encoder.tokenizer.model_max_length
         wanted = self.cfg["max_seq_length"]
         if wanted <= limit:
             return wanted
@@ -338,7 +320,7 @@ class SpanQuestionAnswerer(TrainablePipe):
 
     def _encode(self, docs: Sequence[Doc]) -> PairWindows:
         windows = encode_pairs(
-            self.encoder.model.tokenizer,
+            self.encoder.tokenizer,
             [tokenizable_question(doc._.question) for doc in docs],
             [doc.text for doc in docs],
             max_seq_length=self._max_seq_length(),

@@ -9,7 +9,7 @@ from spacy.training import Example, validate_examples
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from ..layers.listener import release_encoder_output
+from ..contract import EncoderHead
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -65,7 +65,7 @@ def make_bert_textcat(
     return BertTextCategorizer(nlp.vocab, model, name, threshold=threshold, scorer=scorer)
 
 
-class BertTextCategorizer(TextCategorizer):
+class BertTextCategorizer(EncoderHead, TextCategorizer):
     """Exclusive or multi-label text classification that trains on partly annotated corpora.
 
     A doc with no gold cats is skipped by the loss (the stock exclusive textcat trains it toward
@@ -99,22 +99,6 @@ class BertTextCategorizer(TextCategorizer):
             rows = ops.xp.asarray([i for i, doc in enumerate(docs) if len(doc)])
             scores[rows] = self.model.predict(non_empty)
         return scores
-
-    def set_annotations(self, docs: Iterable[Doc], scores) -> None:
-        docs = list(docs)
-        super().set_annotations(docs, scores)
-        release_encoder_output(self.model, docs)
-
-    def update(self, examples, *, drop: float = 0.0, sgd=None, losses=None) -> Dict[str, float]:
-        examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.update")
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        # A batch with no gold cats teaches nothing; the encoder does not wait for us.
-        if not any(self.learns_from(eg) for eg in examples):
-            return losses
-        return super().update(examples, drop=drop, sgd=sgd, losses=losses)
 
     def learns_from(self, example: Example) -> bool:
         """Whether the example has gold cats: without them, its loss is masked out.
