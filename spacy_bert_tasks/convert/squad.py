@@ -21,8 +21,6 @@ from ..qa.extensions import ANSWERS_KEY, install_qa_extensions
 from .errors import ConversionError
 from .io import SHOWN_SKIPPED, ConversionReport, PathLike, blank_tokenizer, progress_bar, write_docbin
 
-install_qa_extensions()
-
 # Characters of a context quoted in an error message before the rest is cut.
 SHOWN_CHARS = 60
 
@@ -113,6 +111,7 @@ def convert_squad(
 def _read_docs(
     path: PathLike, tokenizer: Tokenizer, report: SquadReport, articles: Optional[Sequence[int]] = None
 ) -> Iterator[Doc]:
+    install_qa_extensions()  # the docs carry their question and answers in extensions
     data = _load(path)
     _check_type(path, data, dict, "the top level", 'an object {"version": ..., "data": [articles]}')
     all_articles = _get(path, data, "data", list, "", "the file")

@@ -21,8 +21,6 @@ from .extensions import install_qa_extensions
 if TYPE_CHECKING:
     from spacy.language import Language
 
-install_qa_extensions()
-
 # Copied from the reference to the predicted doc: the model's input, never its gold.
 INPUT_EXTENSIONS = ("question", "qa_id")
 
@@ -35,6 +33,8 @@ class QACorpus(Corpus):
 
     def __init__(self, path: Union[str, Path], **kwargs) -> None:
         super().__init__(path, **kwargs)
+        # The docs' questions are extension values: they read back only once registered.
+        install_qa_extensions()
         self._warned = False
 
     def make_examples(self, nlp: "Language", reference_docs: Iterable[Doc]) -> Iterator[Example]:
@@ -71,6 +71,7 @@ def qa_example(nlp: "Language", reference: Doc, *, gold_preproc: bool = False) -
     gold_preproc (bool): Make the predicted doc from the reference's tokens, not its text.
     RETURNS (Example): The example.
     """
+    install_qa_extensions()
     if gold_preproc or reference.has_unknown_spaces:
         words = [token.text for token in reference]
         spaces = [bool(token.whitespace_) for token in reference]

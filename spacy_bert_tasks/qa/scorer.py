@@ -15,8 +15,6 @@ from spacy.util import registry
 from .extensions import ANSWERS_KEY, install_qa_extensions
 from .metrics import Pair, squad_scores
 
-install_qa_extensions()
-
 
 def score_squad(examples: Iterable[Example], *, spans_key: str = ANSWERS_KEY, **kwargs: Any) -> Dict[str, Any]:
     """Score the predicted answers of the QA examples with the official SQuAD metrics.
@@ -29,6 +27,7 @@ def score_squad(examples: Iterable[Example], *, spans_key: str = ANSWERS_KEY, **
         questions); "qa_total" (questions scored) and "qa_docs_without_question" (skipped).
     RAISES (ValueError): A reference doc has a question but no gold answers (None).
     """
+    install_qa_extensions()  # examples of a corpus with no QA doc may come before any QA code ran
     pairs: List[Pair] = []
     skipped = 0
     for eg in examples:
