@@ -1,8 +1,11 @@
-"""Write a complete `spacy train` config for a set of heads on one BERT encoder.
+"""Write a `spacy train` config for a set of heads on one BERT encoder.
 
-The defaults are those of BERT fine-tuning: AdamW at 5e-5 with linear warm-up then linear decay,
-weight decay 0.01, gradient clipping at 1.0, dropout 0.1, and batches bounded by padded size so
-that long and short docs cost alike. Every value stays editable in the written file.
+The training settings are those of BERT fine-tuning: AdamW at 5e-5 with linear warm-up then
+linear decay, weight decay 0.01, gradient clipping at 1.0, dropout 0.1, and batches bounded by
+padded size so that long and short docs cost alike. The components' blocks hold only what differs
+from their factories' defaults (the defaults live in the factories; spaCy fills them in when it
+reads the config, as `spacy init fill-config` shows); every section spaCy needs besides is
+written out whole, so `spacy debug config` reads the file as it is.
 """
 from typing import Iterable, List, Optional
 
@@ -33,21 +36,6 @@ batch_size = 1000
 
 [components.transformer]
 factory = "bert_transformer"
-max_batch_items = {max_batch_items}
-keep_trf_data = false
-
-[components.transformer.model]
-@architectures = "spacy-bert-tasks.BertEncoder.v1"
-name = "{encoder}"
-tokenizer_config = {{"use_fast": true}}
-transformer_config = {{}}
-mixed_precision = false
-grad_scaler_config = {{}}
-
-[components.transformer.model.get_spans]
-@span_getters = "spacy-transformers.strided_spans.v1"
-window = 128
-stride = 96
 
 [corpora]
 
@@ -110,19 +98,26 @@ console_output = true
 output_file = null
 """
 
+# The heads' blocks: only what differs from their factory's defaults. Each head names the
+# encoder it reads (the factories' default, "*", is any encoder).
 BERT_NER = """
 [components.ner]
 factory = "bert_ner"
-tag_scheme = "BILUO"
-spans_key = "ents"
 
 [components.ner.model]
-@architectures = "spacy-bert-tasks.TokenClassifier.v1"
-dropout = 0.1
+
+[components.ner.model.tok2vec]
+upstream = "transformer"
 """
 
-# Both NER heads read token vectors from the shared encoder in the same way.
-NER_TOKEN_VECTORS = """
+# spaCy's own transition-based NER on the encoder's token vectors (its default reads a tok2vec).
+TRANSITION_NER = """
+[components.ner]
+factory = "ner"
+
+[components.ner.model]
+use_upper = false
+
 [components.ner.model.tok2vec]
 @architectures = "spacy-bert-tasks.TokenVectorListener.v1"
 grad_factor = 1.0
@@ -132,62 +127,30 @@ upstream = "transformer"
 @layers = "reduce_mean.v1"
 """
 
-# spaCy's own transition-based NER, reading the same encoder.
-TRANSITION_NER = """
-[components.ner]
-factory = "ner"
-
-[components.ner.model]
-@architectures = "spacy.TransitionBasedParser.v2"
-state_type = "ner"
-extra_state_tokens = false
-hidden_width = 64
-maxout_pieces = 2
-use_upper = false
-nO = null
-"""
-
 TEXTCAT = """
 [components.textcat]
 factory = "bert_textcat"
-threshold = 0.5
 
 [components.textcat.model]
-@architectures = "spacy-bert-tasks.ClsClassifier.v1"
-exclusive_classes = {exclusive}
-dropout = 0.1
 
 [components.textcat.model.tok2vec]
-@architectures = "spacy-bert-tasks.ClsVectorListener.v1"
-grad_factor = 1.0
 upstream = "transformer"
 """
 
-# BERT's SQuAD settings (as in Hugging Face's pipeline); the reader passes questions to the model.
+# The factory's defaults are BERT's SQuAD settings, as in Hugging Face's pipeline.
 QA = """
 [components.qa]
 factory = "bert_qa"
-max_seq_length = 384
-doc_stride = 128
-max_question_length = 64
-n_best = 20
-max_answer_length = 30
-allow_no_answer = {allow_no_answer}
-null_score_diff_threshold = 0.0
-spans_key = "answers"
-max_batch_windows = {max_batch_windows}
 
 [components.qa.model]
-@architectures = "spacy-bert-tasks.SpanQAHead.v1"
-dropout = 0.1
 upstream = "transformer"
 """
 
+# spaCy's doc_cleaner would also drop doc.tensor by default, which no head here sets.
 DOC_CLEANER = """
 [components.doc_cleaner]
 factory = "doc_cleaner"
 attrs = {"_.trf_data": null}
-silent = true
 """
 
 
@@ -206,7 +169,8 @@ def generate_config(
     head_learn_rate_scale: float = 20.0,
     squad_v2: bool = False,
 ) -> Config:
-    """A filled and validated training config.
+    """A validated training config; its components' blocks hold only what differs from the
+    factories' defaults (`filled_config` gives the config with every default in place).
 
     tasks (Iterable[str]): Heads to include: "ner", "textcat", "qa" (any order; at least one).
     encoder (str): HF model name, local folder, or 'embedded:all-MiniLM-L6-v2'.
@@ -221,7 +185,7 @@ def generate_config(
     head_learn_rate_scale (float): The heads, trained from scratch, learn this many times faster
         than the encoder (spacy-bert-tasks.Adam.v1).
     squad_v2 (bool): QA may answer "no answer" (SQuAD 2.0).
-    RETURNS (Config): The config, with every default filled in.
+    RETURNS (Config): The config as `init-config` writes it.
     """
     tasks = _check_tasks(tasks)
     try:
@@ -240,11 +204,8 @@ def generate_config(
     pipeline = ["transformer", *tasks] + (["doc_cleaner"] if needs_cleaner else [])
     text = BASE.format(
         gpu_allocator='"pytorch"' if gpu else "null",
-        # Padded batches (in spaCy tokens): small ones stay in CPU caches (bench/README.md).
-        max_batch_items=4096 if gpu else 1024,
         lang=lang,
         pipeline=str(pipeline).replace("'", '"'),
-        encoder=encoder.replace("\\", "/"),
         max_steps=max_steps,
         eval_frequency=max(1, min(200, max_steps // 4)),
         batch_size=batch_size or (4000 if gpu else 1000),
@@ -256,22 +217,41 @@ def generate_config(
     )
     if "ner" in tasks:
         text += BERT_NER if ner_head == "bert_ner" else TRANSITION_NER
-        text += NER_TOKEN_VECTORS
     if "textcat" in tasks:
-        text += TEXTCAT.format(exclusive=str(not multilabel).lower())
+        text += TEXTCAT
     if "qa" in tasks:
-        # Windows of up to 384 wordpieces per QA encoder call, each with its activations: on
-        # CPU, 8 peaked 130-170 MB lower than 32 with MiniLM in bench/peak_rss.py's workload
-        # and ran no slower; GPUs want larger batches, as for max_batch_items.
-        text += QA.format(
-            allow_no_answer=str(squad_v2).lower(), max_batch_windows=32 if gpu else 8
-        )
+        text += QA
     if needs_cleaner:
         text += DOC_CLEANER
-    config = Config().from_str(text, interpolate=False)
-    # Building the (uninitialized) pipeline fills every default and validates the whole config.
-    nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
-    return nlp.config
+    written = Config().from_str(text, interpolate=False)
+    components = written["components"]
+    if encoder != EMBEDDED_ENCODER:
+        components["transformer"]["model"] = {"name": encoder.replace("\\", "/")}
+    if gpu:
+        # Larger padded batches: on CPU, small ones stay in the caches (bench/README.md); QA's
+        # windows of up to 384 wordpieces likewise (on CPU, 8 peaked 130-170 MB lower than 32
+        # with MiniLM in bench/peak_rss.py's workload and ran no slower).
+        components["transformer"]["max_batch_items"] = 4096
+        if "qa" in tasks:
+            components["qa"]["max_batch_windows"] = 32
+    if multilabel and "textcat" in tasks:
+        components["textcat"]["model"]["exclusive_classes"] = False
+    if squad_v2 and "qa" in tasks:
+        components["qa"]["allow_no_answer"] = True
+    # Building the (uninitialized) pipeline fills every default and validates the whole config;
+    # the file keeps spaCy's sections whole and the components' blocks as written.
+    config = filled_config(written)
+    config["components"] = components
+    return config
+
+
+def filled_config(config: Config) -> Config:
+    """The config with every default filled in (what `spacy init fill-config` writes).
+
+    config (Config): A config, e.g. from `generate_config`.
+    RETURNS (Config): The filled config, validated by building its (uninitialized) pipeline.
+    """
+    return util.load_model_from_config(config, auto_fill=True, validate=True).config
 
 
 def _check_tasks(tasks: Iterable[str]) -> List[str]:

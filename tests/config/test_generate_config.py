@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from spacy_bert_tasks.cli import app
 from spacy_bert_tasks.config import generate_config
+from spacy_bert_tasks.config.generate import filled_config
 from spacy_bert_tasks.encoder import EMBEDDED_ENCODER
 from util import CAT_LABELS, adam, cats_examples, ner_examples, train_steps
 
@@ -54,7 +55,9 @@ def test_every_combination_builds(tiny_bert, combination):
 
 def test_training_settings():
     config = generate_config(["ner"], max_steps=100, learn_rate=1e-4, warmup_fraction=0.2)
-    assert config["components"]["transformer"]["model"]["name"] == EMBEDDED_ENCODER
+    # The default encoder is the factory's: spaCy fills it in.
+    assert "model" not in config["components"]["transformer"]
+    assert filled_config(config)["components"]["transformer"]["model"]["name"] == EMBEDDED_ENCODER
     training = config["training"]
     assert training["max_steps"] == 100
     assert training["optimizer"]["learn_rate"]["warmup_steps"] == 20
@@ -68,7 +71,7 @@ def test_training_settings():
 def test_batch_sizes_for_cpu_and_gpu():
     # Small encoder batches on CPU (cache-friendly, lower peak memory), large ones on GPU.
     for gpu, items, windows in [(False, 1024, 8), (True, 4096, 32)]:
-        components = generate_config(["ner", "qa"], gpu=gpu)["components"]
+        components = filled_config(generate_config(["ner", "qa"], gpu=gpu))["components"]
         assert components["transformer"]["max_batch_items"] == items
         assert components["qa"]["max_batch_windows"] == windows
 
@@ -144,3 +147,59 @@ def test_init_config_cli_unknown_language_is_one_line(tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
     assert "Unknown language code 'zz'" in result.output
     assert "Traceback" not in result.output and not output.exists()
+
+
+def leaves(block, path=()):
+    """(path, value) of every setting in a nested config block."""
+    for key, value in block.items():
+        if isinstance(value, dict):
+            yield from leaves(value, path + (key,))
+        else:
+            yield path + (key,), value
+
+
+def setting(config, path):
+    for key in path:
+        if not isinstance(config, dict) or key not in config:
+            return "(not set)"
+        config = config[key]
+    return config
+
+
+@pytest.mark.parametrize("gpu, multilabel, squad_v2", [(False, False, False), (True, True, True)])
+@pytest.mark.parametrize("ner_head", ["bert_ner", "ner"])
+def test_components_hold_only_what_differs_from_the_factory(tiny_bert, gpu, multilabel, squad_v2, ner_head):
+    config = generate_config(
+        ["ner", "textcat", "qa"], encoder=tiny_bert, gpu=gpu, multilabel=multilabel,
+        squad_v2=squad_v2, ner_head=ner_head,
+    )
+    written = config["components"]
+    # What spaCy fills for each component from its factory alone.
+    bare = Config(config, section_order=list(config.keys()))
+    bare["components"] = {name: {"factory": block["factory"]} for name, block in written.items()}
+    defaults = filled_config(bare)["components"]
+    for name, block in written.items():
+        for path, value in leaves(block):
+            if path != ("factory",):
+                assert value != setting(defaults[name], path), (name, path, value)
+    # And what is written is what counts: filled, it is the whole config of the pipeline.
+    filled = filled_config(config)["components"]
+    assert filled["transformer"]["model"]["name"] == tiny_bert
+    assert filled["transformer"]["max_batch_items"] == (4096 if gpu else 1024)
+    assert filled["qa"]["max_seq_length"] == 384 and filled["qa"]["allow_no_answer"] is squad_v2
+
+
+def test_fill_config_and_debug_config_on_the_written_file(tmp_path, capsys):
+    from spacy.cli.debug_config import debug_config
+    from spacy.cli.init_config import fill_config
+    from spacy.tokens import DocBin
+
+    config = generate_config(["ner", "textcat", "qa"])
+    config.to_disk(tmp_path / "config.cfg")
+    fill_config(tmp_path / "filled.cfg", tmp_path / "config.cfg", silent=True)
+    filled = Config().from_str(filled_config(config).to_str(), interpolate=False)
+    assert util.load_config(tmp_path / "filled.cfg", interpolate=False) == filled
+    DocBin().to_disk(tmp_path / "empty.spacy")
+    corpora = {"paths.train": str(tmp_path / "empty.spacy"), "paths.dev": str(tmp_path / "empty.spacy")}
+    debug_config(tmp_path / "config.cfg", overrides=corpora)  # exits on an invalid config
+    assert "Config is valid" in capsys.readouterr().out
