@@ -15,6 +15,7 @@ from spacy_transformers.layers.transformer_model import (
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.types import Ragged
 
+from .listener_cfg import replace_listener_cfg
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
 from .windows import NestedSpans, count_wordpieces_per_token, fit_windows
@@ -71,9 +72,6 @@ class BertEncoderModel(TransformerModel):
         self._func = forward
         self.init = init
         self._init_kwargs = kwargs
-        # Imported here: standalone.py builds on this module.
-        from .standalone import replace_listener_cfg
-
         self.attrs["replace_listener_cfg"] = replace_listener_cfg
 
     def copy(self) -> "BertEncoderModel":

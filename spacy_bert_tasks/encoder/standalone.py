@@ -2,46 +2,19 @@
 
 `replace_listeners("transformer", "ner", ["model.tok2vec"])` swaps a head's listener for a copy
 of the encoder followed by `split_trf_batch`, in memory. These architectures build exactly that
-structure from the head's config, so the pipeline saves and loads; `replace_listener_cfg` writes
-their config from the encoder's and the listener's.
+structure from the head's config, so the pipeline saves and loads; `replace_listener_cfg`
+(listener_cfg.py) writes their config from the encoder's and the listener's.
 """
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 from spacy.tokens import Doc
 from spacy.util import registry
 from spacy_transformers.layers import split_trf_batch, trfs2arrays
-from spacy_transformers.layers._util import replace_listener_cfg as stock_replace_listener_cfg
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
 from ..layers.cls_vectors import cls_vectors
 from .model import build_bert_encoder
-
-LISTENER_TO_ENCODER = {
-    "spacy-bert-tasks.TokenVectorListener.v1": (
-        "spacy-bert-tasks.TokenVectorEncoder.v1",
-        ("pooling", "grad_factor"),
-    ),
-    "spacy-bert-tasks.ClsVectorListener.v1": (
-        "spacy-bert-tasks.ClsVectorEncoder.v1",
-        ("grad_factor",),
-    ),
-}
-
-
-def replace_listener_cfg(encoder_cfg: Dict, listener_cfg: Dict) -> Dict:
-    """The config of a head's own encoder copy, replacing the config of its listener."""
-    target = LISTENER_TO_ENCODER.get(listener_cfg.get("@architectures", ""))
-    if target is None:
-        return stock_replace_listener_cfg(encoder_cfg, listener_cfg)
-    architecture, listener_keys = target
-    result = dict(encoder_cfg)
-    result["@architectures"] = architecture
-    for key in listener_keys:
-        if key in listener_cfg:
-            result[key] = listener_cfg[key]
-    return result
-
 
 def _own_encoder(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config, reader: Model) -> Model:
     encoder = chain(
