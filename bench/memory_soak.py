@@ -2,28 +2,26 @@
 
 A fixed pool of distinct texts is cycled, a share of the docs asking a question: once every text
 has been seen (during the warm-up), spaCy's StringStore stops growing, so what still grows is a
-leak, not vocabulary. Each output doc is checked (tests/hardening.doc_problems) and dropped.
+leak, not vocabulary. Each output doc is checked (harness/checks.doc_problems) and dropped.
 RSS is sampled every `--every` docs, after a garbage collection so that the samples show what is
 kept, not when the collector last ran. Growth = (RSS at the end - RSS after warm-up) / RSS after
 warm-up; exits 1 above `--max-growth` percent or when a doc fails its checks.
 
-Usage: python bench/memory_soak.py [--tiny] [--n-docs 50000] [--n-texts 2000] [--warmup 5000]
+Usage: python bench/memory_soak.py [--n-docs 50000] [--n-texts 2000] [--warmup 5000]
        [--every 2500] [--question-share 0.2] [--batch-size 256] [--max-growth 5] [--threads N]
 """
 import argparse
 import gc
-import os
 import sys
 import time
 from typing import Iterator, List, Tuple
 
-import common
-from memory import PeakRss, rss_mb
+from harness import cli, common
+from harness.memory import PeakRss, rss_mb
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tiny", action="store_true", help="the tests' tiny random BERT")
+    parser = cli.benchmark_parser(__doc__)
     parser.add_argument("--n-docs", type=common.positive_int, default=50_000)
     parser.add_argument("--n-texts", type=common.positive_int, default=2_000, help="distinct texts, cycled")
     parser.add_argument("--warmup", type=common.positive_int, default=5_000, help="docs before the start sample")
@@ -31,7 +29,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--question-share", type=float, default=0.2, help="share of docs asking a question")
     parser.add_argument("--batch-size", type=common.positive_int, default=256)
     parser.add_argument("--max-growth", type=float, default=5.0, help="percent")
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     if args.warmup >= args.n_docs or args.warmup < args.n_texts:
         parser.error("expected --n-texts <= --warmup < --n-docs: every text is seen in the warm-up")
@@ -52,12 +49,12 @@ def docs_stream(nlp, pairs: List[Tuple[str, str]], n_docs: int, question_share: 
 def main() -> int:
     args = parse_args()
     common.pin_threads(args.threads)  # before numpy / torch load
-    import soak
-    from hardening import doc_problems
+    from harness import soak
+    from harness.checks import doc_problems
 
-    nlp, ner_labels, cat_labels = soak.three_head_pipeline(tiny=args.tiny)
-    pairs = soak.short_texts(args.n_texts, seed=0, tiny=args.tiny)
-    encoder = "tiny random BERT" if args.tiny else "embedded MiniLM-L6-H384"
+    nlp, ner_labels, cat_labels = soak.three_head_pipeline()
+    pairs = soak.short_texts(args.n_texts, seed=0)
+    encoder = "embedded MiniLM-L6-H384"
     print(
         f"{encoder}, {args.threads} threads; {args.n_docs:,} docs cycling {len(pairs):,} texts, "
         f"question share {args.question_share}, batch size {args.batch_size}; RSS {rss_mb():,.0f} MB"
@@ -91,6 +88,13 @@ def main() -> int:
     )
     for problem in problems[:20]:
         print(f"FAIL: {problem}", file=sys.stderr)
+    if args.json:
+        common.write_json(args.json, {
+            "threads": args.threads, "versions": common.versions(), "args": cli.arguments(args),
+            "samples": [{"docs": d, "rss_mb": r, "strings": n} for d, r, n in samples],
+            "growth_percent": growth, "peak_rss_mb": peak.mb, "entities": n_entities,
+            "answered": n_answered, "problems": problems[:20],
+        })
     if growth > args.max_growth:
         print(f"FAIL: RSS grew {growth:.2f}% after warm-up (limit {args.max_growth}%)", file=sys.stderr)
     return 1 if problems or growth > args.max_growth else 0

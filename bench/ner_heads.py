@@ -5,25 +5,27 @@ Prints, per pipeline: entity P/R/F on the dev .spacy file (spaCy's scorer) and w
 
     python bench/ner_heads.py DEV.spacy NAME=MODEL_DIR [NAME=MODEL_DIR ...] [--repeats 3]
 """
-import argparse
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
-import common
+from harness import cli, common
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.benchmark_parser(__doc__, threads=2)
     parser.add_argument("dev", type=Path, help=".spacy file with gold entities")
     parser.add_argument("models", nargs="+", help="NAME=PATH of a trained pipeline")
     parser.add_argument("--repeats", type=common.positive_int, default=3)
-    parser.add_argument("--threads", type=common.positive_int, default=2)
     parser.add_argument(
         "--max-batch-items", type=common.positive_int,
         help="override the encoder's max_batch_items (pipelines saved with older defaults)",
     )
-    args = parser.parse_args()
-    common.pin_threads(args.threads)
+    cli.run(parser.parse_args(), measure, render)
+
+
+def measure(args) -> Dict[str, Any]:
+    """Score and time every pipeline on the dev docs; RETURNS (Dict[str, Any]): the report."""
     import spacy
     from spacy.tokens import DocBin
     from spacy.training import Example
@@ -48,18 +50,23 @@ def main() -> None:
         for name, nlp in pipelines.items()
     }
     times = common.time_interleaved(systems, repeats=args.repeats)
-    rows = []
+    results = {}
     for name, nlp in pipelines.items():
         scores = nlp.evaluate([Example(nlp.make_doc(doc.text), doc) for doc in gold])
         speed = common.summarise(times[name], n_words=n_words, n_texts=len(texts))
-        rows.append([
-            name,
-            f"{100 * scores['ents_p']:.2f}",
-            f"{100 * scores['ents_r']:.2f}",
-            f"{100 * scores['ents_f']:.2f}",
-            f"{speed['words_per_s']:,.0f}",
-        ])
-    print(f"{len(texts)} docs, {n_words} words, {args.threads} threads, median of {args.repeats}")
+        results[name] = {key: scores[key] for key in ("ents_p", "ents_r", "ents_f")} | speed
+    return {"docs": len(texts), "words": n_words, "threads": args.threads,
+            "repeats": args.repeats, "args": cli.arguments(args), "pipelines": results}
+
+
+def render(report: Dict[str, Any]) -> None:
+    rows = [
+        [name, f"{100 * r['ents_p']:.2f}", f"{100 * r['ents_r']:.2f}", f"{100 * r['ents_f']:.2f}",
+         f"{r['words_per_s']:,.0f}"]
+        for name, r in report["pipelines"].items()
+    ]
+    print(f"{report['docs']} docs, {report['words']} words, {report['threads']} threads, "
+          f"median of {report['repeats']}")
     print(common.markdown_table(["pipeline", "ents P", "ents R", "ents F", "words/s"], rows))
 
 

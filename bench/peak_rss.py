@@ -24,14 +24,13 @@ Usage: python bench/peak_rss.py [--n-texts 768] [--n-questions 100] [--threads N
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import common
-from memory import rss_mb
+from harness import cli, common
+from harness.memory import rss_mb
 
 SIDES = ("spacy", "hf")
 LABELS = {
@@ -41,14 +40,11 @@ LABELS = {
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="a few texts: checks it runs")
     parser.add_argument("--n-texts", type=common.positive_int, default=768, help="CoNLL sentences")
     parser.add_argument("--n-questions", type=common.positive_int, default=100, help="SQuAD dev")
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true", help="a few texts: checks it runs")
     parser.add_argument("--encoder", type=Path, help="encoder folder (default: embedded MiniLM)")
-    parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # in the subprocess
     args = parser.parse_args()
     if args.smoke:
@@ -143,7 +139,7 @@ def measure(args) -> Dict[str, Any]:
     return {
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "sides": sides,
         "peak_ratio": spacy_side["peak_mb"] / hf_side["peak_mb"],
         # Memory the models and the work add to the imported libraries.
@@ -180,10 +176,7 @@ def main() -> None:
     if args.side:
         print(json.dumps(child(args)))
         return
-    report = measure(args)
-    print_report(report)
-    if args.json:
-        common.write_json(args.json, report)
+    cli.run(args, measure, print_report)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,11 @@ Usage: python bench/pipe_speed.py [--n-texts 768] [--batch-size 1000] [--hf-batc
        [--threads N] [--repeats 3] [--texts FILE] [--json OUT.json]
 """
 import argparse
-import os
 from pathlib import Path
 from typing import Any, Dict, List
 
 # `python bench/pipe_speed.py` puts bench/ on sys.path; common imports nothing heavy at load.
-import common
+from harness import cli, common
 
 ENCODER_BATCH = 32
 # CoNLL-2003 tags in BIO, as a token-classification checkpoint fine-tuned on it would have them.
@@ -38,17 +37,15 @@ ROWS = [
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__)
     parser.add_argument("--n-texts", type=common.positive_int, default=768)
     parser.add_argument(
         "--batch-size", type=common.positive_int, default=1000,
         help="nlp.pipe batch size (docs are length-sorted within a batch; spaCy's default 1000)",
     )
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--texts", type=Path, help="one text per line (default: CoNLL valid)")
-    parser.add_argument("--json", type=Path, help="write every number here")
     return parser.parse_args()
 
 
@@ -141,11 +138,7 @@ def main() -> None:
         texts = common.load_texts(args.n_texts, args.texts)
     except (OSError, ValueError) as err:
         raise SystemExit(f"error: {err}")
-    common.pin_threads(args.threads)  # before numpy / torch load
-    report = measure(texts, args)
-    print_report(report)
-    if args.json:
-        common.write_json(args.json, report)
+    cli.run(args, lambda args: measure(texts, args), print_report)
 
 
 def measure(texts: List[str], args: argparse.Namespace) -> Dict[str, Any]:
@@ -183,7 +176,7 @@ def measure(texts: List[str], args: argparse.Namespace) -> Dict[str, Any]:
     return {
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "n_texts": len(texts),
         "n_words": n_words,
         "max_wordpieces": max(len(ids) for ids in wordpieces),

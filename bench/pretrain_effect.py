@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import common
-import corpus
+from harness import cli, common
+from harness import corpus
 
 DATASETS = common.SHARED / "datasets"
 WNUT = DATASETS / "wnut17"
@@ -51,7 +51,7 @@ SCORE = {"ner": "ents_f", "textcat": "cats_accuracy"}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="tiny sizes: checks that it runs")
     parser.add_argument("--parts", default="corpus,pretrain,finetune")
     parser.add_argument("--only", default="", help="comma-separated pretrain runs / fine-tune starts to do now (default all)")
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results" / "pretrain")
@@ -67,9 +67,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sst2-dev", type=common.positive_int, default=1000)
     parser.add_argument("--sst2-train", type=common.positive_int, default=2000)
     parser.add_argument("--sst2-raw", type=common.positive_int, default=20000)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args()
     if args.smoke:
         args.pretrain_steps, args.ner_steps, args.textcat_steps, args.seeds = 2, 2, 2, "0"
@@ -224,8 +221,11 @@ def tables(found: Dict[str, Any]) -> str:
 
 
 def main() -> None:
-    args = parse_args()
-    common.pin_threads(args.threads)
+    cli.run(parse_args(), measure, lambda found: print("\n" + tables(found)))
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Pre-train, fine-tune from each start with each seed; RETURNS what collect finds."""
     files = make_corpus(args)
     for name in PRETRAIN_RUNS:
         pretrain(name, files, args)
@@ -233,10 +233,7 @@ def main() -> None:
         for start in starts:
             for seed in args.seeds:
                 finetune(task, start, seed, files, args)
-    found = collect(args)
-    print("\n" + tables(found))
-    if args.json:
-        common.write_json(args.json, found)
+    return collect(args)
 
 
 if __name__ == "__main__":

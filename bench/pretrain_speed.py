@@ -20,27 +20,23 @@ Usage: python bench/pretrain_speed.py [--steps 40] [--warmup-steps 5] [--max-len
        python bench/pretrain_speed.py --smoke
 """
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import common
+from harness import cli, common
 
 WNUT_TRAIN = common.SHARED / "datasets" / "wnut17" / "wnut17train.conll"
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="a few steps: checks it runs")
     parser.add_argument("--steps", type=common.positive_int, default=40)
     parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps")
     parser.add_argument("--max-length", type=common.positive_int, default=64)
     parser.add_argument("--batch-tokens", type=common.positive_int, default=2048, help="padded tokens per batch")
     parser.add_argument("--conll", type=Path, default=WNUT_TRAIN, help="text: the sentences of a CoNLL file (WNUT-17 train)")
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true", help="a few steps: checks it runs")
-    parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.warmup_steps = 3, 1
@@ -126,21 +122,26 @@ def measure(args) -> Dict[str, Any]:
 
 def main() -> None:
     args = parse_args()
-    common.pin_threads(args.threads)
-    found = measure(args)
-    versions = common.versions()
-    print(
-        f"torch {versions['torch']}, transformers {versions.get('transformers', '?')}; {args.threads} threads; "
-        f"{args.steps} steps of <= {args.batch_tokens} padded tokens (sequences <= {args.max_length}), the first "
-        f"{args.warmup_steps} untimed; text: {args.conll.name} ({found['docs']:,} docs); same batches on both sides\n"
-    )
-    rows = [[
-        f"{found['spacy_bert_tasks']['words_per_s']:,.0f}", f"{found['hf']['words_per_s']:,.0f}", f"{found['ratio']:.2f}x",
-        f"{found['timed_steps']}", f"{found['words']:,}",
-    ]]
-    print(common.markdown_table(["pretrain words/s", "HF masked-LM loop words/s", "ratio", "timed steps", "words"], rows, text_columns=()))
-    if args.json:
-        common.write_json(args.json, {"args": {k: str(v) for k, v in vars(args).items()}, "versions": versions, "threads": args.threads, **found})
+
+    def measured(args: argparse.Namespace) -> Dict[str, Any]:
+        # Every option as a string, as earlier results recorded them.
+        options = {k: str(v) for k, v in vars(args).items()}
+        return {"args": options, "versions": common.versions(), "threads": args.threads, **measure(args)}
+
+    def render(found: Dict[str, Any]) -> None:
+        versions = found["versions"]
+        print(
+            f"torch {versions['torch']}, transformers {versions.get('transformers', '?')}; {args.threads} threads; "
+            f"{args.steps} steps of <= {args.batch_tokens} padded tokens (sequences <= {args.max_length}), the first "
+            f"{args.warmup_steps} untimed; text: {args.conll.name} ({found['docs']:,} docs); same batches on both sides\n"
+        )
+        rows = [[
+            f"{found['spacy_bert_tasks']['words_per_s']:,.0f}", f"{found['hf']['words_per_s']:,.0f}", f"{found['ratio']:.2f}x",
+            f"{found['timed_steps']}", f"{found['words']:,}",
+        ]]
+        print(common.markdown_table(["pretrain words/s", "HF masked-LM loop words/s", "ratio", "timed steps", "words"], rows, text_columns=()))
+
+    cli.run(args, measured, render)
 
 
 if __name__ == "__main__":

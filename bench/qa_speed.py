@@ -17,13 +17,12 @@ Usage: python bench/qa_speed.py [--n-questions 300] [--batch-size 64] [--hf-batc
        [--squad FILE] [--articles 26-31] [--json OUT.json]
 """
 import argparse
-import os
 import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # `python bench/qa_speed.py` puts bench/ on sys.path; common imports nothing heavy at load.
-import common
+from harness import cli, common
 
 Pair = Tuple[str, str]  # (question, context)
 PRECISIONS = ("fp32", "bf16", "int8")  # bert_transformer's inference_precision values
@@ -42,11 +41,10 @@ AGREEMENT = {
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__)
     parser.add_argument("--n-questions", type=common.positive_int, default=300)
     parser.add_argument("--batch-size", type=common.positive_int, default=64, help="nlp.pipe")
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--model", type=Path, help="trained spaCy pipeline with a bert_qa")
     parser.add_argument(
@@ -55,7 +53,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--squad", type=Path, help="SQuAD JSON (default: the shared dev file)")
     parser.add_argument("--articles", help="e.g. 26-31 or 0,3,5-7 (default: see README)")
-    parser.add_argument("--json", type=Path, help="write every number here")
     return parser.parse_args()
 
 
@@ -183,11 +180,7 @@ def main() -> None:
         questions = common.load_squad_questions(args.n_questions, args.squad, args.articles)
     except (OSError, ValueError, KeyError, IndexError) as err:
         raise SystemExit(f"error: {err}")
-    common.pin_threads(args.threads)  # before numpy / torch load
-    report = measure(questions, args)
-    print_report(report)
-    if args.json:
-        common.write_json(args.json, report)
+    cli.run(args, lambda args: measure(questions, args), print_report)
 
 
 def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
@@ -239,7 +232,7 @@ def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
     return {
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "n_questions": len(pairs),
         "n_contexts": len(distinct),
         "context_mean_wordpieces": statistics.mean(len(ids) for ids in pieces),

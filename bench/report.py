@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-import cache
-import common
-import corpus
+from harness import cache
+from harness import common
+from harness import corpus
 
 REPO = corpus.BENCH.parent
 # Training steps of each run; the joint model trains on all three corpora for their sum.

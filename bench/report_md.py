@@ -12,25 +12,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import annotate_speed
-import common
-
-Results = Dict[str, Optional[Dict[str, Any]]]
-
+from harness import common
+from harness.results import Results, accuracy_rows, get
 
 class Target(NamedTuple):
     id: str
     text: str
     measured: str  # "not measured" when a result is missing
     met: Optional[bool]  # None: not measured, or not decidable from what was measured
-
-
-def get(data: Optional[Dict[str, Any]], *keys: str) -> Any:
-    """data[k1][k2]..., or None where any level is missing."""
-    for key in keys:
-        if not isinstance(data, dict) or data.get(key) is None:
-            return None
-        data = data[key]
-    return data
 
 
 def at_least(value: Optional[float], bound: float) -> Optional[bool]:
@@ -96,29 +85,6 @@ def reduced_precision_target(qa: Optional[Dict[str, Any]]) -> Target:
         ok = ratio is not None and ratio >= 1.5 and loss <= 1.0
         met = ok or bool(met)
     return Target("qa_reduced_speed", text, "; ".join(parts) or "not measured", met)
-
-
-def accuracy_rows(r: Results) -> List[Dict[str, Any]]:
-    """One row per (task, metric): this package single-task and joint, and HF; 0-100 scale."""
-    metrics = [
-        ("ner", "CoNLL-03 dev entity F1", "ents_f"),
-        ("textcat", "SST-2 held-out accuracy", "cats_accuracy"),
-        ("qa", "SQuAD dev articles EM", "qa_exact"),
-        ("qa", "SQuAD dev articles F1", "qa_f1"),
-    ]
-    rows = []
-    for task, label, key in metrics:
-        def score(step: str) -> Optional[float]:
-            value = get(r.get(step), "scores", task, key) if step.startswith("spacy") else get(
-                r.get(step), "scores", key
-            )
-            return None if value is None else 100.0 * value
-
-        rows.append({
-            "task": task, "label": label, "key": key,
-            "single": score(f"spacy_{task}"), "joint": score("spacy_joint"), "hf": score(f"hf_{task}"),
-        })
-    return rows
 
 
 def accuracy_targets(r: Results) -> List[Target]:

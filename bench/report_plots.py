@@ -2,7 +2,7 @@
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from report_md import Results, accuracy_rows, get
+from harness.results import Results, accuracy_rows, get
 
 # (step, system key, label, ratio key, target ratio)
 SPEED_BARS = [

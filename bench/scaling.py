@@ -19,13 +19,12 @@ Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,
 """
 import argparse
 import gc
-import os
 import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
-import common
+from harness import cli, common
 
 CURVES = {
     "docs": "number of docs (CoNLL sentences)",
@@ -42,7 +41,7 @@ def int_list(text: str) -> List[int]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="tiny points: checks it runs")
     parser.add_argument("--docs", type=int_list, default=[1000, 5000, 10000, 50000])
     parser.add_argument("--lengths", type=int_list, default=[10, 100, 1000, 5000])
     parser.add_argument("--words-per-length", type=common.positive_int, default=50000)
@@ -50,11 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-texts", type=common.positive_int, default=2000)
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=common.positive_int, default=1)
     parser.add_argument("--curves", default=",".join(CURVES), help="some of docs,length,batch")
-    parser.add_argument("--smoke", action="store_true", help="tiny points: checks it runs")
-    parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()
     if args.smoke:
@@ -153,7 +149,7 @@ def measure(args) -> Dict[str, Any]:
     return {
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "curves": curves,
         "peak_rss_mb": common.peak_rss_mb(),
     }
@@ -209,13 +205,13 @@ def plot(report: Dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     args = parse_args()
-    common.pin_threads(args.threads)  # before numpy / torch load
-    report = measure(args)
-    print(f"\n{args.threads} threads; median of {args.repeats} pass(es) per point\n")
-    for name, points in report["curves"].items():
-        print(curve_table(points, CURVES[name]), end="\n\n")
-    if args.json:
-        common.write_json(args.json, report)
+
+    def render(report: Dict[str, Any]) -> None:
+        print(f"\n{args.threads} threads; median of {args.repeats} pass(es) per point\n")
+        for name, points in report["curves"].items():
+            print(curve_table(points, CURVES[name]), end="\n\n")
+
+    report = cli.run(args, measure, render)
     if args.plot:
         plot(report, args.plot)
         print(f"plot: {args.plot}")

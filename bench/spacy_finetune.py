@@ -23,15 +23,14 @@ Usage: python bench/spacy_finetune.py --tasks ner [--steps 400] [--output DIR] [
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict
 
-import common
-import corpus
+from harness import cli, common
+from harness import corpus
 
 TASKS = ("ner", "textcat", "qa")
 SCORES = {  # what report.py reads, per task
@@ -42,7 +41,7 @@ SCORES = {  # what report.py reads, per task
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="a few steps on a few docs")
     parser.add_argument("--tasks", required=True, help="comma-separated: ner, textcat, qa")
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
     parser.add_argument("--steps", type=common.positive_int, default=400)
@@ -50,9 +49,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-train-docs", type=common.positive_int, help="first N of each train file")
     parser.add_argument("--max-dev-docs", type=common.positive_int, help="first N of each dev file")
     parser.add_argument("--train-eval-docs", type=common.positive_int, default=200)
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true", help="a few steps on a few docs")
-    parser.add_argument("--json", type=Path, help="write the scores and the commands here")
     args = parser.parse_args()
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not args.tasks or not set(args.tasks) <= set(TASKS):
@@ -140,21 +136,23 @@ def example(nlp, reference):
 
 
 def main() -> None:
-    args = parse_args()
-    common.pin_threads(args.threads)  # the environment reaches spacy train's process too
+    # The pinned threads reach spacy train's process too, through the environment.
+    cli.run(parse_args(), measure, lambda report: print(json.dumps(report["scores"], indent=2)))
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Train (or reuse a finished training), then score; RETURNS (Dict[str, Any]): the report."""
     record = train(args)
     model = args.output / "training" / "model-last"
-    report = {
+    return {
         "tasks": args.tasks,
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         **record,
         "model": str(model),
         "scores": score(model, args),
     }
-    if args.json:
-        common.write_json(args.json, report)
 
 
 if __name__ == "__main__":

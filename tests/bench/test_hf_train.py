@@ -2,7 +2,7 @@
 import spacy
 from spacy.tokens import Doc, Span
 
-import hf_train
+from harness import hf_train
 
 
 def test_bio_entities_reads_tags_as_conlleval():

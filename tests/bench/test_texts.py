@@ -1,8 +1,8 @@
 """Texts of chosen counts and lengths (bench/texts.py), on the shared datasets when present."""
 import pytest
 
-import common
-import texts
+from harness import common
+from harness import texts
 from util import require_shared_data
 
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-import common
+from . import common
 
 CONLL_TRAIN = common.SHARED / "datasets" / "conll2003" / "train.txt"
 

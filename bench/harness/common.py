@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CONLL_VALID = SHARED / "datasets" / "conll2003" / "valid.txt"
 SQUAD_DEV = SHARED / "datasets" / "squad" / "squad-v1.1-dev-articles-00-31.json"
 SQUAD_DEV_ARTICLES = "26-31"  # the dev articles of the fixed by-article split of SQUAD_DEV

@@ -7,7 +7,7 @@ import os
 import threading
 from typing import Optional
 
-from common import peak_rss_mb
+from .common import peak_rss_mb
 
 
 def rss_mb() -> float:

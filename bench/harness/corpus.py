@@ -11,9 +11,9 @@ with this package's converter and the split scripts:
 from pathlib import Path
 from typing import List, Optional
 
-import common
+from . import common
 
-BENCH = Path(__file__).resolve().parent
+BENCH = Path(__file__).resolve().parents[1]
 CORPUS = BENCH / "results" / "corpus"
 CONLL = common.SHARED / "datasets" / "conll2003"
 DONE = "complete"  # written last, once every command of build_commands has succeeded

@@ -1,0 +1,34 @@
+"""Pieces shared by the long-input and memory soak scripts: the pipeline under test, and texts.
+
+The pipeline has all three heads on the embedded encoder, with random output layers (see
+checks.randomize_heads): untrained heads start at zero and predict no entity at all, which would
+leave the entity and answer code (and any memory it keeps) out of the measurement.
+"""
+import random
+from typing import List, Tuple
+
+from . import common
+from .checks import PROSE_WORDS, randomize_heads
+
+
+def three_head_pipeline():
+    """transformer + ner + textcat + qa, initialized, heads random (see the module docstring).
+
+    RETURNS (Tuple[Language, Tuple[str, ...], Tuple[str, ...]]): The pipeline, its entity
+        labels and its cat labels.
+    """
+    nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"])
+    randomize_heads(nlp, seed=0)
+    return nlp, nlp.get_pipe("ner").labels, nlp.get_pipe("textcat").labels
+
+
+def short_texts(n_texts: int, *, seed: int) -> List[Tuple[str, str]]:
+    """`n_texts` (text, question) pairs of 5 to 40 words of prose, for streams of many docs."""
+    words = PROSE_WORDS
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n_texts):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))
+        question = "who " + " ".join(rng.choice(words) for _ in range(rng.randint(2, 5))) + " ?"
+        pairs.append((text + " .", question))
+    return pairs
