@@ -16,7 +16,7 @@ tokenizer, its width, and its two passes. The head side, `EncoderHead`, is what 
 holds the encoder's last listener has annotated the docs (the encoder decides which head that
 is when it links them, and keeps the data when `keep_trf_data` is set).
 
-A head written against this contract (see tests/test_user_head.py) trains jointly with the
+A head written against this contract (see tests/test_contract.py) trains jointly with the
 shipped ones and needs nothing from the encoder's internals.
 """
 from typing import (
@@ -32,13 +32,15 @@ from typing import (
     runtime_checkable,
 )
 
+from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 from spacy_transformers.data_classes import TransformerData, WordpieceBatch
 from thinc.types import Floats3d
 
-from .layers.listener import release_encoder_output
+from .layers.listener import EncoderListener, release_encoder_output
+from .layers.pair_link import PairLink
 
 
 @runtime_checkable
@@ -73,8 +75,29 @@ class EncoderHead:
     set_annotations, get_loss. They never release `doc._.trf_data` themselves.
     """
 
-    name: str
     model: Any
+
+    @property
+    def name(self) -> str:
+        return Pipe.name.__get__(self)
+
+    @name.setter
+    def name(self, value: str) -> None:
+        # spaCy sets every component's name first whenever it (re)links the pipeline (add_pipe,
+        # remove_pipe, rename_pipe, loading), then has each encoder find its heads' links again.
+        # Dropping the links here leaves none to an encoder that left the pipeline.
+        Pipe.name.__set__(self, value)
+        self.unlink_encoder()
+
+    def unlink_encoder(self) -> None:
+        """Drop this head's links to an encoder (until an encoder in the pipeline finds them)."""
+        model = getattr(self, "model", None)
+        for node in model.walk() if model is not None else ():
+            if isinstance(node, PairLink):
+                node.attach(None)
+            elif isinstance(node, EncoderListener):
+                node.upstream_component = None
+                node.releases_trf_data = False
 
     def learns_from(self, example: Example) -> bool:
         """Whether the example carries this head's annotation (default: every example).

@@ -82,3 +82,10 @@ def test_replace_listeners_textcat(trained, tmp_path):
     nlp.replace_listeners("transformer", "textcat", ["model.tok2vec"])
     assert nlp.get_pipe("transformer").listening_components == ["ner"]
     assert [outputs(doc)[2] for doc in nlp.pipe(TEXTS)] == expected
+
+
+def test_removed_encoder_unlinks_the_listening_heads(trained, tmp_path):
+    nlp = fresh_copy(trained, tmp_path)
+    nlp.remove_pipe("transformer")
+    with pytest.raises(ValueError, match="No encoder is linked to this listener"):
+        nlp(TEXTS[0])

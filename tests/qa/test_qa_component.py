@@ -83,18 +83,15 @@ def test_no_encoder_before_it_is_a_clear_error(tiny_bert):
         other.get_pipe("qa").encoder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: link_encoder only ever sets the link, so after nlp.remove_pipe of the encoder "
-    "the QA head keeps answering with the removed component (the same pipeline saved and "
-    "loaded fails with 'not linked to an encoder')",
-)
 def test_removed_encoder_unlinks_qa(tiny_bert):
     nlp = qa_nlp(tiny_bert)
     nlp.initialize(lambda: qa_examples(nlp))
     nlp.remove_pipe("transformer")
     with pytest.raises(ValueError, match="not linked to an encoder"):
         nlp(qa_doc(nlp, "john visited london", "who visited london ?"))
+    # An encoder added back links it again (spaCy relinks the pipeline on add_pipe).
+    nlp.add_pipe("bert_transformer", name="transformer", first=True, config=encoder_config(tiny_bert))
+    assert nlp.get_pipe("qa").encoder is nlp.get_pipe("transformer")
 
 
 def test_predict_before_initialize_is_a_clear_error(tiny_bert):
