@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTHON := $(abspath $(VENV))/bin/python
 
-.PHONY: setup all test
+.PHONY: setup all test lint
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -20,5 +20,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 all: setup
 	cd project && HF_HUB_OFFLINE=1 $(PYTHON) -m spacy project run all
 
-test: setup
+# Formatting and lint first (ruff, configured in pyproject.toml): they take seconds.
+lint: setup
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m ruff check .
+
+test: setup lint
 	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q

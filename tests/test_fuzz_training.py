@@ -8,7 +8,7 @@ it equals the gradient of the same batch without the unannotated examples.
 import math
 import random
 import warnings
-from typing import List, Optional
+from typing import List
 
 import pytest
 import torch
