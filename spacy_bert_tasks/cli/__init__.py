@@ -18,7 +18,7 @@ pyarrow; pipeline code) goes INSIDE the command's function, e.g.
 Then `--help` imports none of them (about 0.5 s instead of 10-20 s) and each command pays only
 for what it uses (`convert` imports spaCy but not transformers). The package's own `__init__`
 files are lazy for the same reason (spacy_bert_tasks/lazy.py).
-tests/test_cli_startup.py fails when a command module imports spaCy, torch or transformers at
+tests/cli/test_cli_startup.py fails when a command module imports spaCy, torch or transformers at
 its top level.
 """
 import typer

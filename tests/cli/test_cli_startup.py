@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("spacy", "thinc", "torch", "transformers", "spacy_transformers", "ray", "pyarrow")
 
 # Runs the CLI as `python -m spacy_bert_tasks ARGS` would, then reports what was imported.
