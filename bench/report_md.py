@@ -304,7 +304,9 @@ def render(*, results: Results, metas: Dict[str, Optional[dict]], commands: Dict
                   "nothing.", ""]
     lines += [
         "Regenerate with `python bench/report.py` (add `--reuse` to keep the results already "
-        "measured); each section names the command that measured it. Encoder: MiniLM-L6-H384 "
+        "measured); each section names the command that measured it (`python bench/NAME.py ...`, "
+        "or `python bench/run.py NAME ...`, the same; every script takes `--threads`, `--json` "
+        "and, where it has a small size, `--smoke`: bench/README.md). Encoder: MiniLM-L6-H384 "
         "(`embedded:all-MiniLM-L6-v2`) on both sides.", "",
         "## Machine", "", machine_section(machine(), threads), "",
         "## Targets", "",
