@@ -100,13 +100,13 @@ output_file = null
 
 # The heads' blocks: only what differs from their factory's defaults. Each head names the
 # encoder it reads (the factories' default, "*", is any encoder).
-BERT_NER = """
-[components.ner]
-factory = "bert_ner"
+LISTENING_HEAD = """
+[components.{name}]
+factory = "{factory}"
 
-[components.ner.model]
+[components.{name}.model]
 
-[components.ner.model.tok2vec]
+[components.{name}.model.tok2vec]
 upstream = "transformer"
 """
 
@@ -125,16 +125,6 @@ upstream = "transformer"
 
 [components.ner.model.tok2vec.pooling]
 @layers = "reduce_mean.v1"
-"""
-
-TEXTCAT = """
-[components.textcat]
-factory = "bert_textcat"
-
-[components.textcat.model]
-
-[components.textcat.model.tok2vec]
-upstream = "transformer"
 """
 
 # The factory's defaults are BERT's SQuAD settings, as in Hugging Face's pipeline.
@@ -216,9 +206,10 @@ def generate_config(
         reader="spacy-bert-tasks.Corpus.v1" if "qa" in tasks else "spacy.Corpus.v1",
     )
     if "ner" in tasks:
-        text += BERT_NER if ner_head == "bert_ner" else TRANSITION_NER
+        bert_ner = LISTENING_HEAD.format(name="ner", factory="bert_ner")
+        text += bert_ner if ner_head == "bert_ner" else TRANSITION_NER
     if "textcat" in tasks:
-        text += TEXTCAT
+        text += LISTENING_HEAD.format(name="textcat", factory="bert_textcat")
     if "qa" in tasks:
         text += QA
     if needs_cleaner:
