@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
 
 def make_rows(n_rows: int, n_qa: int) -> List[Dict[str, Any]]:
     """Rows {"id", "text", "question"}: short texts, then QA pairs, shuffled (seed 0)."""
-    import texts as bench_texts
+    from harness import texts as bench_texts
 
     n_plain = n_rows - n_qa
     questions = common.load_squad_questions(max(n_qa, 1) + 3000, articles="0-31")

@@ -172,10 +172,10 @@ def measure_texts(nlp, recorder: ForwardRecorder, texts: List[str], args, dims) 
 
 def measure(args) -> Dict[str, Any]:
     import torch
-    import texts as bench_texts
+    from harness import texts as bench_texts
 
     nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.release_heap == "on")
-    encoder = nlp.get_pipe("transformer").model.transformer
+    encoder, _ = nlp.get_pipe("transformer").hf_encoder()
     dims = encoder_dims(encoder.config)
     by_row = {
         "short": common.load_texts(args.n_short),

@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
 
 def child(args) -> Dict[str, float]:
     """Words/s of each text set, with release_heap set as asked; printed as JSON."""
-    import texts as bench_texts
+    from harness import texts as bench_texts
 
     common.pin_threads(args.threads)
     nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.child == "on")

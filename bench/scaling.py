@@ -108,7 +108,7 @@ def build_systems():
 
 
 def measure(args) -> Dict[str, Any]:
-    import texts as bench_texts
+    from harness import texts as bench_texts
 
     nlp, hf = build_systems()
     warm = bench_texts.conll_sentences(64)

@@ -60,7 +60,7 @@ def test_german_pipeline_trains_saves_and_loads(tmp_path):
     examples += [Example.from_dict(nlp.make_doc(text), {"cats": cats}) for text, cats in CATS_DATA]
     nlp.initialize(lambda: examples)
     # Cased wordpieces, umlauts kept: no [UNK] for these words.
-    tokenizer = nlp.get_pipe("transformer").model.tokenizer
+    tokenizer = nlp.get_pipe("transformer").tokenizer
     pieces = tokenizer("Jürgen Müller wohnt in Köln.")["input_ids"]
     assert tokenizer.unk_token_id not in pieces
     losses = [train_steps(nlp, examples, adam(0.01), 1) for _ in range(15)]

@@ -206,6 +206,7 @@ def predicted_examples(nlp: Language, examples: Iterable[Example]) -> List[Examp
 
 def encoder_params(nlp: Language) -> Dict[str, "object"]:
     """The torch parameters of the encoder's BertModel, by name."""
+    # .model.transformer: spacy-transformers' public attribute, so that the stock encoder works too
     return dict(nlp.get_pipe("transformer").model.transformer.named_parameters())
 
 
