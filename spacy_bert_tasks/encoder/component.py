@@ -371,8 +371,8 @@ class BertTransformer(Transformer):
         unscale_gradients(shim._model, shim._grad_scaler)
         # An optimizer that steps torch modules itself (spacy-bert-tasks.Adam.v2) does so in
         # place; others go through thinc's per-parameter numpy update.
-        step_torch_module = getattr(sgd, "step_torch_module", None)
-        if step_torch_module is None or not step_torch_module(shim.id, shim._model, shim._grad_scaler):
+        step_torch = getattr(sgd, "step_torch_module", None)
+        if step_torch is None or not step_torch(shim.id, shim._model, shim._grad_scaler):
             self.model.finish_update(sgd)
         invalidate_reduced_copies(shim)
         self._stepped = True
