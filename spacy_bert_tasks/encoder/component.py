@@ -134,6 +134,7 @@ class BertTransformer(Transformer):
         self._warned_early_step = False
         # Per listening component: which training examples it learns from (see find_listeners).
         self._learns_from: Dict[str, Callable[[Example], bool]] = {}
+        self._step_losses: Optional[Dict[str, float]] = None  # the losses of the current update
         # nlp.pipe(n_process=N) forks workers: keep them off torch's OpenMP pool (forking.py).
         register_fork_handler()
 
@@ -192,7 +193,14 @@ class BertTransformer(Transformer):
         output, _ = hf_wrapper(wordpieces, is_train=True)
         pending = PendingPass(output.last_hidden_state)
         self._pending.append(pending)
-        return torch2xp(output.last_hidden_state), pending.add
+        losses = self._step_losses
+
+        def add_gradient(d_hidden) -> None:
+            pending.add(d_hidden)
+            if losses is not None:  # logged as the listeners' gradients are (squared norm)
+                losses[self.name] = losses.get(self.name, 0.0) + float((d_hidden**2).sum())
+
+        return torch2xp(output.last_hidden_state), add_gradient
 
     # Hugging Face objects --------------------------------------------------------------------
 
@@ -275,6 +283,7 @@ class BertTransformer(Transformer):
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
+        self._step_losses = losses  # the QA pass of this step adds its gradient here too
         if self._stepped and any(p.has_gradient for p in self._pending):
             # Heads sent gradients after the last step (nlp.update(sgd=optimizer) order).
             self._warn_early_step()
@@ -360,7 +369,11 @@ class BertTransformer(Transformer):
             self.backward_pending()
         shim = self.model.layers[0].shims[0]
         unscale_gradients(shim._model, shim._grad_scaler)
-        self.model.finish_update(sgd)
+        # An optimizer that steps torch modules itself (spacy-bert-tasks.Adam.v2) does so in
+        # place; others go through thinc's per-parameter numpy update.
+        step_torch = getattr(sgd, "step_torch_module", None)
+        if step_torch is None or not step_torch(shim.id, shim._model, shim._grad_scaler):
+            self.model.finish_update(sgd)
         invalidate_reduced_copies(shim)
         self._stepped = True
         # Heads that run after this step in the same nlp.update (that order again) still train
