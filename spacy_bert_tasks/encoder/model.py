@@ -17,7 +17,7 @@ from thinc.types import Ragged
 
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
-from .windows import NestedSpans, count_wordpieces_per_token, fit_windows
+from .windows import NestedSpans, WordpieceWindows, count_wordpieces_per_token, fit_windows
 
 # Windows per encoder call at prediction (see _predict_in_chunks): 32 windows of 128 tokens are
 # a batch of max_batch_items = 4096 tokens, the GPU setting; short docs' batches stay whole.
@@ -173,7 +173,11 @@ def _fill(target, value, start: int) -> None:
 def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
     """Tokenize the windows; when one is too long, cut it and tokenize once more (rare)."""
     tokenizer = model.tokenizer
-    nested_spans = model.attrs["get_spans"](docs)
+    get_spans = model.attrs["get_spans"]
+    if isinstance(get_spans, WordpieceWindows):
+        nested_spans = get_spans.windows(docs, tokenizer)
+    else:
+        nested_spans = get_spans(docs)
     batch_encoding, align = _tokenize(tokenizer, nested_spans)
     max_length = tokenizer.model_max_length
     lengths = batch_encoding["attention_mask"].sum(axis=1)
