@@ -5,6 +5,7 @@ import warnings
 
 import numpy
 import pytest
+import spacy
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -105,3 +106,13 @@ def test_without_the_tokenizer_it_falls_back_to_windows_that_fit():
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="window > overlap"):
         WordpieceWindows(32, 32)
+
+
+def test_a_saved_pipeline_can_switch_to_wordpiece_windows_at_load(tiny_bert, tmp_path):
+    strided = initialized_nlp(tiny_bert)
+    strided.to_disk(tmp_path / "pipeline")
+    text = long_text(30)
+    override = {"components": {"transformer": {"model": {"get_spans": WORDPIECE_WINDOWS}}}}
+    loaded = spacy.load(tmp_path / "pipeline", config=override)
+    assert isinstance(loaded.get_pipe("transformer").model.attrs["get_spans"], WordpieceWindows)
+    assert loaded(text).cats == pytest.approx(strided(text).cats, abs=1e-6)  # one window: same
