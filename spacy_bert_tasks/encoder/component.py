@@ -185,7 +185,8 @@ class BertTransformer(Transformer):
         hf_wrapper = self.model.layers[0]
         if not (is_train and self._training_step):
             watch_parent()
-            heap.before_prediction(self.release_heap)  # qa.ask runs no encoder predict first
+            # qa.ask runs no encoder predict first
+            heap.before_prediction(self.release_heap, wordpieces.input_ids.size)
             self._apply_inference_precision()
             output = hf_wrapper.predict(wordpieces)
             return torch2xp(output.last_hidden_state), lambda d_hidden: None
@@ -318,7 +319,7 @@ class BertTransformer(Transformer):
         """The doc-level pass, skipped when no listener would read it (e.g. a QA-only pipeline)."""
         docs = list(docs)
         watch_parent()  # in an n_process worker: exit with the parent (forking.py)
-        heap.before_prediction(self.release_heap)
+        heap.before_prediction(self.release_heap, sum(len(doc) for doc in docs))
         if not self.listeners and not self.cfg["keep_trf_data"]:
             return FullTransformerBatch.empty(len(docs))
         self._apply_inference_precision()

@@ -12,6 +12,9 @@ The encoder's `release_heap` setting chooses what to do about it:
 - "trim" (the default, also what `true` means): before a prediction batch, when the freed
   memory glibc holds exceeds TRIM_WHEN_FREE_EXCEEDS, call `malloc_trim(0)`, which hands every
   whole free page back to the OS (also in the middle of the heap and in the threads' arenas).
+  Asking glibc how much is free walks every free chunk (milliseconds in a fragmented heap), so
+  it is asked only once CHECK_EVERY_TOKENS tokens were predicted since it was last asked: every
+  batch of a `nlp.pipe` run, every few hundred calls of `nlp(text)`.
   Nothing process-wide is *set*: it is a one-off call, so there is nothing to restore and no
   other pipeline inherits anything. Activations are reused from the heap within and between
   batches, so prediction runs at the speed of `false` (bench/heap_speed.py).
@@ -41,6 +44,7 @@ TRAINING_MMAP_THRESHOLD = 32 * 1024 * 1024  # the highest glibc itself raises it
 # Trimming costs page faults when the trimmed memory is needed again, so "trim" waits until
 # this much is free: one batch of short docs frees a few MiB, a batch of long ones tens.
 TRIM_WHEN_FREE_EXCEEDS = 64 * 1024 * 1024
+CHECK_EVERY_TOKENS = 4096
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -66,6 +70,7 @@ def _glibc() -> Optional[ctypes.CDLL]:
 
 _LIBC = _glibc()
 _current: Optional[int] = None  # the threshold this module set, None if it never set one
+_tokens_since_check = 0
 
 
 def check_mode(release_heap: Union[bool, str]) -> str:
@@ -124,15 +129,19 @@ def trim_if_worth_it(min_free: int = TRIM_WHEN_FREE_EXCEEDS) -> bool:
     return True
 
 
-def before_prediction(release_heap: Union[bool, str]) -> None:
-    """Apply a pipeline's `release_heap` setting before one prediction batch."""
+def before_prediction(release_heap: Union[bool, str], n_tokens: int) -> None:
+    """Apply a pipeline's `release_heap` setting before predicting on `n_tokens` tokens."""
+    global _tokens_since_check
     mode = check_mode(release_heap)
     if mode == "mmap":
         set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
         return
     restore()  # a pipeline with another setting ran before in this process
     if mode == "trim":
-        trim_if_worth_it()
+        _tokens_since_check += n_tokens
+        if _tokens_since_check >= CHECK_EVERY_TOKENS:
+            _tokens_since_check = 0
+            trim_if_worth_it()
 
 
 def before_training(release_heap: Union[bool, str]) -> None:

@@ -23,6 +23,7 @@ class FakeGlibc:
         self.thresholds = []
         self.trims = 0
         self.free = 0
+        self.checks = 0
 
     def mallopt(self, param: int, value: int) -> int:
         assert param == heap.M_MMAP_THRESHOLD
@@ -34,6 +35,7 @@ class FakeGlibc:
         return 1
 
     def mallinfo2(self):
+        self.checks += 1
         return SimpleNamespace(fordblks=self.free)
 
 
@@ -42,10 +44,12 @@ def glibc(monkeypatch):
     fake = FakeGlibc()
     monkeypatch.setattr(heap, "_LIBC", fake)
     monkeypatch.setattr(heap, "_current", None)  # a fresh process: nothing set yet
+    monkeypatch.setattr(heap, "_tokens_since_check", 0)
     return fake
 
 
-def test_default_trims_when_enough_is_free_and_sets_nothing(tiny_bert, glibc):
+def test_default_trims_when_enough_is_free_and_sets_nothing(tiny_bert, glibc, monkeypatch):
+    monkeypatch.setattr(heap, "CHECK_EVERY_TOKENS", 1)  # look at every batch
     nlp = initialized_nlp(tiny_bert)
     assert nlp.get_pipe("transformer").release_heap == "trim"
     glibc.free = heap.TRIM_WHEN_FREE_EXCEEDS - 1
@@ -57,6 +61,16 @@ def test_default_trims_when_enough_is_free_and_sets_nothing(tiny_bert, glibc):
     nlp.update(both_examples(nlp), losses={})
     assert glibc.trims == 3  # training never trims
     assert glibc.thresholds == [] and heap.mmap_threshold_set_here() is None
+
+
+def test_single_docs_ask_glibc_only_every_few_thousand_tokens(tiny_bert, glibc):
+    nlp = initialized_nlp(tiny_bert)
+    glibc.free = 10 * heap.TRIM_WHEN_FREE_EXCEEDS
+    n_tokens = len(nlp.make_doc(TEXTS[0]))
+    calls = heap.CHECK_EVERY_TOKENS // n_tokens + 1
+    for _ in range(calls):
+        nlp(TEXTS[0])
+    assert glibc.checks == glibc.trims == 1
 
 
 def test_mmap_mode_is_low_to_predict_and_restored_to_train(tiny_bert, glibc):
