@@ -87,9 +87,9 @@ def make_bert_transformer(
         precision.py. Can be changed on a loaded pipeline with `set_inference_precision`.
     release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
         "trim" (default; `true`) hands freed heap pages back to the OS between prediction
-        batches at no measurable speed cost; "mmap" also keeps activations out of the heap while
-        predicting (smallest memory, slower; a process-wide malloc setting, undone when a
-        pipeline trains or predicts with another mode); "off" (`false`) leaves malloc alone.
+        batches, without the page faults of "mmap"; "mmap" also keeps activations out of the
+        heap while predicting (smallest memory, slower; a process-wide malloc setting, undone
+        when a pipeline trains or predicts with another mode); "off" (`false`): malloc alone.
         See heap.py and bench/heap_speed.py.
     """
     return BertTransformer(
