@@ -116,7 +116,8 @@ class WordpieceWindows:
         counts = {}
         if long_docs:
             encoding = tokenizer([doc.text for doc in long_docs], add_special_tokens=False,
-                                 return_offsets_mapping=True, return_attention_mask=False)
+                                 return_offsets_mapping=True, return_attention_mask=False,
+                                 verbose=False)  # longer than the limit on purpose
             for doc, offsets in zip(long_docs, encoding["offset_mapping"]):
                 counts[id(doc)] = count_wordpieces_per_token(doc[:], numpy.asarray(offsets).reshape(-1, 2))
         return [
