@@ -80,8 +80,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--matmul-size", type=common.positive_int, default=4096)
     parser.add_argument("--smoke", action="store_true", help="a few texts: checks it runs")
-    parser.add_argument("--release-heap", choices=("on", "off"), default="on",
-                        help="the encoder's release_heap setting (on: the default; see heap_speed.py)")
+    parser.add_argument("--release-heap", choices=("trim", "mmap", "off"), default="trim",
+                        help="the encoder's release_heap mode (trim: the default; see heap_speed.py)")
+    parser.add_argument("--spans", choices=("strided", "wordpiece"), default="strided",
+                        help="the encoder's windows (see scaling.py)")
     parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
     if args.smoke:
@@ -179,7 +181,10 @@ def measure(args) -> Dict[str, Any]:
     import torch
     import texts as bench_texts
 
-    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.release_heap == "on")
+    from scaling import SPANS
+
+    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.release_heap,
+                                      get_spans=SPANS[args.spans])
     encoder = nlp.get_pipe("transformer").model.transformer
     dims = encoder_dims(encoder.config)
     by_row = {

@@ -17,10 +17,11 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 
-def three_head_pipeline(*, tiny: bool):
+def three_head_pipeline(*, tiny: bool, release_heap: str = "trim"):
     """transformer + ner + textcat + qa, initialized, heads random (see the module docstring).
 
     tiny (bool): The tests' tiny random BERT instead of the embedded MiniLM.
+    release_heap (str): The encoder's release_heap mode.
     RETURNS (Tuple[Language, Tuple[str, ...], Tuple[str, ...]]): The pipeline, its entity
         labels and its cat labels.
     """
@@ -31,10 +32,11 @@ def three_head_pipeline(*, tiny: bool):
 
         folder = Path(tempfile.mkdtemp(prefix="tiny_bert_"))
         nlp = three_head_nlp(str(write_tiny_bert(folder)))
+        nlp.get_pipe("transformer").release_heap = release_heap
     else:
         import common
 
-        nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"])
+        nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"], release_heap=release_heap)
         randomize_heads(nlp, seed=0)
     return nlp, nlp.get_pipe("ner").labels, nlp.get_pipe("textcat").labels
 
