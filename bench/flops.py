@@ -76,8 +76,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--matmul-size", type=common.positive_int, default=4096)
-    parser.add_argument("--release-heap", choices=("on", "off"), default="on",
-                        help="the encoder's release_heap setting (on: the default; see heap_speed.py)")
+    parser.add_argument("--release-heap", choices=("trim", "mmap", "off"), default="trim",
+                        help="the encoder's release_heap mode (trim: the default; see heap_speed.py)")
+    parser.add_argument("--spans", choices=("strided", "wordpiece"), default="strided",
+                        help="the encoder's windows (see scaling.py)")
     args = parser.parse_args()
     if args.smoke:
         args.n_short, args.n_long, args.long_words = 16, 2, 300
@@ -174,7 +176,10 @@ def measure(args) -> Dict[str, Any]:
     import torch
     from harness import texts as bench_texts
 
-    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.release_heap == "on")
+    from scaling import SPANS
+
+    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.release_heap,
+                                      get_spans=SPANS[args.spans])
     encoder, _ = nlp.get_pipe("transformer").hf_encoder()
     dims = encoder_dims(encoder.config)
     by_row = {

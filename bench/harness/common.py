@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CONLL_VALID = SHARED / "datasets" / "conll2003" / "valid.txt"
@@ -234,7 +234,8 @@ def versions() -> Dict[str, str]:
 
 
 def build_spacy_pipeline(
-    tasks: Sequence[str], encoder: Optional[str] = None, release_heap: bool = True
+    tasks: Sequence[str], encoder: Optional[str] = None, release_heap: Union[bool, str] = "trim",
+    get_spans: Optional[Dict[str, Any]] = None,
 ):
     """This package's pipeline for `tasks`, from the generated training config, initialized.
 
@@ -243,7 +244,8 @@ def build_spacy_pipeline(
 
     tasks (Sequence[str]): "ner", "textcat" and/or "qa".
     encoder (Optional[str]): A local folder or HF model name; None for the embedded MiniLM.
-    release_heap (bool): The encoder's `release_heap` setting (see spacy_bert_tasks/encoder/heap.py).
+    release_heap (Union[bool, str]): The encoder's `release_heap` mode (spacy_bert_tasks/encoder/heap.py).
+    get_spans (Optional[dict]): The encoder's window settings (a config block); None: as generated.
     RETURNS (Language): Components "transformer" plus the heads, ready for `nlp.pipe`.
     """
     from spacy import util
@@ -252,6 +254,9 @@ def build_spacy_pipeline(
     util.fix_random_seed(0)
     config = generate_config(tasks, **({"encoder": encoder} if encoder else {}))
     config["components"]["transformer"]["release_heap"] = release_heap
+    if get_spans is not None:
+        # The generated config holds only what differs from the factory: no model block yet.
+        config["components"]["transformer"].setdefault("model", {})["get_spans"] = get_spans
     nlp = util.load_model_from_config(config, auto_fill=True)
     examples = synthetic_examples(nlp)
     nlp.initialize(lambda: examples)

@@ -11,13 +11,14 @@ from . import common
 from .checks import PROSE_WORDS, randomize_heads
 
 
-def three_head_pipeline():
+def three_head_pipeline(*, release_heap: str = "trim"):
     """transformer + ner + textcat + qa, initialized, heads random (see the module docstring).
 
+    release_heap (str): The encoder's release_heap mode.
     RETURNS (Tuple[Language, Tuple[str, ...], Tuple[str, ...]]): The pipeline, its entity
         labels and its cat labels.
     """
-    nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"])
+    nlp = common.build_spacy_pipeline(["ner", "textcat", "qa"], release_heap=release_heap)
     randomize_heads(nlp, seed=0)
     return nlp, nlp.get_pipe("ner").labels, nlp.get_pipe("textcat").labels
 

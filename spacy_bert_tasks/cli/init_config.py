@@ -19,12 +19,20 @@ def init_config_cli(
     multilabel: bool = typer.Option(False, "--multilabel", help="Several cats per doc"),
     squad_v2: bool = typer.Option(False, "--squad-v2", help="QA may answer 'no answer'"),
     max_steps: int = typer.Option(20000, "--max-steps", help="Training steps (LR decays to 0)"),
+    epochs: float = typer.Option(None, "--epochs", help="Budget in passes over --train (replaces --max-steps)"),
+    train: Path = typer.Option(None, "--train", help="Training corpus (.spacy file or folder), sizes --epochs"),
     learn_rate: float = typer.Option(5e-5, "--learn-rate", help="Peak learning rate"),
 ) -> None:
     """Write a complete config for `spacy train` (give corpora with --paths.train/--paths.dev)."""
     from ..config import generate_config
+    from ..training.budget import steps_for_epochs
 
+    if (epochs is None) != (train is None):
+        msg.fail("--epochs and --train go together: the corpus sizes the budget", exits=1)
     try:
+        if epochs is not None:
+            max_steps = steps_for_epochs(train, epochs, batch_size=4000 if gpu else 1000)
+            msg.info(f"{epochs:g} epochs of {train}: {max_steps} steps (before rounding to evaluations)")
         config = generate_config(
             tasks.split(","),
             encoder=encoder,
@@ -36,8 +44,10 @@ def init_config_cli(
             max_steps=max_steps,
             learn_rate=learn_rate,
         )
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         msg.fail(str(err), exits=1)
     output.parent.mkdir(parents=True, exist_ok=True)
     config.to_disk(output)
+    training = config["training"]
+    msg.info(f"max_steps {training['max_steps']}, evaluated every {training['eval_frequency']} steps (the last one too)")
     msg.good(f"Wrote {output}", f"spacy train {output} --paths.train TRAIN.spacy --paths.dev DEV.spacy")

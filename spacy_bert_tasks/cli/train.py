@@ -34,7 +34,15 @@ def train_cli(
     from ..training.logger import make_console_logger  # noqa: F401 (registers the logger)
 
     overrides = parse_config_overrides(ctx.args)
-    logger = util.load_config(config_path, overrides=overrides, interpolate=False)["training"]["logger"]
+    training = util.load_config(config_path, overrides=overrides, interpolate=False)["training"]
+    logger = training["logger"]
+    max_steps, every = training.get("max_steps"), training.get("eval_frequency")
+    if isinstance(max_steps, int) and isinstance(every, int) and max_steps > 0 and max_steps % every:
+        msg.warn(
+            f"max_steps {max_steps} is not a multiple of eval_frequency {every}: the last "
+            f"{max_steps % every} steps will not be scored, and model-last's meta.json shows an "
+            "earlier step's scores (init-config picks the two so that they are)"
+        )
     if logger.get("@loggers") not in LOGGERS_WITH_FILE:
         msg.fail(
             f"expected [training.logger] to be one of {', '.join(LOGGERS_WITH_FILE)} (they write a log "

@@ -13,6 +13,7 @@ from spacy import util
 from thinc.api import Config
 
 from ..encoder.names import EMBEDDED_ENCODER
+from ..training.budget import evaluation_schedule
 
 TASKS = ("ner", "textcat", "qa")
 NER_HEADS = ("bert_ner", "ner")
@@ -71,7 +72,7 @@ buffer = 256
 get_length = null
 
 [training.optimizer]
-@optimizers = "spacy-bert-tasks.Adam.v1"
+@optimizers = "spacy-bert-tasks.Adam.v2"
 head_learn_rate_scale = {head_scale}
 beta1 = 0.9
 beta2 = 0.999
@@ -169,6 +170,7 @@ def generate_config(
     ner_head (str): "bert_ner" (token classifier) or "ner" (spaCy's transition-based NER).
     multilabel (bool): Text classification with any number of labels per doc.
     max_steps (int): Training steps; the learning rate decays linearly to 0 at the last one.
+        Rounded up to a multiple of eval_frequency, so that the last step is scored.
     learn_rate (float): Peak learning rate, reached after the warm-up.
     warmup_fraction (float): Share of `max_steps` spent warming up.
     batch_size (Optional[int]): Padded tokens per batch (default 1000 on CPU, 4000 on GPU).
@@ -189,6 +191,8 @@ def generate_config(
         raise ValueError(f"Unknown NER head '{ner_head}': expected one of {', '.join(NER_HEADS)}.")
     if max_steps < 1 or not 0 <= warmup_fraction < 1:
         raise ValueError("max_steps must be >= 1 and warmup_fraction in [0, 1).")
+    # The last step is always an evaluation (max_steps may grow by a few steps: budget.py).
+    max_steps, eval_frequency = evaluation_schedule(max_steps)
     # spaCy's own NER does not release the encoder output; its doc_cleaner does.
     needs_cleaner = tasks[-1] == "ner" and ner_head == "ner"
     pipeline = ["transformer", *tasks] + (["doc_cleaner"] if needs_cleaner else [])
@@ -197,7 +201,7 @@ def generate_config(
         lang=lang,
         pipeline=str(pipeline).replace("'", '"'),
         max_steps=max_steps,
-        eval_frequency=max(1, min(200, max_steps // 4)),
+        eval_frequency=eval_frequency,
         batch_size=batch_size or (4000 if gpu else 1000),
         warmup_steps=int(max_steps * warmup_fraction),
         learn_rate=learn_rate,

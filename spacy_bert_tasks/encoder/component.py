@@ -36,7 +36,7 @@ from ..layers.listener import EncoderListener
 from ..layers.pair_link import find_pair_links
 from .forking import register_fork_handler, watch_parent
 from .gradients import PendingPass, backward, unscale_gradients
-from .heap import PREDICTION_MMAP_THRESHOLD, TRAINING_MMAP_THRESHOLD, set_mmap_threshold
+from . import heap, windows  # windows: registers spacy-bert-tasks.wordpiece_windows.v1
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
@@ -67,7 +67,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "max_batch_items": 1024,
         "keep_trf_data": False,
         "inference_precision": "fp32",
-        "release_heap": True,
+        "release_heap": "trim",
     },
 )
 def make_bert_transformer(
@@ -78,7 +78,7 @@ def make_bert_transformer(
     max_batch_items: int,
     keep_trf_data: bool,
     inference_precision: str,
-    release_heap: bool,
+    release_heap: Union[bool, str],
 ) -> "BertTransformer":
     """The shared BERT encoder.
 
@@ -92,11 +92,12 @@ def make_bert_transformer(
     inference_precision (str): "fp32", "bf16" or "int8": the precision of predictions (the doc
         pass and QA's pair pass), on a converted copy of the weights; training stays fp32. See
         precision.py. Can be changed on a loaded pipeline with `set_inference_precision`.
-    release_heap (bool): While predicting, have glibc give every large freed block back to the
-        OS (it fixes the process's mmap threshold; see heap.py), so a long-running process
-        stays at its warm-up size; while training, keep large blocks in the heap (faster).
-        The price: about 25% of prediction speed, as fresh activations page-fault
-        (bench/README.md); turn it off where throughput matters more than resident memory.
+    release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
+        "trim" (default; `true`) hands freed heap pages back to the OS between prediction
+        batches, without the page faults of "mmap"; "mmap" also keeps activations out of the
+        heap while predicting (smallest memory, slower; a process-wide malloc setting, undone
+        when a pipeline trains or predicts with another mode); "off" (`false`): malloc alone.
+        See heap.py and bench/heap_speed.py.
     """
     return BertTransformer(
         nlp.vocab,
@@ -126,7 +127,7 @@ class BertTransformer(Transformer):
         max_batch_items: int = 1024,
         keep_trf_data: bool = False,
         inference_precision: str = "fp32",
-        release_heap: bool = True,
+        release_heap: Union[bool, str] = "trim",
     ):
         super().__init__(
             vocab, model, set_extra_annotations, name=name, max_batch_items=max_batch_items
@@ -134,7 +135,7 @@ class BertTransformer(Transformer):
         self.cfg["keep_trf_data"] = keep_trf_data
         # Not in cfg: cfg is saved with the weights and would override a load-time config.
         self.inference_precision = check_precision(inference_precision)
-        self.release_heap = release_heap
+        self.release_heap = heap.check_mode(release_heap)
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
         # set, encode_pairs (QA) runs with gradient. Never set when the encoder is frozen.
@@ -144,6 +145,7 @@ class BertTransformer(Transformer):
         self._warned_early_step = False
         # Per doc-pass head: which training examples it learns from (see find_listeners).
         self._learns_from: Dict[str, Callable[[Example], bool]] = {}
+        self._step_losses: Optional[Dict[str, float]] = None  # the losses of the current update
         # nlp.pipe(n_process=N) forks workers: keep them off torch's OpenMP pool (forking.py).
         register_fork_handler()
 
@@ -218,15 +220,22 @@ class BertTransformer(Transformer):
         hf_wrapper = self.model.layers[0]
         if not (is_train and self._training_step):
             watch_parent()
-            if self.release_heap:  # qa.ask runs no encoder predict first
-                set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
+            # qa.ask runs no encoder predict first
+            heap.before_prediction(self.release_heap, wordpieces.input_ids.size)
             self._apply_inference_precision()
             output = hf_wrapper.predict(wordpieces)
             return torch2xp(output.last_hidden_state), lambda d_hidden: None
         output, _ = hf_wrapper(wordpieces, is_train=True)
         pending = PendingPass(output.last_hidden_state)
         self._pending.append(pending)
-        return torch2xp(output.last_hidden_state), pending.add
+        losses = self._step_losses
+
+        def add_gradient(d_hidden) -> None:
+            pending.add(d_hidden)
+            if losses is not None:  # logged as the listeners' gradients are (squared norm)
+                losses[self.name] = losses.get(self.name, 0.0) + float((d_hidden**2).sum())
+
+        return torch2xp(output.last_hidden_state), add_gradient
 
     # Hugging Face objects --------------------------------------------------------------------
 
@@ -304,11 +313,11 @@ class BertTransformer(Transformer):
         """
         examples = list(examples)
         validate_examples(examples, "BertTransformer.update")
-        if self.release_heap:
-            set_mmap_threshold(TRAINING_MMAP_THRESHOLD)
+        heap.before_training(self.release_heap)
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
+        self._step_losses = losses  # the QA pass of this step adds its gradient here too
         if self._stepped and any(p.has_gradient for p in self._pending):
             # Heads sent gradients after the last step (nlp.update(sgd=optimizer) order).
             self._warn_early_step()
@@ -361,8 +370,7 @@ class BertTransformer(Transformer):
         """The doc-level pass, skipped when no listener would read it (e.g. a QA-only pipeline)."""
         docs = list(docs)
         watch_parent()  # in an n_process worker: exit with the parent (forking.py)
-        if self.release_heap:
-            set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
+        heap.before_prediction(self.release_heap, sum(len(doc) for doc in docs))
         if not self.listeners and not self.cfg["keep_trf_data"]:
             return FullTransformerBatch.empty(len(docs))
         self._apply_inference_precision()
@@ -402,7 +410,11 @@ class BertTransformer(Transformer):
             self.backward_pending()
         shim = self.model.layers[0].shims[0]
         unscale_gradients(shim._model, shim._grad_scaler)
-        self.model.finish_update(sgd)
+        # An optimizer that steps torch modules itself (spacy-bert-tasks.Adam.v2) does so in
+        # place; others go through thinc's per-parameter numpy update.
+        step_torch = getattr(sgd, "step_torch_module", None)
+        if step_torch is None or not step_torch(shim.id, shim._model, shim._grad_scaler):
+            self.model.finish_update(sgd)
         invalidate_reduced_copies(shim)
         self._stepped = True
         # Heads that run after this step in the same nlp.update (that order again) still train

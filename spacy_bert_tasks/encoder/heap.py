@@ -1,51 +1,91 @@
-"""Keep a long-running process at its warm-up size: large blocks go back to the OS when freed.
+"""Keep a long-running process at its warm-up size without slowing prediction down.
 
 A long `nlp.pipe` run allocates and frees activations of a different size at every batch. glibc
 serves blocks above its mmap threshold (128 KiB at start) from their own mappings, which go back
 to the OS when freed, but each time such a block is freed it raises the threshold to that
 block's size, so soon every activation lives in the heap, and freed heap memory stays with the
 process, fragmented. With MiniLM, 50,000 short docs through all three heads grew resident
-memory by 12.5% after warm-up (17,500 docs: 1,052 to 1,184 MB), with no more live objects: the
-tiny test encoder, whose activations stay below the threshold, did not grow at all.
+memory by 12.5% after warm-up (17,500 docs: 1,052 to 1,184 MB), with no more live objects.
 
-Fixing the threshold at its initial value (what MALLOC_MMAP_THRESHOLD_=131072 does, also
-turning off the adjustment) kept the same run flat (+0.35% after warm-up) and 40% smaller
-(549 MB vs 1,052 MB after warm-up); trimming the heap before each batch (malloc_trim) instead
-was only 8% smaller. But training with that threshold was 47% slower (60 sample steps: 98 s vs
-67 s): every large block of the backward pass costs fresh page faults. So the encoder fixes it
-low when it predicts and high (glibc's own ceiling) when it trains. The setting is
-process-wide, and glibc-only: elsewhere this does nothing.
+The encoder's `release_heap` setting chooses what to do about it:
 
-Prediction pays for it too, less: NER+textcat on 2 cores ran at 0.74x the speed without it on
-long texts and 0.75x on short ones (bench/heap_speed.py), the same page faults on every fresh
-activation. A threshold in between does not buy both: at 1 or 4 MiB prediction was as slow as
-at 128 KiB (long texts 2,822 and 2,804 vs 2,819 words/s), and at 16 MiB, fast again (3,310), the
-soak crept as without the fix (+6.4% from 5,000 to 12,500 docs, at 1,050 MB instead of about
-560). Keeping memory flat without the page faults is open work.
+- "trim" (the default, also what `true` means): before a prediction batch, when the freed
+  memory glibc holds exceeds TRIM_WHEN_FREE_EXCEEDS, call `malloc_trim(0)`, which hands every
+  whole free page back to the OS (also in the middle of the heap and in the threads' arenas).
+  Asking glibc how much is free walks every free chunk (milliseconds in a fragmented heap), so
+  it is asked only once CHECK_EVERY_TOKENS tokens were predicted since it was last asked: every
+  batch of a `nlp.pipe` run, every few hundred calls of `nlp(text)`.
+  Nothing process-wide is *set*: it is a one-off call, so there is nothing to restore and no
+  other pipeline inherits anything. Activations are reused from the heap within and between
+  batches, so prediction runs at about the speed of "off" (bench/heap_speed.py), and the
+  50,000-doc soak grew 4.9% after warm-up (+1.6% until its last sample: up to
+  TRIM_WHEN_FREE_EXCEEDS may sit free between trims).
+- "mmap": the previous default. While predicting, glibc's mmap threshold is fixed at 128 KiB
+  (what MALLOC_MMAP_THRESHOLD_=131072 does), so every freed activation goes straight back to the
+  OS: the smallest resident size, but every fresh activation page-faults (about 25% slower).
+  The threshold is process-wide: it is logged when set, and put back (`restore`) as soon as a
+  pipeline trains or predicts with another setting. glibc cannot turn its own adjustment back
+  on, so "back" means its ceiling (32 MiB), where the adjustment ends up after the first large
+  free anyway; training always runs there (the low threshold made training 47% slower).
+- "off" (or `false`): leave malloc alone.
+
+Off glibc (macOS, musl) every mode does nothing. For a process you start yourself, jemalloc
+(`LD_PRELOAD=libjemalloc.so.2`) is another answer; see bench/README.md (heap_speed.py).
 """
 import ctypes
+import logging
 import sys
-from typing import Callable, Optional
+from typing import Optional, Union
 
+logger = logging.getLogger(__name__)
+
+MODES = ("trim", "mmap", "off")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 PREDICTION_MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, which it would otherwise raise
 TRAINING_MMAP_THRESHOLD = 32 * 1024 * 1024  # the highest glibc itself raises it to (64-bit)
+# Trimming costs page faults when the trimmed memory is needed again, so "trim" waits until
+# this much is free: one batch of short docs frees a few MiB, a batch of long ones tens.
+TRIM_WHEN_FREE_EXCEEDS = 64 * 1024 * 1024
+CHECK_EVERY_TOKENS = 4096
 
 
-def _find_mallopt() -> Optional[Callable[[int, int], int]]:
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _glibc() -> Optional[ctypes.CDLL]:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+        libc.mallinfo2.restype = _Mallinfo2  # glibc >= 2.33
+    except (OSError, AttributeError):  # not glibc (e.g. musl), or an older one
         return None
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return mallopt
+    return libc
 
 
-_MALLOPT = _find_mallopt()
-_current: Optional[int] = None
+_LIBC = _glibc()
+_current: Optional[int] = None  # the threshold this module set, None if it never set one
+_tokens_since_check = 0
+
+
+def check_mode(release_heap: Union[bool, str]) -> str:
+    """The mode a `release_heap` setting names: `true` is "trim", `false` is "off"."""
+    if release_heap is True:
+        return "trim"
+    if release_heap is False:
+        return "off"
+    if release_heap not in MODES:
+        raise ValueError(
+            f"release_heap must be true, false or one of {', '.join(MODES)}, not {release_heap!r}"
+        )
+    return release_heap
 
 
 def set_mmap_threshold(nbytes: int) -> bool:
@@ -54,10 +94,60 @@ def set_mmap_threshold(nbytes: int) -> bool:
     RETURNS (bool): Whether the threshold is now `nbytes` (False off glibc).
     """
     global _current
-    if _MALLOPT is None:
+    if _LIBC is None:
         return False
     if _current != nbytes:
-        if _MALLOPT(M_MMAP_THRESHOLD, nbytes) != 1:
+        if _LIBC.mallopt(M_MMAP_THRESHOLD, nbytes) != 1:
             return False
+        logger.info("release_heap: glibc mmap threshold fixed at %d bytes (process-wide)", nbytes)
         _current = nbytes
     return True
+
+
+def mmap_threshold_set_here() -> Optional[int]:
+    """The mmap threshold this module has fixed, or None if it has not touched it."""
+    return _current
+
+
+def restore() -> None:
+    """Undo a low threshold set by "mmap": back to glibc's ceiling (see the module docstring)."""
+    if _current is not None and _current != TRAINING_MMAP_THRESHOLD:
+        set_mmap_threshold(TRAINING_MMAP_THRESHOLD)
+
+
+def free_heap_bytes() -> int:
+    """Bytes glibc holds free in its heaps (all arenas); 0 off glibc."""
+    return 0 if _LIBC is None else _LIBC.mallinfo2().fordblks
+
+
+def trim_if_worth_it(min_free: int = TRIM_WHEN_FREE_EXCEEDS) -> bool:
+    """Give glibc's free pages back to the OS if more than `min_free` bytes are free.
+
+    RETURNS (bool): Whether it trimmed.
+    """
+    if _LIBC is None or free_heap_bytes() <= min_free:
+        return False
+    _LIBC.malloc_trim(0)
+    return True
+
+
+def before_prediction(release_heap: Union[bool, str], n_tokens: int) -> None:
+    """Apply a pipeline's `release_heap` setting before predicting on `n_tokens` tokens."""
+    global _tokens_since_check
+    mode = check_mode(release_heap)
+    if mode == "mmap":
+        set_mmap_threshold(PREDICTION_MMAP_THRESHOLD)
+        return
+    restore()  # a pipeline with another setting ran before in this process
+    if mode == "trim":
+        _tokens_since_check += n_tokens
+        if _tokens_since_check >= CHECK_EVERY_TOKENS:
+            _tokens_since_check = 0
+            trim_if_worth_it()
+
+
+def before_training(release_heap: Union[bool, str]) -> None:
+    """Training keeps large blocks in the heap (fast) whatever the setting: undo "mmap"."""
+    check_mode(release_heap)
+    restore()
+

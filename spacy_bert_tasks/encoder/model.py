@@ -18,11 +18,12 @@ from thinc.types import Ragged
 from .listener_cfg import replace_listener_cfg
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
-from .windows import NestedSpans, count_wordpieces_per_token, fit_windows
+from .windows import NestedSpans, WordpieceWindows, count_wordpieces_per_token, fit_windows
 
-# Windows per encoder call at prediction (see _predict_in_chunks): 32 windows of 128 tokens are
-# a batch of max_batch_items = 4096 tokens, the GPU setting; short docs' batches stay whole.
-WINDOWS_PER_CALL = 32
+# Padded wordpieces per encoder call at prediction (see _predict_in_chunks): 32 windows of 128
+# tokens, a batch of max_batch_items = 4096 tokens, the GPU setting; 8 windows of 512 wordpieces
+# (wordpiece_windows.v1), whose attention scores per window are 16 times larger.
+WORDPIECES_PER_CALL = 4096
 
 
 @registry.architectures("spacy-bert-tasks.BertEncoder.v1")
@@ -132,7 +133,7 @@ def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
 
 
 def _predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch):
-    """The encoder's output for all windows, computed WINDOWS_PER_CALL windows at a time.
+    """The encoder's output for all windows, about WORDPIECES_PER_CALL padded wordpieces at a time.
 
     A long doc is a batch of its own for the component (max_batch_items counts tokens of whole
     docs), so all its windows would go through the encoder together: the attention and
@@ -141,11 +142,12 @@ def _predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch):
     the chunks would hold every output twice). Every chunk keeps the batch's padded width.
     """
     n_windows = len(wordpieces)
-    if n_windows <= WINDOWS_PER_CALL:
+    per_call = max(1, WORDPIECES_PER_CALL // max(1, wordpieces.input_ids.shape[1]))
+    if n_windows <= per_call:
         return hf_wrapper.predict(wordpieces)
     merged = {}
-    for start in range(0, n_windows, WINDOWS_PER_CALL):
-        chunk = hf_wrapper.predict(wordpieces[start : start + WINDOWS_PER_CALL])
+    for start in range(0, n_windows, per_call):
+        chunk = hf_wrapper.predict(wordpieces[start : start + per_call])
         for key, value in chunk.items():
             if key not in merged:
                 merged[key] = _allocate(value, n_windows)
@@ -171,7 +173,11 @@ def _fill(target, value, start: int) -> None:
 def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
     """Tokenize the windows; when one is too long, cut it and tokenize once more (rare)."""
     tokenizer = model.tokenizer
-    nested_spans = model.attrs["get_spans"](docs)
+    get_spans = model.attrs["get_spans"]
+    if isinstance(get_spans, WordpieceWindows):
+        nested_spans = get_spans.windows(docs, tokenizer)
+    else:
+        nested_spans = get_spans(docs)
     batch_encoding, align = _tokenize(tokenizer, nested_spans)
     max_length = tokenizer.model_max_length
     lengths = batch_encoding["attention_mask"].sum(axis=1)

@@ -18,7 +18,7 @@ which costs microseconds next to a forward pass.
 """
 import copy
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from thinc.api import ArgsKwargs
@@ -108,23 +108,67 @@ def _to_float32(output: Any) -> Any:
     return output
 
 
-def set_shim_precision(shim, precision: str) -> None:
-    """Make `shim.predict` run in `precision`; "fp32" restores the shim's own predict.
+class ReducedPrecisionShim:
+    """Mixin for a thinc PyTorchShim (SafeHFShim): `predict` runs in the chosen precision.
 
-    Each precision's predictor (and its converted copy) is kept on the shim, so switching back
-    and forth does not convert the weights again.
+    Each precision's predictor (and its converted copy) is kept, so switching back and forth
+    does not convert the weights again. `begin_update` (training) always runs the fp32 module.
+    """
+
+    inference_precision = "fp32"  # until set_inference_precision; an instance attribute then
+
+    def set_inference_precision(self, precision: str) -> None:
+        self.inference_precision = check_precision(precision)
+        if precision != "fp32" and precision not in self._reduced_predictors():
+            self._reduced_predictors()[precision] = ReducedPrecisionPredict(self, precision)
+
+    def reduced_predictor(self) -> Optional[ReducedPrecisionPredict]:
+        """The predictor of the current precision, None for fp32."""
+        return self._reduced_predictors().get(self.inference_precision)
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        predictor = self.reduced_predictor()
+        if predictor is not None:
+            return predictor(inputs)
+        if self._mixed_precision:  # type: ignore[attr-defined]
+            return super().predict(inputs)  # type: ignore[misc]
+        # thinc's predict switches the module to eval mode and back to train mode at every call:
+        # 2 x ~120 submodules, a few percent of nlp(text) on a short text. The module stays in
+        # eval mode here; training (thinc's begin_update) switches it to train mode itself.
+        module = self._model  # type: ignore[attr-defined]
+        if module.training:
+            module.eval()
+        with torch.inference_mode():
+            return module(*inputs.args, **inputs.kwargs)
+
+    def invalidate_reduced_copies(self) -> None:
+        """Make every precision's predictor convert the weights again before its next use."""
+        for predictor in self._reduced_predictors().values():
+            predictor.invalidate()
+
+    def _reduced_predictors(self) -> Dict[str, ReducedPrecisionPredict]:
+        if "_reduced_precision_predictors" not in self.__dict__:
+            self._reduced_precision_predictors: Dict[str, ReducedPrecisionPredict] = {}
+        return self._reduced_precision_predictors
+
+
+def set_shim_precision(shim, precision: str) -> None:
+    """Make `shim.predict` run in `precision` ("fp32": the shim's own weights).
+
+    shim: The encoder's shim; reduced precisions need a ReducedPrecisionShim (SafeHFShim, the
+        shim of spacy-bert-tasks.BertEncoder.v1).
     """
     check_precision(precision)
-    if precision == "fp32":
-        shim.__dict__.pop("predict", None)  # the class's method again
-        return
-    predictors = shim.__dict__.setdefault("_reduced_precision_predictors", {})
-    if precision not in predictors:
-        predictors[precision] = ReducedPrecisionPredict(shim, precision)
-    shim.predict = predictors[precision]
+    if isinstance(shim, ReducedPrecisionShim):
+        shim.set_inference_precision(precision)
+    elif precision != "fp32":
+        raise ValueError(
+            f"inference_precision {precision!r} needs the encoder model "
+            f"spacy-bert-tasks.BertEncoder.v1 (its shim is {type(shim).__name__})"
+        )
 
 
 def invalidate_reduced_copies(shim) -> None:
-    """Make every precision's predictor convert the weights again before its next use."""
-    for predictor in shim.__dict__.get("_reduced_precision_predictors", {}).values():
-        predictor.invalidate()
+    """After a weight update: reduced-precision copies are converted again before next use."""
+    if isinstance(shim, ReducedPrecisionShim):
+        shim.invalidate_reduced_copies()

@@ -23,6 +23,8 @@ from spacy_transformers.layers.hf_shim import HFShim
 from spacy_transformers.util import make_tempdir
 from thinc.api import get_torch_default_device
 
+from .precision import ReducedPrecisionShim
+
 WEIGHTS_FORMAT = "safetensors"
 # What torch.save writes starts with a zip header (torch >= 1.6) or a pickle protocol opcode.
 TORCH_SAVE_MAGIC = (b"PK\x03\x04", b"\x80")
@@ -33,8 +35,9 @@ class WeightsFormatError(ValueError):
     """Saved encoder weights that are not safetensors, or not readable."""
 
 
-class SafeHFShim(HFShim):
-    """HFShim whose weights travel as safetensors, in `to_bytes` and `from_bytes` alike."""
+class SafeHFShim(ReducedPrecisionShim, HFShim):
+    """HFShim whose weights travel as safetensors, in `to_bytes` and `from_bytes` alike, and
+    whose `predict` runs in the component's inference precision (precision.py)."""
 
     def to_bytes(self) -> bytes:
         hf_model = self._hfmodel

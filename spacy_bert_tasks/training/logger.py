@@ -5,16 +5,22 @@ until training ends: `tail -f train_log.jsonl` shows nothing for a whole run, an
 leaves an empty log. This logger prints exactly what v3 prints (table rows, progress bar) and
 writes the same records, one line per evaluation, flushed when written.
 `python -m spacy_bert_tasks train` uses it in place of a config's v3 logger.
+
+With the task batcher (batcher.py), each evaluation also reports every task's exposure so far:
+docs, spaCy tokens and encoder wordpieces trained on (a line below the table row, and
+"exposure" in the JSON record).
 """
 import sys
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import srsly
 from spacy.language import Language
 from spacy.training.loggers import console_logger_v3
 from spacy.util import registry
 from wasabi import msg
+
+from .exposure import EXPOSURE
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
 
@@ -39,6 +45,7 @@ def make_console_logger(
         nlp: Language, stdout: IO = sys.stdout, stderr: IO = sys.stderr
     ) -> Tuple[LogStep, Callable[[], None]]:
         log_console, finalize_console = console(nlp, stdout, stderr)
+        EXPOSURE.reset(_wordpiece_counter(nlp))
         stream = None
         if output_file is not None:
             Path(output_file).parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +59,9 @@ def make_console_logger(
 
         def log_step(info: Optional[Dict[str, Any]]) -> None:
             log_console(info)
+            exposure = EXPOSURE.snapshot()
+            if info is not None and exposure and console_output:
+                print(msg.text(_exposure_line(exposure), no_print=True), file=stdout)
             if info is None or stream is None:
                 return
             scores = {}
@@ -65,6 +75,8 @@ def make_console_logger(
                 "scores": scores,
                 "score": float(info["score"]),
             }
+            if exposure:  # with spacy-bert-tasks.batch_by_task.v1: what each task was given
+                record["exposure"] = exposure
             stream.write(srsly.json_dumps(record) + "\n")
             stream.flush()
 
@@ -76,3 +88,26 @@ def make_console_logger(
         return log_step, finalize
 
     return setup_printer
+
+
+def _wordpiece_counter(nlp: Language) -> Optional[Callable[[List[str]], int]]:
+    """Counts the wordpieces the pipeline's encoder makes of texts (None without an encoder)."""
+    for _, proc in nlp.pipeline:
+        if callable(getattr(proc, "hf_encoder", None)):
+            try:
+                tokenizer = proc.hf_encoder()[1]
+            except ValueError:  # not initialized
+                return None
+            return lambda texts: sum(
+                len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]
+            )
+    return None
+
+
+def _exposure_line(exposure: Dict[str, Dict[str, int]]) -> str:
+    parts = [
+        f"{task} {c['docs']:,} docs, {c['wordpieces'] or c['tokens']:,} "
+        + ("wordpieces" if c["wordpieces"] else "tokens")
+        for task, c in exposure.items()
+    ]
+    return "Exposure: " + "; ".join(parts)

@@ -72,14 +72,22 @@ def test_int8_quantizes_the_linear_layers_and_fp32_restores(nlp):
     shim = encoder.model.layers[0].shims[0]
     encoder.set_inference_precision("int8")
     list(nlp.pipe(["john visited london"]))
-    assert isinstance(shim.predict, ReducedPrecisionPredict)
-    quantized = [m for m in shim.predict.module().modules() if isinstance(m, DynamicLinear)]
-    plain = [m for m in shim.predict.module().modules() if type(m) is torch.nn.Linear]
+    assert isinstance(shim.reduced_predictor(), ReducedPrecisionPredict)
+    assert "predict" not in shim.__dict__  # a method of the shim's class, not patched in
+    quantized = [m for m in shim.reduced_predictor().module().modules() if isinstance(m, DynamicLinear)]
+    plain = [m for m in shim.reduced_predictor().module().modules() if type(m) is torch.nn.Linear]
     assert quantized and not plain
     # The trained fp32 module is untouched.
     assert not any(isinstance(m, DynamicLinear) for m in shim._model.modules())
     encoder.set_inference_precision("fp32")
-    assert "predict" not in shim.__dict__
+    assert shim.reduced_predictor() is None
+    fp32_calls = []
+    hook = shim._model.register_forward_hook(lambda *args: fp32_calls.append(1))
+    try:
+        list(nlp.pipe(["john visited london"]))
+    finally:
+        hook.remove()
+    assert fp32_calls  # fp32 runs the fp32 module itself again
 
 
 def test_copy_follows_weight_updates(tiny_bert):
@@ -88,10 +96,10 @@ def test_copy_follows_weight_updates(tiny_bert):
     encoder.set_inference_precision("bf16")
     list(nlp.pipe(["john visited london"]))
     shim = encoder.model.layers[0].shims[0]
-    before = shim.predict.module()
-    assert shim.predict.module() is before  # cached while the weights stay
+    before = shim.reduced_predictor().module()
+    assert shim.reduced_predictor().module() is before  # cached while the weights stay
     train_steps(nlp, three_head_examples(nlp), adam(), 1)
-    after = shim.predict.module()
+    after = shim.reduced_predictor().module()
     assert after is not before
     fp32_weight = encoder_params(nlp)["embeddings.word_embeddings.weight"]
     copied = dict(after.named_parameters())["embeddings.word_embeddings.weight"]

