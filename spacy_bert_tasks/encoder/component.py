@@ -217,7 +217,7 @@ class BertTransformer(Transformer):
         RETURNS (Tuple[Floats3d, Callable[[Floats3d], None]]): Last hidden states (windows,
             length, width) and a callback taking their gradient.
         """
-        hf_wrapper = self.model.layers[0]
+        hf_wrapper = self.model.hf_wrapper
         if not (is_train and self._training_step):
             watch_parent()
             # qa.ask runs no encoder predict first
@@ -390,7 +390,7 @@ class BertTransformer(Transformer):
         # Applied at each prediction, not once: loading may replace the shim's module, and the
         # shim swaps in the converted copy only where the setting asks for one.
         precision = self.inference_precision
-        shim = self.model.layers[0].shims[0]
+        shim = self.model.shim
         device = next(shim._model.parameters()).device.type
         if precision == "int8" and device != "cpu":
             raise ValueError(
@@ -408,7 +408,7 @@ class BertTransformer(Transformer):
             self._warn_early_step()
         else:
             self.backward_pending()
-        shim = self.model.layers[0].shims[0]
+        shim = self.model.shim
         unscale_gradients(shim._model, shim._grad_scaler)
         # An optimizer that steps torch modules itself (spacy-bert-tasks.Adam.v2) does so in
         # place; others go through thinc's per-parameter numpy update.
@@ -428,7 +428,7 @@ class BertTransformer(Transformer):
         spaCy's loops never need this (update and finish_update call it); it lets custom loops
         and tests read the encoder's gradients (`.grad` of the torch parameters).
         """
-        backward(self._pending, self.model.layers[0].shims[0]._grad_scaler)
+        backward(self._pending, self.model.shim._grad_scaler)
         self._pending = []
 
     def _warn_early_step(self) -> None:

@@ -13,6 +13,7 @@ from spacy_transformers.layers.transformer_model import (
     huggingface_tokenize,
 )
 from spacy_transformers.truncate import truncate_oversize_splits
+from thinc.api import Model
 from thinc.types import Ragged
 
 from .listener_cfg import replace_listener_cfg
@@ -74,6 +75,16 @@ class BertEncoderModel(TransformerModel):
         self.init = init
         self._init_kwargs = kwargs
         self.attrs["replace_listener_cfg"] = replace_listener_cfg
+
+    @property
+    def hf_wrapper(self) -> Model:
+        """The thinc layer around the Hugging Face module (its forward, predict and backprop)."""
+        return self.layers[0]
+
+    @property
+    def shim(self) -> SafeHFShim:
+        """The shim holding the torch module, its grad scaler and its inference precision."""
+        return self.layers[0].shims[0]
 
     def copy(self) -> "BertEncoderModel":
         """A deep copy (nlp.replace_listeners gives each head its own encoder this way)."""

@@ -69,7 +69,7 @@ def test_reduced_precision_stays_close_to_fp32(nlp, precision):
 
 def test_int8_quantizes_the_linear_layers_and_fp32_restores(nlp):
     encoder = nlp.get_pipe("transformer")
-    shim = encoder.model.layers[0].shims[0]
+    shim = encoder.model.shim
     encoder.set_inference_precision("int8")
     list(nlp.pipe(["john visited london"]))
     assert isinstance(shim.reduced_predictor(), ReducedPrecisionPredict)
@@ -95,7 +95,7 @@ def test_copy_follows_weight_updates(tiny_bert):
     encoder = nlp.get_pipe("transformer")
     encoder.set_inference_precision("bf16")
     list(nlp.pipe(["john visited london"]))
-    shim = encoder.model.layers[0].shims[0]
+    shim = encoder.model.shim
     before = shim.reduced_predictor().module()
     assert shim.reduced_predictor().module() is before  # cached while the weights stay
     train_steps(nlp, three_head_examples(nlp), adam(), 1)

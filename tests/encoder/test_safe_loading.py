@@ -62,7 +62,7 @@ def assert_qa_reads_loaded_encoder(loaded):
     encoder = loaded.get_pipe("transformer")
     assert loaded.get_pipe("qa").encoder is encoder
     # The module the QA pass runs is the loaded encoder's, which holds the loaded weights.
-    assert encoder.model.layers[0].shims[0]._model is encoder.model.transformer
+    assert encoder.model.shim._model is encoder.model.transformer
 
 
 def test_spacy_load_never_unpickles_and_gives_same_outputs(all_heads_saved):
