@@ -15,6 +15,7 @@ saved to a temporary folder that every system loads. One pass per system (a pass
 Usage: python bench/annotate_speed.py [--n-rows 20000] [--n-qa 100] [--threads 2] [--json OUT]
        python bench/annotate_speed.py --smoke
 """
+
 import argparse
 import random
 import tempfile
@@ -60,6 +61,7 @@ def run_nlp_pipe(model: Path, rows, found: Dict[str, Any]) -> float:
     """Seconds of list(nlp.pipe(docs)) after a short warm-up (model loaded beforehand; its
     loading time goes to found["model_load_s"])."""
     import spacy
+
     from spacy_bert_tasks.qa.extensions import install_qa_extensions
 
     install_qa_extensions()
@@ -97,12 +99,17 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
     """Every system over the same rows; RETURNS (Dict[str, Any]): the results the report shows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from spacy_bert_tasks.annotate.ray_engine import ray_session
 
     rows = make_rows(args.n_rows, args.n_qa)
-    results: Dict[str, Any] = {"rows": len(rows), "qa_rows": args.n_qa, "threads": args.threads,
-                               "words": common.count_words(r["text"] for r in rows),
-                               "versions": common.versions()}
+    results: Dict[str, Any] = {
+        "rows": len(rows),
+        "qa_rows": args.n_qa,
+        "threads": args.threads,
+        "words": common.count_words(r["text"] for r in rows),
+        "versions": common.versions(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "pipeline"
@@ -113,15 +120,33 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         seconds = run_nlp_pipe(model, rows, results)
         systems["nlp_pipe"] = {"seconds": seconds, "rows_per_s": len(rows) / seconds}
         common_options = {"batch_size": args.batch_size}
-        systems["local"] = run_annotate(source, model, folder, "local", threads_per_worker=args.threads, **common_options)
+        systems["local"] = run_annotate(
+            source, model, folder, "local", threads_per_worker=args.threads, **common_options
+        )
         start = time.perf_counter()
         # One logical CPU more than the cores, for Ray Data's reading tasks (as the CLI does).
         with ray_session(num_cpus=args.threads + 1):
             results["ray_start_s"] = time.perf_counter() - start
-            systems["ray_1x"] = run_annotate(source, model, folder, "ray_1x", engine="ray", workers=1,
-                                             threads_per_worker=args.threads, **common_options)
-            systems["ray_nx1"] = run_annotate(source, model, folder, "ray_nx1", engine="ray",
-                                              workers=args.threads, threads_per_worker=1, **common_options)
+            systems["ray_1x"] = run_annotate(
+                source,
+                model,
+                folder,
+                "ray_1x",
+                engine="ray",
+                workers=1,
+                threads_per_worker=args.threads,
+                **common_options,
+            )
+            systems["ray_nx1"] = run_annotate(
+                source,
+                model,
+                folder,
+                "ray_nx1",
+                engine="ray",
+                workers=args.threads,
+                threads_per_worker=1,
+                **common_options,
+            )
         results["same_output"] = same_outputs(folder, ["local", "ray_1x", "ray_nx1"])
         results["driver_io_rows_per_s"] = driver_io_rate(source, folder / "local.parquet", folder)
     results["systems"] = systems
@@ -132,6 +157,7 @@ def driver_io_rate(source: Path, annotated: Path, folder: Path) -> float:
     """Rows/s of what the CLI's driver does per row besides the model, on one core: read the
     input rows, write the annotated rows (already made) through the Parquet writer."""
     import pyarrow.parquet as pq
+
     from spacy_bert_tasks.annotate.inputs import read_rows
     from spacy_bert_tasks.annotate.outputs import open_output, table_to_rows
 
@@ -148,6 +174,7 @@ def same_outputs(folder: Path, names: List[str]) -> Dict[str, bool]:
     """Whether each Ray output has the local engine's entities, answers and errors, and scores
     within 1e-5."""
     import pyarrow.parquet as pq
+
     from spacy_bert_tasks.annotate.outputs import table_to_rows
 
     def key(row):
@@ -182,22 +209,34 @@ def report_text(results: Dict[str, Any]) -> str:
     for name, label in labels.items():
         rate = systems[name]["rows_per_s"]
         overhead = ray_overhead(results, name)
-        rows.append([label, f"{rate:,.1f}", f"{systems[name]['seconds']:,.1f}",
-                     f"{rate / systems['nlp_pipe']['rows_per_s']:.2f}x",
-                     "" if overhead is None else f"{100 * overhead:+.1f}%"])
-    table = common.markdown_table(["system", "rows/s", "seconds", "vs nlp.pipe", "Ray overhead vs local"], rows)
-    return "\n".join([
-        f"{results['rows']:,} rows ({results['qa_rows']:,} with a question), {results['words']:,} words; "
-        f"{threads} cores; the annotate rows include loading the model (Ray: starting the actors), "
-        f"not the Ray cluster's start ({results['ray_start_s']:.1f} s).",
-        "",
-        table,
-        "",
-        f"Ray output equal to local (entities, answers, errors; scores within 1e-5): "
-        + ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in results["same_output"].items())
-        + f". Model load (spacy.load): {results['model_load_s']:.1f} s; the driver's reading and "
-        f"writing alone: {results['driver_io_rows_per_s']:,.0f} rows/s on one core.",
-    ])
+        rows.append(
+            [
+                label,
+                f"{rate:,.1f}",
+                f"{systems[name]['seconds']:,.1f}",
+                f"{rate / systems['nlp_pipe']['rows_per_s']:.2f}x",
+                "" if overhead is None else f"{100 * overhead:+.1f}%",
+            ]
+        )
+    table = common.markdown_table(
+        ["system", "rows/s", "seconds", "vs nlp.pipe", "Ray overhead vs local"], rows
+    )
+    return "\n".join(
+        [
+            f"{results['rows']:,} rows ({results['qa_rows']:,} with a question), {results['words']:,} words; "
+            f"{threads} cores; the annotate rows include loading the model (Ray: starting the actors), "
+            f"not the Ray cluster's start ({results['ray_start_s']:.1f} s).",
+            "",
+            table,
+            "",
+            "Ray output equal to local (entities, answers, errors; scores within 1e-5): "
+            + ", ".join(
+                f"{name} {'yes' if same else 'NO'}" for name, same in results["same_output"].items()
+            )
+            + f". Model load (spacy.load): {results['model_load_s']:.1f} s; the driver's reading and "
+            f"writing alone: {results['driver_io_rows_per_s']:,.0f} rows/s on one core.",
+        ]
+    )
 
 
 def ray_overhead(results: Dict[str, Any], name: str) -> Any:

@@ -17,6 +17,7 @@ Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--long-words 2000] [
        [--repeats 3] [--matmul-size 4096] [--json OUT.json]
        python bench/flops.py --smoke
 """
+
 import argparse
 import time
 from typing import Any, Dict, List, Sequence, Tuple
@@ -76,10 +77,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--matmul-size", type=common.positive_int, default=4096)
-    parser.add_argument("--release-heap", choices=("trim", "mmap", "off"), default="trim",
-                        help="the encoder's release_heap mode (trim: the default; see heap_speed.py)")
-    parser.add_argument("--spans", choices=("strided", "wordpiece"), default="strided",
-                        help="the encoder's windows (see scaling.py)")
+    parser.add_argument(
+        "--release-heap",
+        choices=("trim", "mmap", "off"),
+        default="trim",
+        help="the encoder's release_heap mode (trim: the default; see heap_speed.py)",
+    )
+    parser.add_argument(
+        "--spans",
+        choices=("strided", "wordpiece"),
+        default="strided",
+        help="the encoder's windows (see scaling.py)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.n_short, args.n_long, args.long_words = 16, 2, 300
@@ -117,10 +126,14 @@ class ForwardRecorder:
     def _before(self, module, args, kwargs) -> None:
         mask = kwargs.get("attention_mask")
         ids = kwargs.get("input_ids", args[0] if args else None)
-        self.calls.append({
-            "shape": tuple(ids.shape),
-            "lengths": mask.sum(dim=1).tolist() if mask is not None else [ids.shape[1]] * len(ids),
-        })
+        self.calls.append(
+            {
+                "shape": tuple(ids.shape),
+                "lengths": mask.sum(dim=1).tolist()
+                if mask is not None
+                else [ids.shape[1]] * len(ids),
+            }
+        )
         self._start = time.perf_counter()
 
     def _after(self, module, args, output) -> None:
@@ -148,16 +161,18 @@ def measure_texts(nlp, recorder: ForwardRecorder, texts: List[str], args, dims) 
             pass
         seconds = time.perf_counter() - start
         lengths = [n for call in recorder.calls for n in call["lengths"]]
-        passes.append({
-            "pipe_seconds": seconds,
-            "forward_seconds": sum(call["seconds"] for call in recorder.calls),
-            "useful_flops": encoder_flops(lengths, **dims),
-            "executed_flops": padded_flops([call["shape"] for call in recorder.calls], **dims),
-            "windows": len(lengths),
-            "wordpieces": sum(lengths),
-            "padded_wordpieces": sum(r * n for r, n in (c["shape"] for c in recorder.calls)),
-            "forward_calls": len(recorder.calls),
-        })
+        passes.append(
+            {
+                "pipe_seconds": seconds,
+                "forward_seconds": sum(call["seconds"] for call in recorder.calls),
+                "useful_flops": encoder_flops(lengths, **dims),
+                "executed_flops": padded_flops([call["shape"] for call in recorder.calls], **dims),
+                "windows": len(lengths),
+                "wordpieces": sum(lengths),
+                "padded_wordpieces": sum(r * n for r, n in (c["shape"] for c in recorder.calls)),
+                "forward_calls": len(recorder.calls),
+            }
+        )
     median = sorted(passes, key=lambda p: p["pipe_seconds"])[len(passes) // 2]
     return {
         "n_texts": len(texts),
@@ -175,11 +190,11 @@ def measure_texts(nlp, recorder: ForwardRecorder, texts: List[str], args, dims) 
 def measure(args) -> Dict[str, Any]:
     import torch
     from harness import texts as bench_texts
-
     from scaling import SPANS
 
-    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=args.release_heap,
-                                      get_spans=SPANS[args.spans])
+    nlp = common.build_spacy_pipeline(
+        ["ner", "textcat"], release_heap=args.release_heap, get_spans=SPANS[args.spans]
+    )
     encoder, _ = nlp.get_pipe("transformer").hf_encoder()
     dims = encoder_dims(encoder.config)
     by_row = {
@@ -228,16 +243,31 @@ def print_report(report: Dict[str, Any]) -> None:
     rows = []
     for key, label in ROWS:
         row = report["rows"][key]
-        rows.append([
-            label, f"{row['n_texts']:,}", f"{row['n_words'] / row['n_texts']:,.0f}",
-            f"{row['windows']:,}", f"{row['padding_share']:.0%}",
-            f"{row['useful_gflops_per_s']:,.1f}", f"{row['useful_share_of_peak']:.0f}%",
-            f"{row['forward_share_of_pipe']:.0%}", f"{row['executed_gflops_per_s_in_forward']:,.1f}",
-            f"{row['forward_share_of_peak']:.0f}%",
-        ])
+        rows.append(
+            [
+                label,
+                f"{row['n_texts']:,}",
+                f"{row['n_words'] / row['n_texts']:,.0f}",
+                f"{row['windows']:,}",
+                f"{row['padding_share']:.0%}",
+                f"{row['useful_gflops_per_s']:,.1f}",
+                f"{row['useful_share_of_peak']:.0f}%",
+                f"{row['forward_share_of_pipe']:.0%}",
+                f"{row['executed_gflops_per_s_in_forward']:,.1f}",
+                f"{row['forward_share_of_peak']:.0f}%",
+            ]
+        )
     headers = [
-        "texts", "n", "words/text", "windows", "padding", "GFLOP/s in nlp.pipe", "% of peak",
-        "time in forward", "GFLOP/s in forward (padded)", "% of peak",
+        "texts",
+        "n",
+        "words/text",
+        "windows",
+        "padding",
+        "GFLOP/s in nlp.pipe",
+        "% of peak",
+        "time in forward",
+        "GFLOP/s in forward (padded)",
+        "% of peak",
     ]
     print(common.markdown_table(headers, rows))
     print(

@@ -12,6 +12,7 @@ Usage: python bench/heap_speed.py [--modes mmap,trim,off,jemalloc] [--rounds 2] 
        [--threads N] [--json OUT]
        python bench/heap_speed.py --smoke
 """
+
 import argparse
 import gc
 import json
@@ -34,7 +35,12 @@ def find_jemalloc() -> Optional[str]:
     name = ctypes.util.find_library("jemalloc")
     if name is None:
         return None
-    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"):
+    for folder in (
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/usr/local/lib",
+    ):
         if Path(folder, name).exists():
             return str(Path(folder, name))
     return name
@@ -42,10 +48,18 @@ def find_jemalloc() -> Optional[str]:
 
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__, smoke="tiny sizes: checks that it runs")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, first is the baseline")
-    parser.add_argument("--rounds", type=common.positive_int, default=2, help="children per setting")
-    parser.add_argument("--passes", type=common.positive_int, default=2, help="timed passes per child")
-    parser.add_argument("--n-long", type=common.positive_int, default=10, help="texts of --long-words")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated, first is the baseline"
+    )
+    parser.add_argument(
+        "--rounds", type=common.positive_int, default=2, help="children per setting"
+    )
+    parser.add_argument(
+        "--passes", type=common.positive_int, default=2, help="timed passes per child"
+    )
+    parser.add_argument(
+        "--n-long", type=common.positive_int, default=10, help="texts of --long-words"
+    )
     parser.add_argument("--long-words", type=common.positive_int, default=2000)
     parser.add_argument("--n-short", type=common.positive_int, default=1500, help="CoNLL sentences")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
@@ -63,10 +77,14 @@ def child(args) -> Dict[str, float]:
     from harness import texts as bench_texts
 
     common.pin_threads(args.threads)
-    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap="off" if args.child == "jemalloc" else args.child)
+    nlp = common.build_spacy_pipeline(
+        ["ner", "textcat"], release_heap="off" if args.child == "jemalloc" else args.child
+    )
     found = {}
-    sets = {"long": bench_texts.long_texts(args.n_long, args.long_words),
-            "short": bench_texts.conll_sentences(args.n_short)}
+    sets = {
+        "long": bench_texts.long_texts(args.n_long, args.long_words),
+        "short": bench_texts.conll_sentences(args.n_short),
+    }
     for name, texts in sets.items():
         words = common.count_words(texts)
         list(nlp.pipe(texts[:3]))  # warm-up: thread pools, first allocations
@@ -88,32 +106,65 @@ def main() -> None:
     jemalloc = find_jemalloc()
     modes = [m for m in args.modes if m != "jemalloc" or jemalloc]
     runs: Dict[str, List[Dict[str, float]]] = {mode: [] for mode in modes}
-    sizes = ["--passes", args.passes, "--n-long", args.n_long, "--long-words", args.long_words,
-             "--n-short", args.n_short, "--threads", args.threads]
+    sizes = [
+        "--passes",
+        args.passes,
+        "--n-long",
+        args.n_long,
+        "--long-words",
+        args.long_words,
+        "--n-short",
+        args.n_short,
+        "--threads",
+        args.threads,
+    ]
     for _ in range(args.rounds):
         for mode in modes:
             # The child imports this checkout's package, as the parent does from its root.
             root = str(Path(__file__).resolve().parents[1])
-            env = dict(os.environ, HF_HUB_OFFLINE="1",
-                       PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+            env = dict(
+                os.environ,
+                HF_HUB_OFFLINE="1",
+                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+            )
             if mode == "jemalloc":
                 env["LD_PRELOAD"] = jemalloc
-            out = subprocess.run([sys.executable, __file__, *map(str, sizes), "--child", mode],
-                                 capture_output=True, text=True, env=env)
+            out = subprocess.run(
+                [sys.executable, __file__, *map(str, sizes), "--child", mode],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if out.returncode:
                 sys.exit(f"the {mode} child failed:\n{out.stderr[-3000:]}")
             runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
     best = {m: {k: max(r[k] for r in runs[m]) for k in ("long", "short")} for m in modes}
     base = modes[0]
-    rows = [[mode] + [f"{best[mode][name]:,.0f} ({best[mode][name] / best[base][name]:.2f}x)"
-                      for name in ("long", "short")] for mode in modes]
-    print(f"{args.threads} threads; {args.n_long} texts of {args.long_words} words, "
-          f"{args.n_short} CoNLL sentences; best of {args.rounds} processes x {args.passes} passes; "
-          f"ratios to {base}" + ("" if jemalloc or "jemalloc" not in args.modes
-                                 else "; jemalloc skipped: libjemalloc.so.2 not found"))
-    print(common.markdown_table(["release_heap", "long texts words/s", "short texts words/s"], rows))
+    rows = [
+        [mode]
+        + [
+            f"{best[mode][name]:,.0f} ({best[mode][name] / best[base][name]:.2f}x)"
+            for name in ("long", "short")
+        ]
+        for mode in modes
+    ]
+    print(
+        f"{args.threads} threads; {args.n_long} texts of {args.long_words} words, "
+        f"{args.n_short} CoNLL sentences; best of {args.rounds} processes x {args.passes} passes; "
+        f"ratios to {base}"
+        + (
+            ""
+            if jemalloc or "jemalloc" not in args.modes
+            else "; jemalloc skipped: libjemalloc.so.2 not found"
+        )
+    )
+    print(
+        common.markdown_table(["release_heap", "long texts words/s", "short texts words/s"], rows)
+    )
     if args.json:
-        common.write_json(args.json, {"runs": runs, "best": best, "threads": args.threads, "jemalloc": jemalloc})
+        common.write_json(
+            args.json, {"runs": runs, "best": best, "threads": args.threads, "jemalloc": jemalloc}
+        )
 
 
 if __name__ == "__main__":

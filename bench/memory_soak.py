@@ -12,6 +12,7 @@ Usage: python bench/memory_soak.py [--n-docs 50000] [--n-texts 2000] [--warmup 5
        [--release-heap trim|mmap|off]
 For jemalloc, start it as LD_PRELOAD=libjemalloc.so.2 python bench/memory_soak.py --release-heap off.
 """
+
 import argparse
 import gc
 import os
@@ -26,14 +27,26 @@ from harness.memory import PeakRss, rss_mb
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__)
     parser.add_argument("--n-docs", type=common.positive_int, default=50_000)
-    parser.add_argument("--n-texts", type=common.positive_int, default=2_000, help="distinct texts, cycled")
-    parser.add_argument("--warmup", type=common.positive_int, default=5_000, help="docs before the start sample")
-    parser.add_argument("--every", type=common.positive_int, default=2_500, help="docs between samples")
-    parser.add_argument("--question-share", type=float, default=0.2, help="share of docs asking a question")
+    parser.add_argument(
+        "--n-texts", type=common.positive_int, default=2_000, help="distinct texts, cycled"
+    )
+    parser.add_argument(
+        "--warmup", type=common.positive_int, default=5_000, help="docs before the start sample"
+    )
+    parser.add_argument(
+        "--every", type=common.positive_int, default=2_500, help="docs between samples"
+    )
+    parser.add_argument(
+        "--question-share", type=float, default=0.2, help="share of docs asking a question"
+    )
     parser.add_argument("--batch-size", type=common.positive_int, default=256)
     parser.add_argument("--max-growth", type=float, default=5.0, help="percent")
-    parser.add_argument("--release-heap", choices=("trim", "mmap", "off"), default="trim",
-                        help="the encoder's release_heap mode (trim: the default)")
+    parser.add_argument(
+        "--release-heap",
+        choices=("trim", "mmap", "off"),
+        default="trim",
+        help="the encoder's release_heap mode (trim: the default)",
+    )
     args = parser.parse_args()
     if args.warmup >= args.n_docs or args.warmup < args.n_texts:
         parser.error("expected --n-texts <= --warmup < --n-docs: every text is seen in the warm-up")
@@ -79,8 +92,11 @@ def main() -> int:
             if done % args.every == 0 or done in (args.warmup, args.n_docs):
                 gc.collect()
                 samples.append((done, rss_mb(), len(nlp.vocab.strings)))
-                print(f"  {done:>7,} docs  RSS {samples[-1][1]:8,.1f} MB  strings {samples[-1][2]:,}  "
-                      f"{time.perf_counter() - start_time:7,.0f} s", flush=True)
+                print(
+                    f"  {done:>7,} docs  RSS {samples[-1][1]:8,.1f} MB  strings {samples[-1][2]:,}  "
+                    f"{time.perf_counter() - start_time:7,.0f} s",
+                    flush=True,
+                )
     start = next(rss for done, rss, _ in samples if done == args.warmup)
     end = samples[-1][1]
     growth = 100 * (end - start) / start
@@ -96,14 +112,25 @@ def main() -> int:
     for problem in problems[:20]:
         print(f"FAIL: {problem}", file=sys.stderr)
     if args.json:
-        common.write_json(args.json, {
-            "threads": args.threads, "versions": common.versions(), "args": cli.arguments(args),
-            "samples": [{"docs": d, "rss_mb": r, "strings": n} for d, r, n in samples],
-            "growth_percent": growth, "peak_rss_mb": peak.mb, "entities": n_entities,
-            "answered": n_answered, "problems": problems[:20],
-        })
+        common.write_json(
+            args.json,
+            {
+                "threads": args.threads,
+                "versions": common.versions(),
+                "args": cli.arguments(args),
+                "samples": [{"docs": d, "rss_mb": r, "strings": n} for d, r, n in samples],
+                "growth_percent": growth,
+                "peak_rss_mb": peak.mb,
+                "entities": n_entities,
+                "answered": n_answered,
+                "problems": problems[:20],
+            },
+        )
     if growth > args.max_growth:
-        print(f"FAIL: RSS grew {growth:.2f}% after warm-up (limit {args.max_growth}%)", file=sys.stderr)
+        print(
+            f"FAIL: RSS grew {growth:.2f}% after warm-up (limit {args.max_growth}%)",
+            file=sys.stderr,
+        )
     return 1 if problems or growth > args.max_growth else 0
 
 

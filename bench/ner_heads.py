@@ -5,6 +5,7 @@ Prints, per pipeline: entity P/R/F on the dev .spacy file (spaCy's scorer) and w
 
     python bench/ner_heads.py DEV.spacy NAME=MODEL_DIR [NAME=MODEL_DIR ...] [--repeats 3]
 """
+
 import sys
 from pathlib import Path
 from typing import Any, Dict
@@ -18,7 +19,8 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="NAME=PATH of a trained pipeline")
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument(
-        "--max-batch-items", type=common.positive_int,
+        "--max-batch-items",
+        type=common.positive_int,
         help="override the encoder's max_batch_items (pipelines saved with older defaults)",
     )
     cli.run(parser.parse_args(), measure, render)
@@ -55,18 +57,31 @@ def measure(args) -> Dict[str, Any]:
         scores = nlp.evaluate([Example(nlp.make_doc(doc.text), doc) for doc in gold])
         speed = common.summarise(times[name], n_words=n_words, n_texts=len(texts))
         results[name] = {key: scores[key] for key in ("ents_p", "ents_r", "ents_f")} | speed
-    return {"docs": len(texts), "words": n_words, "threads": args.threads,
-            "repeats": args.repeats, "args": cli.arguments(args), "pipelines": results}
+    return {
+        "docs": len(texts),
+        "words": n_words,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "args": cli.arguments(args),
+        "pipelines": results,
+    }
 
 
 def render(report: Dict[str, Any]) -> None:
     rows = [
-        [name, f"{100 * r['ents_p']:.2f}", f"{100 * r['ents_r']:.2f}", f"{100 * r['ents_f']:.2f}",
-         f"{r['words_per_s']:,.0f}"]
+        [
+            name,
+            f"{100 * r['ents_p']:.2f}",
+            f"{100 * r['ents_r']:.2f}",
+            f"{100 * r['ents_f']:.2f}",
+            f"{r['words_per_s']:,.0f}",
+        ]
         for name, r in report["pipelines"].items()
     ]
-    print(f"{report['docs']} docs, {report['words']} words, {report['threads']} threads, "
-          f"median of {report['repeats']}")
+    print(
+        f"{report['docs']} docs, {report['words']} words, {report['threads']} threads, "
+        f"median of {report['repeats']}"
+    )
     print(common.markdown_table(["pipeline", "ents P", "ents R", "ents F", "words/s"], rows))
 
 

@@ -22,6 +22,7 @@ Usage: python bench/peak_rss.py [--n-texts 768] [--n-questions 100] [--threads N
                                 [--encoder PATH]
        python bench/peak_rss.py --smoke
 """
+
 import argparse
 import json
 import subprocess
@@ -66,8 +67,13 @@ def run_spacy(texts, pairs, after_load, encoder: Optional[Path]) -> None:
 
 def run_hf(texts, pairs, after_load, batch_size: int, encoder: Optional[Path]) -> None:
     import transformers
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        pipeline,
+    )
 
     transformers.logging.set_verbosity_error()  # "newly initialized weights": intended here
     if encoder:
@@ -111,6 +117,7 @@ def child(args) -> Dict[str, Any]:
 
     if args.side == "spacy":
         import spacy  # noqa: F401
+
         import spacy_bert_tasks  # noqa: F401
     found = {"after_imports_mb": rss_mb()}
 
@@ -159,11 +166,22 @@ def print_report(report: Dict[str, Any]) -> None:
     rows = []
     for side in SIDES:
         found = report["sides"][side]
-        rows.append([
-            LABELS[side], f"{found['after_imports_mb']:,.0f}", f"{found['after_load_mb']:,.0f}",
-            f"{found['peak_mb']:,.0f}", f"{found['peak_mb'] - found['after_imports_mb']:,.0f}",
-        ])
-    headers = ["system", "after imports (MB)", "after load (MB)", "peak (MB)", "peak - imports (MB)"]
+        rows.append(
+            [
+                LABELS[side],
+                f"{found['after_imports_mb']:,.0f}",
+                f"{found['after_load_mb']:,.0f}",
+                f"{found['peak_mb']:,.0f}",
+                f"{found['peak_mb'] - found['after_imports_mb']:,.0f}",
+            ]
+        )
+    headers = [
+        "system",
+        "after imports (MB)",
+        "after load (MB)",
+        "peak (MB)",
+        "peak - imports (MB)",
+    ]
     print(common.markdown_table(headers, rows))
     print(
         f"\npeak RSS ratio spaCy / HF: {report['peak_ratio']:.2f}x (target <= 0.5x); "

@@ -12,6 +12,7 @@ of each spaCy row to its Hugging Face peer for the same task:
 Usage: python bench/pipe_speed.py [--n-texts 768] [--batch-size 1000] [--hf-batch-size 32]
        [--threads N] [--repeats 3] [--texts FILE] [--json OUT.json]
 """
+
 import argparse
 from pathlib import Path
 from typing import Any, Dict, List
@@ -40,7 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__)
     parser.add_argument("--n-texts", type=common.positive_int, default=768)
     parser.add_argument(
-        "--batch-size", type=common.positive_int, default=1000,
+        "--batch-size",
+        type=common.positive_int,
+        default=1000,
         help="nlp.pipe batch size (docs are length-sorted within a batch; spaCy's default 1000)",
     )
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)
@@ -75,8 +78,13 @@ def hf_systems(texts: List[str], batch_size: int, model_path: str) -> Dict[str, 
     """Stock HF pipelines with fresh heads on the same encoder weights, and a raw forward pass."""
     import torch
     import transformers
-    from transformers import AutoModel, AutoModelForSequenceClassification
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+    from transformers import (
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        pipeline,
+    )
 
     transformers.logging.set_verbosity_error()  # "newly initialized weights": intended here
     torch.manual_seed(0)
@@ -88,12 +96,19 @@ def hf_systems(texts: List[str], batch_size: int, model_path: str) -> Dict[str, 
         model_path, num_labels=len(common.CATS), id2label=dict(enumerate(common.CATS))
     )
     token_cls = pipeline(
-        "token-classification", model=token_model, tokenizer=tokenizer,
-        aggregation_strategy="simple", batch_size=batch_size, device=-1,
+        "token-classification",
+        model=token_model,
+        tokenizer=tokenizer,
+        aggregation_strategy="simple",
+        batch_size=batch_size,
+        device=-1,
     )
     text_cls = pipeline(
-        "text-classification", model=text_model, tokenizer=tokenizer,
-        batch_size=batch_size, device=-1,
+        "text-classification",
+        model=text_model,
+        tokenizer=tokenizer,
+        batch_size=batch_size,
+        device=-1,
     )
     # Zero heads, as thinc's Softmax starts: uniform scores whose argmax is the first label, "O".
     # Random heads would tag most words as entities and load HF's aggregation with work that
@@ -201,10 +216,16 @@ def print_report(report: Dict[str, Any]) -> None:
         result = report["systems"][key]
         ratio = f"{result['ratio_to_peer']:.2f}x" if peer else "baseline"
         spread = "-" if result["spread"] is None else f"{result['spread']:.0%}"
-        rows.append([
-            label, f"{result['words_per_s']:,.0f}", f"{result['texts_per_s']:,.1f}",
-            ratio, spread, labels[peer] if peer else "",
-        ])
+        rows.append(
+            [
+                label,
+                f"{result['words_per_s']:,.0f}",
+                f"{result['texts_per_s']:,.1f}",
+                ratio,
+                spread,
+                labels[peer] if peer else "",
+            ]
+        )
     headers = ["system", "words/s", "texts/s", "ratio", "spread", "ratio is to"]
     print(common.markdown_table(headers, rows, text_columns=(0, 5)))
     print(f"\npeak RSS {report['peak_rss_mb']:,.0f} MB (whole process, all systems loaded)")

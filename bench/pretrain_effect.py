@@ -20,6 +20,7 @@ Usage: python bench/pretrain_effect.py [--parts corpus,pretrain,finetune] [--see
        [--output bench/results/pretrain] [--threads N] [--json OUT.json]
        python bench/pretrain_effect.py --smoke     # tiny sizes: checks that it runs
 """
+
 import argparse
 import json
 import os
@@ -29,8 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from harness import cli, common
-from harness import corpus
+from harness import cli, common, corpus
 
 DATASETS = common.SHARED / "datasets"
 WNUT = DATASETS / "wnut17"
@@ -53,17 +53,30 @@ SCORE = {"ner": "ents_f", "textcat": "cats_accuracy"}
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__, smoke="tiny sizes: checks that it runs")
     parser.add_argument("--parts", default="corpus,pretrain,finetune")
-    parser.add_argument("--only", default="", help="comma-separated pretrain runs / fine-tune starts to do now (default all)")
-    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results" / "pretrain")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated pretrain runs / fine-tune starts to do now (default all)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).resolve().parent / "results" / "pretrain"
+    )
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--pretrain-steps", type=common.positive_int, default=200)
     parser.add_argument("--max-length", type=common.positive_int, default=64)
     parser.add_argument("--batch-tokens", type=common.positive_int, default=2048)
     parser.add_argument("--pretrain-learn-rate", type=float, default=1e-4)
-    parser.add_argument("--head-learn-rate", type=float, default=1e-3, help="the head-only baseline: a fresh head learns faster than an encoder adapts")
+    parser.add_argument(
+        "--head-learn-rate",
+        type=float,
+        default=1e-3,
+        help="the head-only baseline: a fresh head learns faster than an encoder adapts",
+    )
     parser.add_argument("--ner-steps", type=common.positive_int, default=150)
     parser.add_argument("--textcat-steps", type=common.positive_int, default=100)
-    parser.add_argument("--learn-rate", type=float, default=1e-4, help="fine-tuning (init-config --learn-rate)")
+    parser.add_argument(
+        "--learn-rate", type=float, default=1e-4, help="fine-tuning (init-config --learn-rate)"
+    )
     parser.add_argument("--sst2-dev", type=common.positive_int, default=1000)
     parser.add_argument("--sst2-train", type=common.positive_int, default=2000)
     parser.add_argument("--sst2-raw", type=common.positive_int, default=20000)
@@ -79,7 +92,11 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(command: List[str], args) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **{var: str(args.threads) for var in common.THREAD_ENV_VARS}}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        **{var: str(args.threads) for var in common.THREAD_ENV_VARS},
+    }
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True, env=env)
 
@@ -87,9 +104,12 @@ def run(command: List[str], args) -> None:
 def make_corpus(args) -> Dict[str, Path]:
     folder = args.output / "corpus"
     files = {
-        "wnut_train": folder / "wnut_train.spacy", "wnut_dev": folder / "wnut_dev.spacy",
-        "wnut_raw": folder / "wnut_raw.txt", "sst2_dev": folder / "sst2_dev.spacy",
-        "sst2_train": folder / "sst2_train.spacy", "sst2_raw": folder / "sst2_raw.txt",
+        "wnut_train": folder / "wnut_train.spacy",
+        "wnut_dev": folder / "wnut_dev.spacy",
+        "wnut_raw": folder / "wnut_raw.txt",
+        "sst2_dev": folder / "sst2_dev.spacy",
+        "sst2_train": folder / "sst2_train.spacy",
+        "sst2_raw": folder / "sst2_raw.txt",
     }
     if "corpus" not in args.parts or all(path.exists() for path in files.values()):
         return files
@@ -97,29 +117,70 @@ def make_corpus(args) -> Dict[str, Path]:
     convert = [sys.executable, "-m", "spacy_bert_tasks", "convert"]
     run(convert + ["conll", str(WNUT / "wnut17train.conll"), str(files["wnut_train"])], args)
     run(convert + ["conll", str(WNUT / "emerging.dev.conll"), str(files["wnut_dev"])], args)
-    textcat = convert + ["textcat", str(SST2), "--label-names", "0=NEGATIVE,1=POSITIVE", "--shuffle-seed", "0"]
+    textcat = convert + [
+        "textcat",
+        str(SST2),
+        "--label-names",
+        "0=NEGATIVE,1=POSITIVE",
+        "--shuffle-seed",
+        "0",
+    ]
     run(textcat + [str(files["sst2_dev"]), "--limit", str(args.sst2_dev)], args)
-    run(textcat + [str(files["sst2_train"]), "--skip", str(args.sst2_dev), "--limit", str(args.sst2_train)], args)
+    run(
+        textcat
+        + [str(files["sst2_train"]), "--skip", str(args.sst2_dev), "--limit", str(args.sst2_train)],
+        args,
+    )
     raw = folder / "sst2_raw.spacy"
     run(textcat + [str(raw), "--skip", str(args.sst2_dev), "--limit", str(args.sst2_raw)], args)
     # Raw text as a user has it: one tweet / review sentence per line.
-    files["sst2_raw"].write_text("".join(doc.text + "\n" for doc in corpus.read_docs(raw)), encoding="utf8")
-    files["wnut_raw"].write_text("".join(doc.text + "\n" for doc in corpus.read_docs(files["wnut_train"])), encoding="utf8")
+    files["sst2_raw"].write_text(
+        "".join(doc.text + "\n" for doc in corpus.read_docs(raw)), encoding="utf8"
+    )
+    files["wnut_raw"].write_text(
+        "".join(doc.text + "\n" for doc in corpus.read_docs(files["wnut_train"])), encoding="utf8"
+    )
     return files
 
 
 def pretrain(name: str, files: Dict[str, Path], args) -> Path:
     domain, extra = PRETRAIN_RUNS[name]
     out_dir = args.output / "encoders" / name
-    if (out_dir / "pretrain_meta.json").exists() or "pretrain" not in args.parts or (args.only and name not in args.only):
+    if (
+        (out_dir / "pretrain_meta.json").exists()
+        or "pretrain" not in args.parts
+        or (args.only and name not in args.only)
+    ):
         return out_dir
     started = time.perf_counter()
-    run([
-        sys.executable, "-m", "spacy_bert_tasks", "pretrain", str(files[f"{domain}_raw"]), str(out_dir), "--encoder", MINILM,
-        "--max-steps", str(args.pretrain_steps), "--max-length", str(args.max_length), "--batch-tokens", str(args.batch_tokens),
-        "--learn-rate", str(args.head_learn_rate if "--freeze-encoder" in extra else args.pretrain_learn_rate), "--eval-every", str(args.pretrain_steps), "--checkpoint-every", "1000000",
-        "--txt-layout", "lines", *extra,
-    ], args)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "spacy_bert_tasks",
+            "pretrain",
+            str(files[f"{domain}_raw"]),
+            str(out_dir),
+            "--encoder",
+            MINILM,
+            "--max-steps",
+            str(args.pretrain_steps),
+            "--max-length",
+            str(args.max_length),
+            "--batch-tokens",
+            str(args.batch_tokens),
+            "--learn-rate",
+            str(args.head_learn_rate if "--freeze-encoder" in extra else args.pretrain_learn_rate),
+            "--eval-every",
+            str(args.pretrain_steps),
+            "--checkpoint-every",
+            "1000000",
+            "--txt-layout",
+            "lines",
+            *extra,
+        ],
+        args,
+    )
     meta = json.loads((out_dir / "pretrain_meta.json").read_text())
     meta["wall_seconds"] = time.perf_counter() - started
     (out_dir / "pretrain_meta.json").write_text(json.dumps(meta, indent=2))
@@ -129,7 +190,11 @@ def pretrain(name: str, files: Dict[str, Path], args) -> Path:
 def finetune(task: str, start: str, seed: int, files: Dict[str, Path], args) -> None:
     """Train `task` from `start` for the fixed budget; score the last weights on the whole dev set."""
     result_path = args.output / "finetune" / f"{task}-{start}-seed{seed}.json"
-    if result_path.exists() or "finetune" not in args.parts or (args.only and start not in args.only):
+    if (
+        result_path.exists()
+        or "finetune" not in args.parts
+        or (args.only and start not in args.only)
+    ):
         return
     from spacy import util
     from spacy.training import Corpus
@@ -145,13 +210,17 @@ def finetune(task: str, start: str, seed: int, files: Dict[str, Path], args) -> 
     folder.mkdir(parents=True, exist_ok=True)
     # spaCy evaluates at step 0 and every eval_frequency: on a few docs only, to save time;
     # the score below is the whole dev set's.
-    small_dev = corpus.write_subset(files[f"{domain}_dev"], 20, args.output / "corpus" / f"{domain}_dev_first20.spacy")
+    small_dev = corpus.write_subset(
+        files[f"{domain}_dev"], 20, args.output / "corpus" / f"{domain}_dev_first20.spacy"
+    )
     config = generate_config([task], encoder=encoder, max_steps=steps, learn_rate=args.learn_rate)
     config_path = folder / "config.cfg"
     config.to_disk(config_path)
     overrides = {
-        "paths.train": str(files[f"{domain}_train"]), "paths.dev": str(small_dev),
-        "system.seed": seed, "training.eval_frequency": steps,
+        "paths.train": str(files[f"{domain}_train"]),
+        "paths.dev": str(small_dev),
+        "system.seed": seed,
+        "training.eval_frequency": steps,
     }
     started = time.perf_counter()
     nlp = init_nlp(util.load_config(config_path, overrides=overrides, interpolate=False))
@@ -160,12 +229,22 @@ def finetune(task: str, start: str, seed: int, files: Dict[str, Path], args) -> 
     dev = list(Corpus(str(files[f"{domain}_dev"]))(nlp))
     scores = nlp.evaluate(dev)
     found = {
-        "task": task, "start": start, "encoder": encoder, "seed": seed, "steps": steps, "learn_rate": args.learn_rate,
-        "score": scores[SCORE[task]], "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
-        "dev_docs": len(dev), "train_seconds": train_seconds,
+        "task": task,
+        "start": start,
+        "encoder": encoder,
+        "seed": seed,
+        "steps": steps,
+        "learn_rate": args.learn_rate,
+        "score": scores[SCORE[task]],
+        "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
+        "dev_docs": len(dev),
+        "train_seconds": train_seconds,
     }
     result_path.write_text(json.dumps(found, indent=2))
-    print(f"{task} from {start}, seed {seed}: {SCORE[task]} {found['score']:.4f} ({train_seconds:.0f} s)", flush=True)
+    print(
+        f"{task} from {start}, seed {seed}: {SCORE[task]} {found['score']:.4f} ({train_seconds:.0f} s)",
+        flush=True,
+    )
 
 
 def collect(args) -> Dict[str, Any]:
@@ -175,47 +254,95 @@ def collect(args) -> Dict[str, Any]:
         meta_path = args.output / "encoders" / name / "pretrain_meta.json"
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            pretrain_runs[name] = {key: meta.get(key) for key in (
-                "heldout_perplexity_before", "heldout_perplexity_after", "steps", "train_words_per_second", "wall_seconds", "docs",
-            )}
+            pretrain_runs[name] = {
+                key: meta.get(key)
+                for key in (
+                    "heldout_perplexity_before",
+                    "heldout_perplexity_after",
+                    "steps",
+                    "train_words_per_second",
+                    "wall_seconds",
+                    "docs",
+                )
+            }
     folder = args.output / "finetune"
-    finetune_runs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
-    sizes = {key: getattr(args, key) for key in (
-        "pretrain_steps", "max_length", "batch_tokens", "pretrain_learn_rate", "head_learn_rate", "ner_steps",
-        "textcat_steps", "learn_rate", "sst2_dev", "sst2_train", "sst2_raw", "seeds",
-    )}
+    finetune_runs = (
+        [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+        if folder.exists()
+        else []
+    )
+    sizes = {
+        key: getattr(args, key)
+        for key in (
+            "pretrain_steps",
+            "max_length",
+            "batch_tokens",
+            "pretrain_learn_rate",
+            "head_learn_rate",
+            "ner_steps",
+            "textcat_steps",
+            "learn_rate",
+            "sst2_dev",
+            "sst2_train",
+            "sst2_raw",
+            "seeds",
+        )
+    }
     return {"sizes": sizes, "pretrain": pretrain_runs, "finetune": finetune_runs}
 
 
 def tables(found: Dict[str, Any]) -> str:
     """The perplexity and fine-tuning tables, as Markdown (also for docs/benchmarks.md)."""
     sizes = found["sizes"]
-    rows = [[
-        name, f"{run['heldout_perplexity_before']:,.0f}", f"{run['heldout_perplexity_after']:.2f}", str(run["steps"]),
-        f"{run['train_words_per_second']:,.0f}", f"{run.get('wall_seconds') or 0:.0f}",
-    ] for name, run in found["pretrain"].items()]
+    rows = [
+        [
+            name,
+            f"{run['heldout_perplexity_before']:,.0f}",
+            f"{run['heldout_perplexity_after']:.2f}",
+            str(run["steps"]),
+            f"{run['train_words_per_second']:,.0f}",
+            f"{run.get('wall_seconds') or 0:.0f}",
+        ]
+        for name, run in found["pretrain"].items()
+    ]
     text = [
         f"Held-out perplexity (5% of each domain's docs, fixed masks, windows of {sizes['max_length']} tokens, batches of "
         f"{sizes['batch_tokens']} padded tokens; 'before' has BERT's freshly initialized head; `-head`: encoder frozen, "
         f"head trained at {sizes['head_learn_rate']}; `-mlm` / `-nsp`: everything trained at {sizes['pretrain_learn_rate']}):",
-        "", common.markdown_table(["run", "before", "after", "steps", "words/s", "seconds"], rows), "",
+        "",
+        common.markdown_table(["run", "before", "after", "steps", "words/s", "seconds"], rows),
+        "",
     ]
     rows = []
     for task, (_, starts) in FINETUNE.items():
         for start in starts:
-            runs = sorted((r for r in found["finetune"] if r["task"] == task and r["start"] == start), key=lambda r: r["seed"])
+            runs = sorted(
+                (r for r in found["finetune"] if r["task"] == task and r["start"] == start),
+                key=lambda r: r["seed"],
+            )
             if runs:
                 scores = [100 * r["score"] for r in runs]
-                rows.append([
-                    task, start, ", ".join(f"{s:.2f}" for s in scores), f"{sum(scores) / len(scores):.2f}",
-                    str(runs[0]["steps"]), f"{sum(r['train_seconds'] for r in runs) / len(runs):.0f}",
-                ])
+                rows.append(
+                    [
+                        task,
+                        start,
+                        ", ".join(f"{s:.2f}" for s in scores),
+                        f"{sum(scores) / len(scores):.2f}",
+                        str(runs[0]["steps"]),
+                        f"{sum(r['train_seconds'] for r in runs) / len(runs):.0f}",
+                    ]
+                )
     text += [
         f"Fine-tuning with the same budget from each start (learn rate {sizes['learn_rate']}; one score per seed run, "
         f"seeds from 0); "
         f"NER: WNUT-17 dev entity F1 (1,009 docs); textcat: accuracy on {sizes['sst2_dev']:,} held-out SST-2 train "
         f"sentences, {sizes['sst2_train']:,} to train:",
-        "", common.markdown_table(["task", "start", "score per seed", "mean", "steps", "seconds"], rows, text_columns=(0, 1, 2)),
+        "",
+        common.markdown_table(
+            ["task", "start", "score per seed", "mean", "steps", "seconds"],
+            rows,
+            text_columns=(0, 1, 2),
+        ),
     ]
     return "\n".join(text)
 

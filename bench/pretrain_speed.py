@@ -19,6 +19,7 @@ Usage: python bench/pretrain_speed.py [--steps 40] [--warmup-steps 5] [--max-len
        [--batch-tokens 2048] [--threads N] [--json OUT.json]
        python bench/pretrain_speed.py --smoke
 """
+
 import argparse
 import statistics
 import time
@@ -35,8 +36,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=common.positive_int, default=40)
     parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps")
     parser.add_argument("--max-length", type=common.positive_int, default=64)
-    parser.add_argument("--batch-tokens", type=common.positive_int, default=2048, help="padded tokens per batch")
-    parser.add_argument("--conll", type=Path, default=WNUT_TRAIN, help="text: the sentences of a CoNLL file (WNUT-17 train)")
+    parser.add_argument(
+        "--batch-tokens", type=common.positive_int, default=2048, help="padded tokens per batch"
+    )
+    parser.add_argument(
+        "--conll",
+        type=Path,
+        default=WNUT_TRAIN,
+        help="text: the sentences of a CoNLL file (WNUT-17 train)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.warmup_steps = 3, 1
@@ -62,7 +70,12 @@ def build_sides(args):
     settings = loop.TrainSettings(max_steps=args.steps, learn_rate=1e-4)
     torch.manual_seed(0)
     start = load_starting_point(EMBEDDED_ENCODER)
-    data = PretrainData(docs, start.tokenizer, DataSettings(max_length=args.max_length, batch_tokens=args.batch_tokens, heldout_share=0.0), seed=0)
+    data = PretrainData(
+        docs,
+        start.tokenizer,
+        DataSettings(max_length=args.max_length, batch_tokens=args.batch_tokens, heldout_share=0.0),
+        seed=0,
+    )
     sequences = data.epoch_sequences(0)
     batches = [[sequences[i] for i in batch] for batch in data.epoch_batches(0)]
     ours_optimizer, ours_schedule = loop.build_optimizer(start.model, settings, args.steps)
@@ -74,14 +87,18 @@ def build_sides(args):
 
     hf_model = transformers.BertForMaskedLM.from_pretrained(resolve_encoder_name(EMBEDDED_ENCODER))
     hf_model.train()
-    collator = transformers.DataCollatorForWholeWordMask(start.tokenizer, mlm_probability=0.15, return_tensors="pt")
+    collator = transformers.DataCollatorForWholeWordMask(
+        start.tokenizer, mlm_probability=0.15, return_tensors="pt"
+    )
     hf_optimizer, hf_schedule = loop.build_optimizer(hf_model, settings, args.steps)
 
     def hf(index: int) -> None:
         inputs = collator([{"input_ids": s.input_ids.tolist()} for s in batches[index]])
         attention_mask = (inputs["input_ids"] != start.tokenizer.pad_token_id).long()
         hf_optimizer.zero_grad(set_to_none=True)
-        loss = hf_model(input_ids=inputs["input_ids"], attention_mask=attention_mask, labels=inputs["labels"]).loss
+        loss = hf_model(
+            input_ids=inputs["input_ids"], attention_mask=attention_mask, labels=inputs["labels"]
+        ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(hf_model.parameters(), settings.max_grad_norm)
         hf_optimizer.step()
@@ -93,7 +110,9 @@ def build_sides(args):
 def measure(args) -> Dict[str, Any]:
     ours, hf, batches, n_docs = build_sides(args)
     if len(batches) < args.steps:
-        raise SystemExit(f"expected at least {args.steps} batches in the text, got {len(batches)}: fewer --steps")
+        raise SystemExit(
+            f"expected at least {args.steps} batches in the text, got {len(batches)}: fewer --steps"
+        )
     seconds: Dict[str, List[float]] = {"spacy_bert_tasks": [], "hf": []}
     words: List[int] = []
     for i in range(args.steps):
@@ -108,7 +127,11 @@ def measure(args) -> Dict[str, Any]:
             seconds["hf"].append(hf_seconds)
             words.append(n_words)
     found = {
-        side: {"seconds": times, "words_per_s": sum(words) / sum(times), "median_step_seconds": statistics.median(times)}
+        side: {
+            "seconds": times,
+            "words_per_s": sum(words) / sum(times),
+            "median_step_seconds": statistics.median(times),
+        }
         for side, times in seconds.items()
     }
     return {
@@ -126,7 +149,12 @@ def main() -> None:
     def measured(args: argparse.Namespace) -> Dict[str, Any]:
         # Every option as a string, as earlier results recorded them.
         options = {k: str(v) for k, v in vars(args).items()}
-        return {"args": options, "versions": common.versions(), "threads": args.threads, **measure(args)}
+        return {
+            "args": options,
+            "versions": common.versions(),
+            "threads": args.threads,
+            **measure(args),
+        }
 
     def render(found: Dict[str, Any]) -> None:
         versions = found["versions"]
@@ -135,11 +163,22 @@ def main() -> None:
             f"{args.steps} steps of <= {args.batch_tokens} padded tokens (sequences <= {args.max_length}), the first "
             f"{args.warmup_steps} untimed; text: {args.conll.name} ({found['docs']:,} docs); same batches on both sides\n"
         )
-        rows = [[
-            f"{found['spacy_bert_tasks']['words_per_s']:,.0f}", f"{found['hf']['words_per_s']:,.0f}", f"{found['ratio']:.2f}x",
-            f"{found['timed_steps']}", f"{found['words']:,}",
-        ]]
-        print(common.markdown_table(["pretrain words/s", "HF masked-LM loop words/s", "ratio", "timed steps", "words"], rows, text_columns=()))
+        rows = [
+            [
+                f"{found['spacy_bert_tasks']['words_per_s']:,.0f}",
+                f"{found['hf']['words_per_s']:,.0f}",
+                f"{found['ratio']:.2f}x",
+                f"{found['timed_steps']}",
+                f"{found['words']:,}",
+            ]
+        ]
+        print(
+            common.markdown_table(
+                ["pretrain words/s", "HF masked-LM loop words/s", "ratio", "timed steps", "words"],
+                rows,
+                text_columns=(),
+            )
+        )
 
     cli.run(args, measured, render)
 

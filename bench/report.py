@@ -14,6 +14,7 @@ are resumable at the granularity of a run: spacy_finetune.py keeps a finished tr
 Full size writes bench/results/full/ and docs/benchmarks.md (+ docs/img/); --smoke writes
 bench/results/smoke/ with its page and plots inside, never over the real page.
 """
+
 import argparse
 import os
 import subprocess
@@ -22,9 +23,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from harness import cache
-from harness import common
-from harness import corpus
+from harness import cache, common, corpus
 
 REPO = corpus.BENCH.parent
 # Training steps of each run; the joint model trains on all three corpora for their sum.
@@ -49,16 +48,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--results", type=Path, help="default bench/results/{full,smoke}")
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS)
     parser.add_argument("--out", type=Path, help="default docs/benchmarks.md (smoke: in RESULTS)")
-    parser.add_argument("--notes", type=Path, default=REPO / "docs" / "benchmarks_notes.json",
-                        help="explanations of missed targets, by target id (JSON)")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=REPO / "docs" / "benchmarks_notes.json",
+        help="explanations of missed targets, by target id (JSON)",
+    )
     parser.add_argument("--threads", type=common.positive_int, default=os.cpu_count() or 1)
-    parser.add_argument("--steps", default=",".join(f"{k}={v}" for k, v in STEPS.items()),
-                        help="training steps per task, e.g. ner=300,textcat=200,qa=600")
+    parser.add_argument(
+        "--steps",
+        default=",".join(f"{k}={v}" for k, v in STEPS.items()),
+        help="training steps per task, e.g. ner=300,textcat=200,qa=600",
+    )
     parser.add_argument("--list", action="store_true", help="print the steps and their commands")
     args = parser.parse_args()
     kind = "smoke" if args.smoke else "full"
     args.results = args.results or corpus.BENCH / "results" / kind
-    args.out = args.out or (args.results / "benchmarks.md" if args.smoke else REPO / "docs" / "benchmarks.md")
+    args.out = args.out or (
+        args.results / "benchmarks.md" if args.smoke else REPO / "docs" / "benchmarks.md"
+    )
     args.img = args.out.parent / "img"
     args.steps = {k: int(v) for k, v in (part.split("=") for part in args.steps.split(","))}
     return args
@@ -79,7 +87,14 @@ def plan(args) -> List[Step]:
     data = ["--corpus", rel(args.corpus)]
 
     def bench(name: str, script: str, extra: List[str], what: str, reads=()) -> Step:
-        command = ["python", f"bench/{script}", *extra, *threads, "--json", rel(res / f"{name}.json")]
+        command = [
+            "python",
+            f"bench/{script}",
+            *extra,
+            *threads,
+            "--json",
+            rel(res / f"{name}.json"),
+        ]
         return Step(name, command, what, tuple(reads))
 
     quick_pipe = ["--n-texts", "32", "--repeats", "1"] if args.smoke else []
@@ -89,33 +104,65 @@ def plan(args) -> List[Step]:
         bench("pipe_speed", "pipe_speed.py", quick_pipe, "prediction speed, NER and textcat"),
         bench("peak_rss", "peak_rss.py", smoke, "peak memory"),
         bench("flops", "flops.py", smoke, "encoder FLOP rate"),
-        bench("scaling", "scaling.py", smoke + ["--plot", rel(args.img / "scaling.png")], "scaling"),
+        bench(
+            "scaling", "scaling.py", smoke + ["--plot", rel(args.img / "scaling.png")], "scaling"
+        ),
         bench("train_speed", "train_speed.py", smoke + data, "training speed"),
-        bench("annotate_speed", "annotate_speed.py", smoke, "batch annotation, local and Ray engines"),
+        bench(
+            "annotate_speed", "annotate_speed.py", smoke, "batch annotation, local and Ray engines"
+        ),
         bench("pretrain_speed", "pretrain_speed.py", smoke, "pre-training speed"),
     ]
+
     def n_steps(n: int) -> List[str]:  # --smoke sets its own few steps
         return [] if args.smoke else ["--steps", str(n)]
 
     for task in ("qa", "ner", "textcat"):
         out = ["--output", rel(res / "train" / task)]
-        steps.append(bench(f"spacy_{task}", "spacy_finetune.py",
-                           ["--tasks", task, *n_steps(args.steps[task]), *out, *data, *smoke],
-                           f"accuracy: spacy train, {task}"))
+        steps.append(
+            bench(
+                f"spacy_{task}",
+                "spacy_finetune.py",
+                ["--tasks", task, *n_steps(args.steps[task]), *out, *data, *smoke],
+                f"accuracy: spacy train, {task}",
+            )
+        )
         if task == "qa":  # the reduced-precision rows are scored with the trained QA model
-            steps.append(bench("qa_speed", "qa_speed.py",
-                               quick_qa + ["--model", rel(qa_model), "--precisions", "fp32,bf16,int8"],
-                               "prediction speed, QA", reads=["spacy_qa"]))
+            steps.append(
+                bench(
+                    "qa_speed",
+                    "qa_speed.py",
+                    quick_qa + ["--model", rel(qa_model), "--precisions", "fp32,bf16,int8"],
+                    "prediction speed, QA",
+                    reads=["spacy_qa"],
+                )
+            )
     for task in ("ner", "textcat", "qa"):
-        steps.append(bench(f"hf_{task}", "hf_finetune.py",
-                           ["--task", task, *n_steps(args.steps[task]), *data, *smoke],
-                           f"accuracy: Hugging Face fine-tune, {task}"))
+        steps.append(
+            bench(
+                f"hf_{task}",
+                "hf_finetune.py",
+                ["--task", task, *n_steps(args.steps[task]), *data, *smoke],
+                f"accuracy: Hugging Face fine-tune, {task}",
+            )
+        )
     joint = ["--tasks", "ner,textcat,qa", *n_steps(sum(args.steps.values()))]
-    steps.append(bench("spacy_joint", "spacy_finetune.py",
-                       joint + ["--output", rel(res / "train" / "joint"), *data, *smoke],
-                       "accuracy: spacy train, joint"))
-    steps.append(bench("pretrain_effect", "pretrain_effect.py", smoke + ["--output", rel(res / "pretrain")],
-                       "continued pre-training: perplexity, fine-tuning from MiniLM and the adapted encoder"))
+    steps.append(
+        bench(
+            "spacy_joint",
+            "spacy_finetune.py",
+            joint + ["--output", rel(res / "train" / "joint"), *data, *smoke],
+            "accuracy: spacy train, joint",
+        )
+    )
+    steps.append(
+        bench(
+            "pretrain_effect",
+            "pretrain_effect.py",
+            smoke + ["--output", rel(res / "pretrain")],
+            "continued pre-training: perplexity, fine-tuning from MiniLM and the adapted encoder",
+        )
+    )
     return steps
 
 
@@ -125,8 +172,12 @@ def run_logged(command: List[str], log: Path, *, append: bool = False) -> int:
     with log.open("a" if append else "w", encoding="utf8") as out:
         out.write(f"$ {cache.display_command(command)}\n")
         process = subprocess.Popen(
-            [sys.executable] + command[1:], cwd=REPO, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            [sys.executable] + command[1:],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         for line in process.stdout:
             sys.stdout.write("  " + line)
@@ -173,7 +224,9 @@ def run_steps(args, steps: List[Step]) -> Dict[str, Optional[dict]]:
             result, step.command, returncode=code, seconds=time.perf_counter() - start
         )
         if code != 0:
-            print(f"== {step.name} FAILED (exit {code}): see {rel(args.results / 'logs')}/{step.name}.log")
+            print(
+                f"== {step.name} FAILED (exit {code}): see {rel(args.results / 'logs')}/{step.name}.log"
+            )
     return metas
 
 
@@ -194,7 +247,9 @@ def main() -> None:
     metas = run_steps(args, steps)
     import report_md
 
-    results = {s.name: cache.cached_result(args.results / f"{s.name}.json", s.command) for s in steps}
+    results = {
+        s.name: cache.cached_result(args.results / f"{s.name}.json", s.command) for s in steps
+    }
     page = report_md.render(
         results=results,
         metas=metas,

@@ -1,4 +1,5 @@
 """The plots of docs/benchmarks.md drawn from the results (the scaling plot is scaling.py's)."""
+
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -57,7 +58,11 @@ def plot_speed(results: Results, path: Path) -> bool:
 
 
 def plot_accuracy(results: Results, path: Path) -> bool:
-    rows = [row for row in accuracy_rows(results) if any(row[k] is not None for k in ("single", "joint", "hf"))]
+    rows = [
+        row
+        for row in accuracy_rows(results)
+        if any(row[k] is not None for k in ("single", "joint", "hf"))
+    ]
     if not rows:
         return False
     fig = figure(1.8 * len(rows) + 2, 3.6)
@@ -67,7 +72,9 @@ def plot_accuracy(results: Results, path: Path) -> bool:
     for i, (key, label) in enumerate(series):
         xs = [j + (i - 1) * width for j in range(len(rows))]
         axes.bar(xs, [row[key] or 0.0 for row in rows], width, label=label)
-    axes.set_xticks(range(len(rows)), [row["label"].replace(" dev", "\ndev") for row in rows], fontsize="small")
+    axes.set_xticks(
+        range(len(rows)), [row["label"].replace(" dev", "\ndev") for row in rows], fontsize="small"
+    )
     axes.set_ylim(0, 115)  # room for the legend above the bars
     axes.set_yticks(range(0, 101, 20))
     axes.set_ylabel("score (0-100)")

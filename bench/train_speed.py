@@ -19,6 +19,7 @@ Usage: python bench/train_speed.py [--tasks ner,textcat] [--steps 60] [--warmup-
        [--n-docs 2000] [--threads N] [--json OUT.json]
        python bench/train_speed.py --smoke
 """
+
 import argparse
 import statistics
 import tempfile
@@ -26,9 +27,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from harness import cli, common
-from harness import corpus
-HF_CLASSES = {"ner": "AutoModelForTokenClassification", "textcat": "AutoModelForSequenceClassification"}
+from harness import cli, common, corpus
+
+HF_CLASSES = {
+    "ner": "AutoModelForTokenClassification",
+    "textcat": "AutoModelForSequenceClassification",
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,7 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=common.positive_int, default=60)
     parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps")
     parser.add_argument("--n-docs", type=common.positive_int, default=2000, help="first N of train")
-    parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="padded tokens")
+    parser.add_argument(
+        "--batch-size", type=common.positive_int, default=1000, help="padded tokens"
+    )
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
     args = parser.parse_args()
     if args.smoke:
@@ -56,6 +62,7 @@ def spacy_steps(task: str, train: Path, folder: Path, args):
     from spacy.schemas import ConfigSchemaTraining
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import create_train_batches, train_while_improving
+
     from spacy_bert_tasks.config import generate_config
 
     config_path = folder / f"{task}.cfg"
@@ -68,11 +75,17 @@ def spacy_steps(task: str, train: Path, folder: Path, args):
     T = util.registry.resolve(resolved["training"], schema=ConfigSchemaTraining)
     (train_corpus,) = util.resolve_dot_names(resolved, [T["train_corpus"]])
     steps = train_while_improving(
-        nlp, T["optimizer"], create_train_batches(nlp, train_corpus, T["batcher"], T["max_epochs"]),
+        nlp,
+        T["optimizer"],
+        create_train_batches(nlp, train_corpus, T["batcher"], T["max_epochs"]),
         lambda: (0.0, {}),  # evaluation is not training: left out of the timing
-        dropout=T["dropout"], eval_frequency=args.steps + 1,
-        accumulate_gradient=T["accumulate_gradient"], patience=0, max_steps=args.steps - 1,
-        exclude=T["frozen_components"], annotating_components=T["annotating_components"],
+        dropout=T["dropout"],
+        eval_frequency=args.steps + 1,
+        accumulate_gradient=T["accumulate_gradient"],
+        patience=0,
+        max_steps=args.steps - 1,
+        exclude=T["frozen_components"],
+        annotating_components=T["annotating_components"],
         before_update=None,
     )
     return (batch for batch, _, _ in steps)
@@ -108,7 +121,9 @@ def hf_trainer(task: str, train: Path, args):
         else:
             import torch
 
-            inputs = tokenizer([d.text for d in refs], padding=True, truncation=True, return_tensors="pt")
+            inputs = tokenizer(
+                [d.text for d in refs], padding=True, truncation=True, return_tensors="pt"
+            )
             inputs["labels"] = torch.tensor([label2id[max(d.cats, key=d.cats.get)] for d in refs])
         hf_train.train_step(model, inputs, optimizer, schedule, grad_clip=1.0)
 
@@ -159,10 +174,16 @@ def print_report(report: Dict[str, Any]) -> None:
     )
     rows = []
     for task, found in report["tasks"].items():
-        rows.append([
-            task, f"{found['spacy']['words_per_s']:,.0f}", f"{found['hf']['words_per_s']:,.0f}",
-            f"{found['ratio']:.2f}x", f"{found['timed_steps']}", f"{found['words']:,}",
-        ])
+        rows.append(
+            [
+                task,
+                f"{found['spacy']['words_per_s']:,.0f}",
+                f"{found['hf']['words_per_s']:,.0f}",
+                f"{found['ratio']:.2f}x",
+                f"{found['timed_steps']}",
+                f"{found['words']:,}",
+            ]
+        )
     headers = ["task", "spacy train words/s", "HF loop words/s", "ratio", "timed steps", "words"]
     print(common.markdown_table(headers, rows))
 

@@ -4,6 +4,7 @@ New content goes to a temporary sibling (same folder, so same file system) and r
 target in one rename. A reader sees the old output or the new one, never a mix; what is left
 behind after a failure is cleaned up, or after a hard crash a hidden `.NAME.*.tmp` sibling.
 """
+
 import os
 import shutil
 import uuid

@@ -19,6 +19,7 @@ is when it links them, and keeps the data when `keep_trf_data` is set).
 A head written against this contract (see tests/test_contract.py) trains jointly with the
 shipped ones and needs nothing from the encoder's internals.
 """
+
 from typing import (
     Any,
     Callable,

@@ -6,6 +6,7 @@ lazily keeps light paths light: `spacy_bert_tasks.encoder.names` (read by `init-
 `spacy_bert_tasks.qa.extensions` (read by `convert squad`) without torch's and transformers'
 import time (seconds, see cli/__init__.py).
 """
+
 import importlib
 from typing import Any, Callable, Dict
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny random BERT written to disk once, so no test downloads anything."""
+
 import os
 import string
 from pathlib import Path
@@ -23,7 +24,9 @@ def write_tiny_bert(path: Path, *, max_position_embeddings: int = 128) -> Path:
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    vocab = specials + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + TINY_WORDS
+    vocab = (
+        specials + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + TINY_WORDS
+    )
     path.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf8")
     config = BertConfig(
@@ -76,7 +79,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"{len(skipped)} tests need the shared datasets in ../shared beside the repository "
             "and were skipped (with CI=true they fail instead):",
-            yellow=True, bold=True,
+            yellow=True,
+            bold=True,
         )
         for nodeid in skipped:
             terminalreporter.write_line(f"  {nodeid}", yellow=True)

@@ -3,6 +3,7 @@
 The checks themselves live in bench/harness/checks.py, which the soak benchmarks use too (bench/
 never imports from tests/); this module gives them the labels of tests/util.py's examples.
 """
+
 import random
 import sys
 import unicodedata
@@ -12,7 +13,6 @@ from typing import Dict, List, Optional, Sequence
 
 from spacy.language import Language
 from spacy.tokens import Doc
-
 from util import add_qa, both_examples, make_nlp, qa_examples
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -35,17 +35,66 @@ from harness.checks import (  # noqa: E402,F401 (the tests import them from here
 # combining marks with no base, emoji sequences (ZWJ, skin tone, flags, keycaps), right-to-left
 # and CJK script, every kind of line and space separator.
 SPECIAL_PIECES = (
-    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero width, BOM
-    "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2069",  # bidi
-    "\u0301", "\u0327\u0308", "e\u0301", "Z\u0334\u0321\u031b",  # combining marks
-    "\U0001f600", "\U0001f469\U0001f3fd\u200d\U0001f4bb", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
-    "\U0001f1eb\U0001f1f7", "1\ufe0f\u20e3",  # emoji: plain, ZWJ sequences, flag, keycap
-    "مرحبا بالعالم", "שָׁלוֹם עוֹלָם", "日本語のテキスト", "한국어",  # RTL (with niqqud), CJK
-    "\u00a0", "\u2003", "\u3000", "\t", "\r\n", "\n\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c",
-    "\x00", "\x07", "\x1b[31m", "\x7f", "\ufffd", "\U000f0000",  # controls, replacement, private use
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",  # zero width, BOM
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2069",  # bidi
+    "\u0301",
+    "\u0327\u0308",
+    "e\u0301",
+    "Z\u0334\u0321\u031b",  # combining marks
+    "\U0001f600",
+    "\U0001f469\U0001f3fd\u200d\U0001f4bb",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "\U0001f1eb\U0001f1f7",
+    "1\ufe0f\u20e3",  # emoji: plain, ZWJ sequences, flag, keycap
+    "مرحبا بالعالم",
+    "שָׁלוֹם עוֹלָם",
+    "日本語のテキスト",
+    "한국어",  # RTL (with niqqud), CJK
+    "\u00a0",
+    "\u2003",
+    "\u3000",
+    "\t",
+    "\r\n",
+    "\n\n",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x0c",
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\x7f",
+    "\ufffd",
+    "\U000f0000",  # controls, replacement, private use
 )
 # In-vocabulary words of the tiny test BERT, so some texts get real wordpieces and entities.
-WORDS = ("john", "visited", "london", "mary", "paris", "the", "company", "good", "bad", "movie", "new", "york")
+WORDS = (
+    "john",
+    "visited",
+    "london",
+    "mary",
+    "paris",
+    "the",
+    "company",
+    "good",
+    "bad",
+    "movie",
+    "new",
+    "york",
+)
 # Pieces joined by one of these.
 GLUES = ("", " ", " ", "  ", "\n", "\t")
 
@@ -73,7 +122,10 @@ def wild_text(rng: random.Random) -> str:
     if recipe < 0.03:
         return ""
     if recipe < 0.06:
-        return "".join(rng.choice(GLUES[1:] + ("\u3000", "\u00a0", "\u2028")) for _ in range(rng.randint(1, 20)))
+        return "".join(
+            rng.choice(GLUES[1:] + ("\u3000", "\u00a0", "\u2028"))
+            for _ in range(rng.randint(1, 20))
+        )
     if recipe < 0.25:
         pool = pools[rng.choice(sorted(pools))]
         return "".join(rng.choice(pool) for _ in range(rng.randint(1, 40)))
@@ -114,7 +166,8 @@ def edge_texts() -> Dict[str, str]:
         "controls only": "".join(chr(c) for c in range(32)) * 20 + "\x7f",
         "NUL in words": "john\x00visited\x00london",
         "RTL with overrides": "\u202e" + "שָׁלוֹם עוֹלָם مرحبا " * 100 + "\u202c john",
-        "emoji without spaces": "\U0001f468\u200d\U0001f469\u200d\U0001f467\U0001f1eb\U0001f1f7" * 100,
+        "emoji without spaces": "\U0001f468\u200d\U0001f469\u200d\U0001f467\U0001f1eb\U0001f1f7"
+        * 100,
         "private use and unassigned": "\ue000\U000f0000\U0010fffd\u0378\U000e0000" * 100,
         "byte order mark first": "\ufeffjohn visited london",
     }

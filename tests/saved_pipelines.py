@@ -3,6 +3,7 @@ message, look for pickles, and fail on any unpickling call.
 
 Import as `from saved_pipelines import ...` (tests/ is on sys.path, as for util.py).
 """
+
 import contextlib
 import io
 import pickle
@@ -12,8 +13,7 @@ from typing import Dict, Iterator, List
 import srsly
 import torch
 from spacy.language import Language
-
-from util import add_qa, adam, both_examples, make_nlp, qa_examples, train_steps
+from util import adam, add_qa, both_examples, make_nlp, qa_examples, train_steps
 
 # torch.save output: a zip archive whose pickle is "<name>/data.pkl" and rebuilds tensors with
 # torch._utils; a bare pickle starts with the PROTO opcode.
@@ -118,7 +118,7 @@ def forbid_unpickling() -> Iterator[List[str]]:
 
         return call
 
-    for (module, name) in originals:
+    for module, name in originals:
         setattr(module, name, forbidden(f"{module.__name__}.{name}"))
     try:
         yield calls

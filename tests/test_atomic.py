@@ -1,13 +1,14 @@
 """save_pipeline: a pipeline folder is replaced all at once, or not at all."""
+
 from pathlib import Path
 
 import pytest
 import spacy
 from spacy.language import Language
+from training_runs import tree_digest
 
 from spacy_bert_tasks import atomic
 from spacy_bert_tasks.atomic import save_pipeline
-from training_runs import tree_digest
 
 
 class Saver:

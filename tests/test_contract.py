@@ -4,6 +4,7 @@
 the shared encoder's token vectors, built only from the contract (`EncoderHead`) and the
 registered listener, with no reach into the encoder. It trains jointly with NER, textcat and QA.
 """
+
 from itertools import islice
 from typing import Dict, List
 
@@ -13,12 +14,9 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_get_examples
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy, Softmax_v2, chain, with_array
-
-from spacy_bert_tasks.contract import EncoderHead, EncoderPort
-from spacy_bert_tasks.layers import EncoderListener, PairLink
 from util import (
-    add_qa,
     adam,
+    add_qa,
     both_examples,
     encoder_grads,
     make_nlp,
@@ -26,6 +24,9 @@ from util import (
     qa_examples,
     train_steps,
 )
+
+from spacy_bert_tasks.contract import EncoderHead, EncoderPort
+from spacy_bert_tasks.layers import EncoderListener, PairLink
 
 SENTIMENT_DATA = [
     ("john loves london", ["O", "POS", "O"]),
@@ -50,7 +51,9 @@ upstream = "*"
     default_config={"model": Config().from_str(SENTIMENT_MODEL)["model"]},
 )
 def make_token_sentiment(nlp: Language, name: str, model: Model) -> "TokenSentiment":
-    return TokenSentiment(nlp.vocab, chain(model, with_array(Softmax_v2(nO=len(SENTIMENT_LABELS)))), name)
+    return TokenSentiment(
+        nlp.vocab, chain(model, with_array(Softmax_v2(nO=len(SENTIMENT_LABELS)))), name
+    )
 
 
 class TokenSentiment(EncoderHead, TrainablePipe):

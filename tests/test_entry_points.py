@@ -1,4 +1,5 @@
 """setup.cfg's entry points and the package's registrations agree, both ways."""
+
 import configparser
 import importlib
 import json
@@ -31,9 +32,7 @@ def read_entry_points():
 
 ENTRY_POINTS = read_entry_points()
 LISTED = [
-    (group, name, target)
-    for group, names in ENTRY_POINTS.items()
-    for name, target in names.items()
+    (group, name, target) for group, names in ENTRY_POINTS.items() for name, target in names.items()
 ]
 
 
@@ -59,7 +58,12 @@ def import_whole_package():
 
 def test_setup_cfg_lists_the_expected_groups():
     assert {"spacy_factories", "spacy_architectures", "spacy_scorers"} <= set(ENTRY_POINTS)
-    assert set(ENTRY_POINTS["spacy_factories"]) == {"bert_transformer", "bert_ner", "bert_textcat", "bert_qa"}
+    assert set(ENTRY_POINTS["spacy_factories"]) == {
+        "bert_transformer",
+        "bert_ner",
+        "bert_textcat",
+        "bert_qa",
+    }
 
 
 @pytest.mark.parametrize("group, name, target", LISTED, ids=[f"{g}:{n}" for g, n, _ in LISTED])

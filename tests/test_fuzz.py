@@ -5,13 +5,11 @@ non-empty span inside its doc (see `hardening.doc_problems`). Texts come from th
 least 10,000 in all: a seeded generator (one big `nlp.pipe` call), hypothesis (batches per
 example, so that shrinking finds the smallest failing batch), and named edge cases.
 """
+
 import random
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from hardening import (
     GLUES,
     SPECIAL_PIECES,
@@ -23,6 +21,8 @@ from hardening import (
     wild_text,
     wild_texts,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from util import assert_same_answers, assert_same_outputs
 
 N_SEEDED = 6500
@@ -40,7 +40,10 @@ FUZZ_SETTINGS = settings(
 # that break naive code, glued into texts.
 any_char = st.characters(exclude_categories=["Cs"])
 piece = st.one_of(
-    st.text(any_char, max_size=12), st.sampled_from(SPECIAL_PIECES), st.sampled_from(WORDS), st.sampled_from(GLUES)
+    st.text(any_char, max_size=12),
+    st.sampled_from(SPECIAL_PIECES),
+    st.sampled_from(WORDS),
+    st.sampled_from(GLUES),
 )
 texts_strategy = st.lists(piece, max_size=16).map("".join)
 questions_strategy = st.one_of(texts_strategy, st.text(any_char, max_size=300), st.just(""))
@@ -82,7 +85,10 @@ def test_seeded_wild_texts_through_pipe(nlp):
     assert_all_well(docs, texts)
     # The heads saw something: untrained heads with zero weights would pass the checks blind.
     assert sum(len(doc.ents) for doc in docs) > N_SEEDED
-    assert sum(len(doc.spans["answers"]) > 0 for doc in docs if doc._.question is not None) > N_SEEDED / 10
+    assert (
+        sum(len(doc.spans["answers"]) > 0 for doc in docs if doc._.question is not None)
+        > N_SEEDED / 10
+    )
 
 
 def test_pipe_equals_call_on_wild_texts(nlp):
@@ -110,7 +116,11 @@ def test_hypothesis_batches_through_pipe(nlp):
 
     @FUZZ_SETTINGS
     @given(
-        batch=st.lists(st.tuples(texts_strategy, st.none() | questions_strategy), min_size=MIN_BATCH, max_size=MAX_BATCH),
+        batch=st.lists(
+            st.tuples(texts_strategy, st.none() | questions_strategy),
+            min_size=MIN_BATCH,
+            max_size=MAX_BATCH,
+        ),
         batch_size=st.integers(1, 64),
     )
     def check(batch, batch_size):
@@ -132,7 +142,12 @@ def test_hypothesis_questions_through_ask(nlp):
         questions = [data.draw(st.lists(questions_strategy, max_size=4)) for _ in docs]
         answers = nlp.get_pipe("qa").ask(docs, questions)
         assert [len(groups) for groups in answers] == [len(q) for q in questions]
-        problems = [p for doc, groups in zip(docs, answers) for g in groups for p in answer_group_problems(doc, g)]
+        problems = [
+            p
+            for doc, groups in zip(docs, answers)
+            for g in groups
+            for p in answer_group_problems(doc, g)
+        ]
         assert problems == [], "\n".join(problems[:20])
         assert all(group.doc is doc for doc, groups in zip(docs, answers) for group in groups)
         n_questions.append(sum(len(q) for q in questions))

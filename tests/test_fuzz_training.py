@@ -5,6 +5,7 @@ annotations (tokens with missing entity tags), docs annotated for two tasks and 
 for none. Nothing may raise, and the encoder's gradient must come from the annotated docs only:
 it equals the gradient of the same batch without the unannotated examples.
 """
+
 import math
 import random
 import warnings
@@ -12,23 +13,29 @@ from typing import List
 
 import pytest
 import torch
+from hardening import GLUES, SPECIAL_PIECES, WORDS, randomize_heads, wild_texts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.tokens import DocBin
 from spacy.training import Example
-
-from hardening import GLUES, SPECIAL_PIECES, WORDS, randomize_heads, wild_texts
-from util import add_qa, adam, both_examples, encoder_grads, make_nlp, qa_doc, qa_examples
+from util import adam, add_qa, both_examples, encoder_grads, make_nlp, qa_doc, qa_examples
 
 FUZZ_SETTINGS = settings(
     max_examples=60,
     deadline=None,
     database=None,  # the working tree is shared: no .hypothesis/ folder
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 any_char = st.characters(exclude_categories=["Cs"])
 piece = st.one_of(
-    st.text(any_char, max_size=8), st.sampled_from(SPECIAL_PIECES), st.sampled_from(WORDS), st.sampled_from(GLUES)
+    st.text(any_char, max_size=8),
+    st.sampled_from(SPECIAL_PIECES),
+    st.sampled_from(WORDS),
+    st.sampled_from(GLUES),
 )
 texts = st.one_of(
     st.lists(piece, max_size=12).map("".join),
@@ -51,7 +58,9 @@ def nlp(tiny_bert):
 @pytest.fixture(autouse=True)
 def quiet():
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*longer than (the encoder's limit|max_question_length)")
+        warnings.filterwarnings(
+            "ignore", message=r".*longer than (the encoder's limit|max_question_length)"
+        )
         yield
 
 
@@ -71,7 +80,7 @@ class HypothesisChoices:
 class SeededChoices:
     """The same choices from a seeded generator, for a corpus written to disk."""
 
-    QUESTIONS = ("who ?", "", "what is the capital ?", "\U0001F600 ?", "john " * 20)
+    QUESTIONS = ("who ?", "", "what is the capital ?", "\U0001f600 ?", "john " * 20)
 
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
@@ -102,7 +111,9 @@ def fuzzed_example(nlp, text: str, task: str, choose) -> Example:
     if "ner" in task:
         # Partial annotation: "-" leaves a token's tag missing.
         tags = [choose.one(["O", "U-PER", "U-LOC", "-"]) for _ in doc]
-        annotation["entities"] = ["O" if t.is_space and tag.startswith("U") else tag for t, tag in zip(doc, tags)]
+        annotation["entities"] = [
+            "O" if t.is_space and tag.startswith("U") else tag for t, tag in zip(doc, tags)
+        ]
     if "cats" in task:
         annotation["cats"] = choose.one([{"POS": 1.0, "NEG": 0.0}, {"POS": 0.0, "NEG": 1.0}, {}])
     return Example.from_dict(doc, annotation)
@@ -110,7 +121,11 @@ def fuzzed_example(nlp, text: str, task: str, choose) -> Example:
 
 def is_annotated(eg: Example) -> bool:
     reference = eg.reference
-    return reference.has_annotation("ENT_IOB") or bool(reference.cats) or reference._.question is not None
+    return (
+        reference.has_annotation("ENT_IOB")
+        or bool(reference.cats)
+        or reference._.question is not None
+    )
 
 
 @st.composite
@@ -134,7 +149,11 @@ def test_empty_doc_in_a_batch_with_sgd_false(nlp):
     empty_ner = Example.from_dict(nlp.make_doc(""), {"entities": []})
     empty_cats = Example.from_dict(nlp.make_doc(""), {"cats": {"POS": 1.0, "NEG": 0.0}})
     optimizer = adam()
-    for batch in ([examples[0], empty_ner, examples[-1], empty_cats], [empty_cats], [empty_ner, examples[0]]):
+    for batch in (
+        [examples[0], empty_ner, examples[-1], empty_cats],
+        [empty_cats],
+        [empty_ner, examples[0]],
+    ):
         losses = step(nlp, batch, optimizer)
         assert all(math.isfinite(loss) for loss in losses.values())
 
@@ -172,8 +191,12 @@ def test_spacy_train_on_a_fuzzed_corpus(nlp, tiny_bert, tmp_path):
     for split, seed in (("train", 0), ("dev", 1)):
         (tmp_path / split).mkdir()
         fuzzed_corpus(nlp, 60, seed=seed).to_disk(tmp_path / split / "fuzz.spacy")
-    config = generate_config(["ner", "textcat", "qa"], encoder=tiny_bert, max_steps=6, batch_size=300)
-    config["components"]["qa"].update({"max_seq_length": 32, "doc_stride": 8, "max_question_length": 8})
+    config = generate_config(
+        ["ner", "textcat", "qa"], encoder=tiny_bert, max_steps=6, batch_size=300
+    )
+    config["components"]["qa"].update(
+        {"max_seq_length": 32, "doc_stride": 8, "max_question_length": 8}
+    )
     config.to_disk(tmp_path / "config.cfg")
     overrides = {"paths.train": str(tmp_path / "train"), "paths.dev": str(tmp_path / "dev")}
     train(tmp_path / "config.cfg", tmp_path / "out", overrides=overrides)

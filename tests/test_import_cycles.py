@@ -1,4 +1,5 @@
 """No import cycles among the package's modules (nor among bench/'s): each imports only below it."""
+
 import ast
 from pathlib import Path
 from typing import Dict, Set
@@ -21,7 +22,9 @@ def import_graph(base: Path, package: str) -> Dict[str, Set[str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
             if isinstance(node, ast.ImportFrom):
                 if node.level:
-                    anchor = name.split(".")[: len(name.split(".")) - node.level + (1 if is_package else 0)]
+                    anchor = name.split(".")[
+                        : len(name.split(".")) - node.level + (1 if is_package else 0)
+                    ]
                     stem = ".".join(anchor + ([node.module] if node.module else []))
                 else:
                     stem = node.module or ""
@@ -54,13 +57,18 @@ def cycles(graph: Dict[str, Set[str]]):
 def test_package_has_no_import_cycle():
     graph = import_graph(ROOT, "spacy_bert_tasks")
     # A package's __init__ and its modules import each other by design (lazy exports).
-    graph = {m: {t for t in ts if not m.startswith(t + ".") and not t.startswith(m + ".")} for m, ts in graph.items()}
+    graph = {
+        m: {t for t in ts if not m.startswith(t + ".") and not t.startswith(m + ".")}
+        for m, ts in graph.items()
+    }
     assert cycles(graph) == []
 
 
 def test_bench_has_no_import_cycle():
     bench = ROOT / "bench"
-    files = {p.stem: p for p in bench.glob("*.py")} | {f"harness.{p.stem}": p for p in (bench / "harness").glob("*.py")}
+    files = {p.stem: p for p in bench.glob("*.py")} | {
+        f"harness.{p.stem}": p for p in (bench / "harness").glob("*.py")
+    }
     graph = {}
     for name, path in files.items():
         targets = set()
@@ -69,7 +77,9 @@ def test_bench_has_no_import_cycle():
                 stem = node.module or ""
                 if node.level:
                     stem = "harness" + (f".{stem}" if stem else "")
-                targets |= {c for c in [stem] + [f"{stem}.{a.name}" for a in node.names] if c in files}
+                targets |= {
+                    c for c in [stem] + [f"{stem}.{a.name}" for a in node.names] if c in files
+                }
             elif isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names if a.name in files}
         graph[name] = targets - {name}

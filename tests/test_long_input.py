@@ -3,14 +3,15 @@
 bench/long_input.py runs the same checks on a 1,000,000-character doc and a 100,000-word QA
 context with the real encoder, and reports time and peak memory.
 """
+
 import numpy
 import pytest
-
+from conftest import TINY_WORDS
 from hardening import doc_problems, encoder_coverage, prose, qa_coverage, three_head_nlp
+from util import QA_SETTINGS
+
 from spacy_bert_tasks.encoder import model as encoder_model
 from spacy_bert_tasks.encoder.serialization import SafeHFShim
-from conftest import TINY_WORDS
-from util import QA_SETTINGS
 
 # The tiny BERT knows few words: prose is mostly one wordpiece per letter, so 100,000 characters
 # are some 800 windows, many of them cut further to fit 128 wordpieces.
@@ -47,7 +48,9 @@ def test_a_long_doc_is_encoded_in_chunks_with_the_same_output(nlp, monkeypatch):
     monkeypatch.setattr(SafeHFShim, "predict", counting_predict)
     encoder = nlp.get_pipe("transformer")
     chunked = encoder.predict([nlp.make_doc(text)])
-    assert len(calls) > 1 and max(n * width for n, width in calls) <= encoder_model.WORDPIECES_PER_CALL, calls
+    assert (
+        len(calls) > 1 and max(n * width for n, width in calls) <= encoder_model.WORDPIECES_PER_CALL
+    ), calls
     monkeypatch.setattr(encoder_model, "WORDPIECES_PER_CALL", 10**9)
     calls.clear()
     whole = encoder.predict([nlp.make_doc(text)])

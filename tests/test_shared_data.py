@@ -1,6 +1,6 @@
 """Tests on the shared datasets never vanish quietly: a loud skip here, a failure under CI=true."""
-import pytest
 
+import pytest
 from util import SHARED_DATA_MISSING, require_shared_data
 
 

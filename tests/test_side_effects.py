@@ -2,6 +2,7 @@
 
 Run in fresh interpreters: this test process has registered the QA extensions long ago.
 """
+
 import json
 import subprocess
 import sys

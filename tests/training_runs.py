@@ -3,6 +3,7 @@ digest of a saved pipeline folder.
 
 Import as `from training_runs import ...` (tests/ is on sys.path, as for util.py).
 """
+
 import hashlib
 from pathlib import Path
 from typing import Dict
@@ -10,9 +11,9 @@ from typing import Dict
 import spacy
 from spacy.tokens import DocBin
 from thinc.api import Config
+from util import QA_SETTINGS, cats_examples, ner_examples, qa_examples
 
 from spacy_bert_tasks.config import generate_config
-from util import QA_SETTINGS, cats_examples, ner_examples, qa_examples
 
 HEADS = ("ner", "textcat", "qa")
 

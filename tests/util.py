@@ -2,6 +2,7 @@
 
 Import as `from util import ...` (pytest puts tests/ on sys.path for tests/conftest.py).
 """
+
 import random
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -148,9 +149,7 @@ def train_steps(
         for start in range(0, len(examples), size):
             losses = {}
             batch = examples[start : start + size]
-            nlp.update(
-                batch, sgd=False, drop=drop, losses=losses, exclude=frozen, annotates=frozen
-            )
+            nlp.update(batch, sgd=False, drop=drop, losses=losses, exclude=frozen, annotates=frozen)
             step(nlp, optimizer, frozen=frozen)
     return losses
 
@@ -389,7 +388,7 @@ def assert_same_group(out_a: Optional[Tuple], out_b: Optional[Tuple]) -> None:
 
 def run_module(
     *args: str, cwd, env: Optional[Dict[str, str]] = None
-) -> "subprocess.CompletedProcess":
+) -> "subprocess.CompletedProcess":  # noqa: F821 (imported in the function)
     """`python -m *args` in `cwd`; fails the test with the output's tail if it fails.
 
     env (Optional[Dict[str, str]]): Environment variables to set on top of this process's.

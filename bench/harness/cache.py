@@ -6,6 +6,7 @@ and how long it ran. A result counts as cached when both files exist, the status
 command is the same, word for word: a changed option (more texts, another thread count) means
 the old numbers answer another question and the step runs again.
 """
+
 import json
 import os
 import shlex
@@ -46,7 +47,9 @@ def cached_result(result: Path, command: Command) -> Optional[Dict[str, Any]]:
     return read_json(result)
 
 
-def record_run(result: Path, command: Command, *, returncode: int, seconds: float) -> Dict[str, Any]:
+def record_run(
+    result: Path, command: Command, *, returncode: int, seconds: float
+) -> Dict[str, Any]:
     """Write NAME.meta.json for a finished run; RETURNS what was written."""
     meta = {
         "command": list(command),

@@ -8,6 +8,7 @@
 
 It imports neither pytest nor hypothesis; tests/hardening.py builds its fuzzing on it.
 """
+
 import math
 import random
 from typing import Dict, List, Optional, Sequence
@@ -83,15 +84,23 @@ def doc_problems(
         problems.append(f"{where}: text changed ({len(text)} -> {len(doc_text)} chars)")
     group = doc.spans.get("ents")
     spans = list(group) if group is not None else []
-    if [(s.start, s.end, s.label_) for s in spans] != [(e.start, e.end, e.label_) for e in doc.ents]:
+    if [(s.start, s.end, s.label_) for s in spans] != [
+        (e.start, e.end, e.label_) for e in doc.ents
+    ]:
         problems.append(f"{where}: doc.spans['ents'] differs from doc.ents")
     scores = group.attrs.get("scores", []) if group is not None else []
     if len(scores) != len(spans) or not all(0.0 < s <= 1.0 + 1e-6 for s in scores):
         problems.append(f"{where}: entity scores {scores} for {len(spans)} entities")
-    problems += [f"{where}: entity {p}" for ent in doc.ents for p in span_problems(doc, ent, doc_text)]
-    problems += [f"{where}: label {ent.label_!r}" for ent in doc.ents if ent.label_ not in ner_labels]
+    problems += [
+        f"{where}: entity {p}" for ent in doc.ents for p in span_problems(doc, ent, doc_text)
+    ]
+    problems += [
+        f"{where}: label {ent.label_!r}" for ent in doc.ents if ent.label_ not in ner_labels
+    ]
     cats = doc.cats
-    if sorted(cats) != sorted(cat_labels) or not all(math.isfinite(v) and 0 <= v <= 1 for v in cats.values()):
+    if sorted(cats) != sorted(cat_labels) or not all(
+        math.isfinite(v) and 0 <= v <= 1 for v in cats.values()
+    ):
         problems.append(f"{where}: cats {cats}")
     elif abs(sum(cats.values()) - 1.0) > 1e-4:
         problems.append(f"{where}: exclusive cats sum to {sum(cats.values())}")
@@ -115,7 +124,9 @@ def answer_group_problems(doc: Doc, group, doc_text: Optional[str] = None) -> Li
     """
     doc_text = doc.text if doc_text is None else doc_text
     where = f"doc {doc_text[:30]!r}"
-    problems = [f"{where}: answer {p}" for span in group for p in span_problems(doc, span, doc_text)]
+    problems = [
+        f"{where}: answer {p}" for span in group for p in span_problems(doc, span, doc_text)
+    ]
     scores, texts = group.attrs["scores"], group.attrs["texts"]
     if not (len(scores) == len(texts) == len(group)):
         problems.append(f"{where}: {len(group)} answers, {len(scores)} scores, {len(texts)} texts")
@@ -160,7 +171,9 @@ def encoder_coverage(nlp: Language, doc: Doc) -> Dict[str, int]:
     # One row per token in any window, in doc order: its wordpieces, over all its windows.
     pieces = numpy.zeros(len(doc), dtype="int64")
     pieces[covered] = align.lengths
-    visible = numpy.asarray([any(c.isprintable() and not c.isspace() for c in t.text) for t in doc], dtype=bool)
+    visible = numpy.asarray(
+        [any(c.isprintable() and not c.isspace() for c in t.text) for t in doc], dtype=bool
+    )
     return {
         "tokens": len(doc),
         "uncovered": int((~covered).sum()),

@@ -12,6 +12,7 @@ compares), `--json FILE` (every number it measured) and, where it has a small si
 Markdown) and writes the JSON that `bench/report.py` reads. `python bench/run.py NAME ...` runs
 any script by name; `python bench/report.py` runs them all and writes docs/benchmarks.md.
 """
+
 import argparse
 import os
 from pathlib import Path
@@ -37,7 +38,9 @@ def benchmark_parser(
         epilog="Shared options: see bench/harness/cli.py.",
     )
     parser.add_argument(
-        "--threads", type=common.positive_int, default=threads or os.cpu_count() or 1,
+        "--threads",
+        type=common.positive_int,
+        default=threads or os.cpu_count() or 1,
         help="torch, OpenMP and BLAS threads, the same for every system",
     )
     parser.add_argument("--json", type=Path, help="write every number here")
@@ -65,4 +68,6 @@ def run(
 
 def arguments(args: argparse.Namespace) -> Dict[str, Any]:
     """The parsed options as JSON values (paths as strings), for a report's "args"."""
-    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    return {
+        key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
+    }

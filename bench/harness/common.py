@@ -4,6 +4,7 @@ numpy, torch, spaCy and transformers are imported inside the functions that need
 thread count must reach the environment before numpy and torch load (see `pin_threads`), and a
 benchmark parses its arguments first.
 """
+
 import argparse
 import gc
 import json
@@ -234,7 +235,9 @@ def versions() -> Dict[str, str]:
 
 
 def build_spacy_pipeline(
-    tasks: Sequence[str], encoder: Optional[str] = None, release_heap: Union[bool, str] = "trim",
+    tasks: Sequence[str],
+    encoder: Optional[str] = None,
+    release_heap: Union[bool, str] = "trim",
     get_spans: Optional[Dict[str, Any]] = None,
 ):
     """This package's pipeline for `tasks`, from the generated training config, initialized.
@@ -249,6 +252,7 @@ def build_spacy_pipeline(
     RETURNS (Language): Components "transformer" plus the heads, ready for `nlp.pipe`.
     """
     from spacy import util
+
     from spacy_bert_tasks.config import generate_config
 
     util.fix_random_seed(0)
@@ -291,6 +295,7 @@ def build_qa_pipeline():
     """
     from spacy import util
     from spacy.training import Example
+
     from spacy_bert_tasks.config import generate_config
     from spacy_bert_tasks.qa.extensions import install_qa_extensions
 

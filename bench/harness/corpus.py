@@ -8,6 +8,7 @@ with this package's converter and the split scripts:
                                          (sst2_split.py, seed 0)
     squad_train.spacy, squad_dev.spacy   SQuAD articles 0-25 / 26-31 (squad_split.py)
 """
+
 from pathlib import Path
 from typing import List, Optional
 
@@ -53,6 +54,7 @@ def read_docs(path: Path, limit: Optional[int] = None, vocab=None) -> List:
     """The docs of a .spacy file (with their user data: SQuAD questions), the first `limit`."""
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
+
     from spacy_bert_tasks.qa.extensions import install_qa_extensions
 
     if not path.is_file():
@@ -78,4 +80,3 @@ def write_subset(source: Path, limit: Optional[int], target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     DocBin(docs=read_docs(source, limit), store_user_data=True).to_disk(target)
     return target
-

@@ -14,6 +14,7 @@ not in recipe:
 NER labels are BIO (IOB2) tags on the first wordpiece of each spaCy token, -100 elsewhere and on
 tokens without annotation, as Hugging Face's run_ner does.
 """
+
 import random
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -54,7 +55,7 @@ def bio_entities(tags: Sequence[str]) -> List[Entity]:
 
 
 def tag_labels(docs: Iterable) -> List[str]:
-    """"O" and the B-/I- tags of every entity label in the docs, sorted: the classifier's labels."""
+    """ "O" and the B-/I- tags of every entity label in the docs, sorted: the classifier's labels."""
     kinds = sorted({ent.label_ for doc in docs for ent in doc.ents})
     return ["O"] + [f"{p}-{kind}" for kind in kinds for p in ("B", "I")]
 
@@ -67,7 +68,10 @@ def encode_tagged(tokenizer, words: Sequence[Sequence[str]], tags=None, label2id
     import torch
 
     encoding = tokenizer(
-        [list(w) for w in words], is_split_into_words=True, truncation=True, padding=True,
+        [list(w) for w in words],
+        is_split_into_words=True,
+        truncation=True,
+        padding=True,
         return_tensors="pt",
     )
     if tags is not None:
@@ -102,9 +106,15 @@ def encode_qa_train(tokenizer, pairs, answers, *, max_length: int = 384, stride:
     import torch
 
     encoding = tokenizer(
-        [q for q, _ in pairs], [c for _, c in pairs], truncation="only_second", max_length=max_length,
-        stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
-        padding=True, return_tensors="pt",
+        [q for q, _ in pairs],
+        [c for _, c in pairs],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=True,
+        return_tensors="pt",
     )
     starts, ends = [], []
     for window, pair in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
@@ -126,7 +136,9 @@ def encode_qa_train(tokenizer, pairs, answers, *, max_length: int = 384, stride:
     return encoding
 
 
-def spacy_batches(items: List[Any], *, size: int, buffer: int = 256, seed: int = 0) -> Iterator[List]:
+def spacy_batches(
+    items: List[Any], *, size: int, buffer: int = 256, seed: int = 0
+) -> Iterator[List]:
     """Batches as `spacy train` makes them: batch_by_padded over the items, reshuffled each
     epoch, forever. Items are docs or Examples (their length is len(item), in spaCy tokens)."""
     from spacy.training.batchers import minibatch_by_padded_size  # spacy.batch_by_padded.v1

@@ -3,6 +3,7 @@
 `resource.getrusage` gives only the peak since the process started, which hides the peak of a
 later, smaller stage; `PeakRss` samples the current value in a thread instead.
 """
+
 import os
 import threading
 from typing import Optional

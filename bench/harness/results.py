@@ -1,4 +1,5 @@
 """The results of a report run, by step, and the readings of them that the page and the plots share."""
+
 from typing import Any, Dict, List, Optional
 
 # Each step's JSON output (None: missing or failed), by step name.
@@ -24,14 +25,23 @@ def accuracy_rows(r: Results) -> List[Dict[str, Any]]:
     ]
     rows = []
     for task, label, key in metrics:
+
         def score(step: str) -> Optional[float]:
-            value = get(r.get(step), "scores", task, key) if step.startswith("spacy") else get(
-                r.get(step), "scores", key
+            value = (
+                get(r.get(step), "scores", task, key)
+                if step.startswith("spacy")
+                else get(r.get(step), "scores", key)
             )
             return None if value is None else 100.0 * value
 
-        rows.append({
-            "task": task, "label": label, "key": key,
-            "single": score(f"spacy_{task}"), "joint": score("spacy_joint"), "hf": score(f"hf_{task}"),
-        })
+        rows.append(
+            {
+                "task": task,
+                "label": label,
+                "key": key,
+                "single": score(f"spacy_{task}"),
+                "joint": score("spacy_joint"),
+                "hf": score(f"hf_{task}"),
+            }
+        )
     return rows

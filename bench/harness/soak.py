@@ -4,6 +4,7 @@ The pipeline has all three heads on the embedded encoder, with random output lay
 checks.randomize_heads): untrained heads start at zero and predict no entity at all, which would
 leave the entity and answer code (and any memory it keeps) out of the measurement.
 """
+
 import random
 from typing import List, Tuple
 

@@ -4,6 +4,7 @@ Short texts are CoNLL-2003 sentences (train, then valid), repeated in order when
 for than the files hold. Long texts are cut from one stream of every SQuAD context, in file
 order: real prose, so the wordpiece count per word is that of ordinary English.
 """
+
 import itertools
 import json
 from pathlib import Path

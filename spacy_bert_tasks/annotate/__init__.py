@@ -8,6 +8,7 @@
 The output columns are described in annotate/columns.py. Nothing heavy is imported here: Ray
 and pyarrow load when an engine runs.
 """
+
 from .local import annotate_rows
 from .ray_engine import RayAnnotator, annotate_dataset
 from .run import AnnotateOptions, annotate_files

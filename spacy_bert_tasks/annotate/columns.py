@@ -14,6 +14,7 @@ Every output row holds the input row's columns (id and anything else, unchanged)
 
 An input column with one of these names is replaced by the output column.
 """
+
 import math
 from typing import Any, Dict, Optional
 

@@ -5,10 +5,11 @@ is in input order. Every column of a row is kept. A JSON Lines line that is not 
 becomes a `BadRow` (an error row in the output, naming the file and line), never a crash; a CSV
 or Parquet file that Arrow cannot parse at all fails the run before any output is written.
 """
+
 import glob
 import json
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Sequence, Union
 
 from .columns import Row
 
@@ -35,7 +36,9 @@ def resolve_inputs(spec: Union[str, Path]) -> List[Path]:
     path = Path(spec)
     if path.is_file():
         if path.suffix.lower() not in FORMATS:
-            raise InputError(f"{path}: expected a {_suffixes()} file, got {path.suffix or 'no suffix'}")
+            raise InputError(
+                f"{path}: expected a {_suffixes()} file, got {path.suffix or 'no suffix'}"
+            )
         return [path]
     if path.is_dir():
         candidates = [p for p in path.iterdir() if p.is_file()]
@@ -46,7 +49,9 @@ def resolve_inputs(spec: Union[str, Path]) -> List[Path]:
     )
     if not files:
         what = "folder" if path.is_dir() else "path or glob"
-        raise InputError(f"{spec}: expected a {_suffixes()} file, or a {what} holding some; found none")
+        raise InputError(
+            f"{spec}: expected a {_suffixes()} file, or a {what} holding some; found none"
+        )
     input_format(files)
     return files
 
@@ -58,7 +63,9 @@ def input_format(files: Sequence[Path]) -> str:
     """
     formats = sorted({FORMATS[p.suffix.lower()] for p in files})
     if len(formats) > 1:
-        raise InputError(f"INPUT mixes {' and '.join(formats)} files: annotate one format at a time")
+        raise InputError(
+            f"INPUT mixes {' and '.join(formats)} files: annotate one format at a time"
+        )
     return formats[0]
 
 
@@ -118,7 +125,9 @@ def _jsonl_rows(path: Path) -> Iterator[Union[Row, BadRow]]:
                 yield BadRow(f"bad row: {where}: invalid JSON ({err.msg}, column {err.colno})")
                 continue
             if not isinstance(value, dict):
-                yield BadRow(f"bad row: {where}: expected a JSON object, got {type(value).__name__}")
+                yield BadRow(
+                    f"bad row: {where}: expected a JSON object, got {type(value).__name__}"
+                )
                 continue
             yield value
 
@@ -137,7 +146,9 @@ def _csv_rows(path: Path, kind: str, string_fields: Sequence[str]) -> Iterator[R
     # One read per file, as Ray's read_csv does: the column types are inferred from the whole
     # file, so both engines see the same values.
     table = pyarrow.csv.read_csv(
-        path, parse_options=csv_parse_options(kind), convert_options=csv_convert_options(string_fields)
+        path,
+        parse_options=csv_parse_options(kind),
+        convert_options=csv_convert_options(string_fields),
     )
     for batch in table.to_batches(max_chunksize=READ_BATCH_ROWS):
         yield from batch.to_pylist()

@@ -1,5 +1,6 @@
 """The local engine: rows in, annotated rows out, in order, in this process (or in
 `n_process` forked worker processes, through spaCy's `nlp.pipe(n_process=...)`)."""
+
 import sys
 from collections import deque
 from contextlib import contextmanager
@@ -48,12 +49,16 @@ def annotate_rows(
     from spacy.util import minibatch
 
     if batch_size < 1 or n_process < 1:
-        raise ValueError(f"expected batch_size and n_process >= 1, got {batch_size} and {n_process}")
+        raise ValueError(
+            f"expected batch_size and n_process >= 1, got {batch_size} and {n_process}"
+        )
     pin_torch_threads(n_threads)
     nlp = load_pipeline(model, gpu=gpu)
     annotate = BatchAnnotator(nlp, text_field=text_field, question_field=question_field)
     if n_process > 1:
-        yield from _annotate_in_processes(rows, annotate, batch_size=batch_size, n_process=n_process)
+        yield from _annotate_in_processes(
+            rows, annotate, batch_size=batch_size, n_process=n_process
+        )
         return
     for batch in minibatch(rows, batch_size):
         yield from annotate(batch)
@@ -95,11 +100,18 @@ def _annotate_in_processes(
 def _reporting_failed_batches(nlp: Language):
     """Components print their error and go on (spaCy's error handler) instead of ending the
     run; the pipeline's own handlers are put back afterwards."""
-    saved = {name: proc.get_error_handler() for name, proc in nlp.pipeline if hasattr(proc, "get_error_handler")}
+    saved = {
+        name: proc.get_error_handler()
+        for name, proc in nlp.pipeline
+        if hasattr(proc, "get_error_handler")
+    }
     saved_default = nlp.default_error_handler
 
     def report(name, proc, docs, err):
-        print(f"annotate: component {name!r} failed on a batch of {len(docs)} docs: {err!r}", file=sys.stderr)
+        print(
+            f"annotate: component {name!r} failed on a batch of {len(docs)} docs: {err!r}",
+            file=sys.stderr,
+        )
 
     nlp.set_error_handler(report)
     try:

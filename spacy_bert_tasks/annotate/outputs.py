@@ -9,6 +9,7 @@ text and question columns are strings, and every other input column takes the ty
 from the first `ROW_GROUP_ROWS` rows; a later value of another type stops the run with an error
 naming the column (JSON Lines output takes any values).
 """
+
 import json
 import os
 from contextlib import contextmanager
@@ -28,7 +29,12 @@ def output_types() -> Dict[str, Any]:
     import pyarrow as pa
 
     entity = pa.struct(
-        [("start_char", pa.int64()), ("end_char", pa.int64()), ("label", pa.string()), ("score", pa.float64())]
+        [
+            ("start_char", pa.int64()),
+            ("end_char", pa.int64()),
+            ("label", pa.string()),
+            ("score", pa.float64()),
+        ]
     )
     return {
         "ents": pa.list_(entity),
@@ -43,7 +49,7 @@ def output_types() -> Dict[str, Any]:
 
 
 def output_format(path: Union[str, Path], requested: Optional[str] = None) -> str:
-    """"parquet" or "jsonl": `requested`, else from OUTPUT's suffix, else Parquet."""
+    """ "parquet" or "jsonl": `requested`, else from OUTPUT's suffix, else Parquet."""
     if requested is not None:
         if requested not in ("parquet", "jsonl"):
             raise ValueError(f"expected the output format parquet or jsonl, got {requested!r}")
@@ -190,7 +196,9 @@ def check_output(path: Union[str, Path], *, overwrite: bool) -> None:
     if path.is_dir():
         raise FileExistsError(f"{path} is a folder: OUTPUT must be a file path")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists: pass --overwrite to replace it (only once the new output is complete)")
+        raise FileExistsError(
+            f"{path} exists: pass --overwrite to replace it (only once the new output is complete)"
+        )
 
 
 def _column_names(rows: Sequence[Row]) -> List[str]:

@@ -3,8 +3,9 @@
 The same `BatchAnnotator` runs in the local engine and inside every Ray actor, so both engines
 give the same output for the same rows.
 """
+
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -50,7 +51,9 @@ class BatchAnnotator:
     question_field (str): The column holding an optional question (ignored if absent).
     """
 
-    def __init__(self, nlp: Language, *, text_field: str = "text", question_field: str = "question"):
+    def __init__(
+        self, nlp: Language, *, text_field: str = "text", question_field: str = "question"
+    ):
         self.nlp = nlp
         self.text_field = text_field
         self.question_field = question_field

@@ -10,6 +10,7 @@ Data job; pass `max_restarts=N` to `annotate_dataset` to bound it.
 
 Needs the `ray` extra: `pip install spacy_bert_tasks[ray]`.
 """
+
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,7 +105,11 @@ def annotate_dataset(
             "annotate_dataset loads the pipeline inside each actor: pass its folder or package "
             "name, not a loaded Language (which would be pickled through the object store)"
         )
-    for name, value in (("batch_size", batch_size), ("workers", workers), ("threads_per_worker", threads_per_worker)):
+    for name, value in (
+        ("batch_size", batch_size),
+        ("workers", workers),
+        ("threads_per_worker", threads_per_worker),
+    ):
         if value < 1:
             raise ValueError(f"expected {name} >= 1, got {value}")
     if gpus_per_worker < 0:

@@ -3,6 +3,7 @@
 Both engines read the same files, run the same `BatchAnnotator` and write through the same
 writer, in input order (Ray's `preserve_order` is turned on), so their outputs are the same.
 """
+
 import os
 import time
 from dataclasses import dataclass
@@ -36,7 +37,10 @@ class AnnotateOptions:
 
 
 def annotate_files(
-    input_spec: Union[str, Path], output: Union[str, Path], model: Union[str, Path], options: AnnotateOptions
+    input_spec: Union[str, Path],
+    output: Union[str, Path],
+    model: Union[str, Path],
+    options: AnnotateOptions,
 ) -> Summary:
     """Annotate the rows of INPUT into OUTPUT (all or nothing) and RETURN the run's summary.
 
@@ -51,7 +55,9 @@ def annotate_files(
     strings = (options.text_field, options.question_field)
     summary = Summary(question_field=options.question_field)
     start = time.perf_counter()
-    with open_output(output, out_kind, overwrite=options.overwrite, string_fields=strings) as writer:
+    with open_output(
+        output, out_kind, overwrite=options.overwrite, string_fields=strings
+    ) as writer:
         if options.engine == "local":
             _run_local(files, model, options, writer, summary)
         else:
@@ -66,7 +72,9 @@ def validate_options(options: AnnotateOptions) -> None:
         raise ValueError(f"expected --engine local or ray, got {options.engine!r}")
     for name in ("workers", "batch_size"):
         if getattr(options, name) < 1:
-            raise ValueError(f"expected --{name.replace('_', '-')} >= 1, got {getattr(options, name)}")
+            raise ValueError(
+                f"expected --{name.replace('_', '-')} >= 1, got {getattr(options, name)}"
+            )
     if options.threads_per_worker is not None and options.threads_per_worker < 1:
         raise ValueError(f"expected --threads-per-worker >= 1, got {options.threads_per_worker}")
     if options.gpus_per_worker < 0:

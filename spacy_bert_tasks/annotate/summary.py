@@ -1,4 +1,5 @@
 """The run's summary: rows, errors by kind with the first few, questions left unanswered, rows/s."""
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
@@ -46,10 +47,15 @@ class Summary:
         rate = f", {self.rows_per_s:,.1f} rows/s" if self.rows_per_s is not None else ""
         took = f" in {self.seconds:,.1f} s" if self.seconds is not None else ""
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in self.errors.most_common())
-        lines = [f"{self.rows:,} rows{took}{rate}; {self.n_errors:,} errors" + (f" ({kinds})" if kinds else "")]
+        lines = [
+            f"{self.rows:,} rows{took}{rate}; {self.n_errors:,} errors"
+            + (f" ({kinds})" if kinds else "")
+        ]
         lines += [f"  output row {index}: {message}" for index, message in self.first_errors]
         if self.n_errors > len(self.first_errors):
-            lines.append(f"  ... and {self.n_errors - len(self.first_errors):,} more (see the error column)")
+            lines.append(
+                f"  ... and {self.n_errors - len(self.first_errors):,} more (see the error column)"
+            )
         if self.unanswered:
             lines.append(
                 f"{self.unanswered:,} rows have a question but the pipeline has no question-answering "

@@ -21,6 +21,7 @@ files are lazy for the same reason (spacy_bert_tasks/lazy.py).
 tests/cli/test_cli_startup.py fails when a command module imports spaCy, torch or transformers at
 its top level.
 """
+
 import typer
 
 app = typer.Typer(
@@ -29,7 +30,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-convert_app = typer.Typer(help="Convert training data to spaCy's binary .spacy format.", no_args_is_help=True)
+convert_app = typer.Typer(
+    help="Convert training data to spaCy's binary .spacy format.", no_args_is_help=True
+)
 app.add_typer(convert_app, name="convert")
 
 # Imported for their side effect of adding commands to the apps above.

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks annotate INPUT OUTPUT --model MODEL [--engine local|ray] ...`."""
+
 from pathlib import Path
 from typing import Optional
 
@@ -9,20 +10,55 @@ from . import app
 
 @app.command("annotate")
 def annotate_cli(
-    input_spec: str = typer.Argument(..., metavar="INPUT", help="A .jsonl, .parquet, .csv or .tsv file, a folder of them, or a glob (quoted)"),
-    output: Path = typer.Argument(..., metavar="OUTPUT", dir_okay=False, help="Output file: Parquet, or JSON Lines for a .jsonl suffix"),
+    input_spec: str = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="A .jsonl, .parquet, .csv or .tsv file, a folder of them, or a glob (quoted)",
+    ),
+    output: Path = typer.Argument(
+        ...,
+        metavar="OUTPUT",
+        dir_okay=False,
+        help="Output file: Parquet, or JSON Lines for a .jsonl suffix",
+    ),
     model: str = typer.Option(..., "--model", help="Pipeline folder or installed package name"),
-    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray cluster; the ray extra)"),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes, one pipeline each (ray: actors; local: forked, one thread each)"),
-    threads_per_worker: Optional[int] = typer.Option(None, "--threads-per-worker", min=1, help="torch threads (Ray: CPUs) per worker; local default: torch's, ray: 1"),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) or ray (a Ray cluster; the ray extra)"
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Worker processes, one pipeline each (ray: actors; local: forked, one thread each)",
+    ),
+    threads_per_worker: Optional[int] = typer.Option(
+        None,
+        "--threads-per-worker",
+        min=1,
+        help="torch threads (Ray: CPUs) per worker; local default: torch's, ray: 1",
+    ),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Rows per nlp.pipe call"),
     text_field: str = typer.Option("text", "--text-field", help="Column with the text"),
-    question_field: str = typer.Option("question", "--question-field", help="Column with an optional question (QA)"),
-    output_format: Optional[str] = typer.Option(None, "--format", help="parquet or jsonl (default: from OUTPUT's suffix, else parquet)"),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to use (default: RAY_ADDRESS, else a local one on 127.0.0.1)"),
-    gpus_per_worker: float = typer.Option(0, "--gpus-per-worker", min=0, help="GPUs per worker (> 0: run on GPU)"),
-    dashboard: bool = typer.Option(False, "--dashboard", help="Start the Ray dashboard of a local cluster (127.0.0.1)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT (once the new one is complete)"),
+    question_field: str = typer.Option(
+        "question", "--question-field", help="Column with an optional question (QA)"
+    ),
+    output_format: Optional[str] = typer.Option(
+        None, "--format", help="parquet or jsonl (default: from OUTPUT's suffix, else parquet)"
+    ),
+    address: Optional[str] = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster to use (default: RAY_ADDRESS, else a local one on 127.0.0.1)",
+    ),
+    gpus_per_worker: float = typer.Option(
+        0, "--gpus-per-worker", min=0, help="GPUs per worker (> 0: run on GPU)"
+    ),
+    dashboard: bool = typer.Option(
+        False, "--dashboard", help="Start the Ray dashboard of a local cluster (127.0.0.1)"
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing OUTPUT (once the new one is complete)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ) -> None:
     """Annotate a table of texts: entities, categories and answers as columns.

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks convert {conll,textcat,squad} IN OUT.spacy`."""
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
@@ -31,17 +32,35 @@ def conll_command(
 def textcat_command(
     input_path: Path = INPUT,
     output_path: Path = OUTPUT,
-    file_format: Optional[str] = typer.Option(None, "--format", help="tsv, csv or jsonl (default: the extension)."),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Default: 'text' or 'sentence'."),
+    file_format: Optional[str] = typer.Option(
+        None, "--format", help="tsv, csv or jsonl (default: the extension)."
+    ),
+    text_column: Optional[str] = typer.Option(
+        None, "--text-column", help="Default: 'text' or 'sentence'."
+    ),
     label_column: str = typer.Option("label", "--label-column"),
-    label_names: Optional[str] = typer.Option(None, "--label-names", help="Raw values to names: 0=NEG,1=POS."),
-    multilabel: bool = typer.Option(False, "--multilabel", help="A text may have any number of labels."),
-    label_sep: str = typer.Option("|", "--label-sep", help="Separates the labels in a TSV/CSV label cell."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="The label set, comma-separated: A,B,C."),
+    label_names: Optional[str] = typer.Option(
+        None, "--label-names", help="Raw values to names: 0=NEG,1=POS."
+    ),
+    multilabel: bool = typer.Option(
+        False, "--multilabel", help="A text may have any number of labels."
+    ),
+    label_sep: str = typer.Option(
+        "|", "--label-sep", help="Separates the labels in a TSV/CSV label cell."
+    ),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="The label set, comma-separated: A,B,C."
+    ),
     lang: str = LANG,
-    shuffle_seed: Optional[int] = typer.Option(None, "--shuffle-seed", help="Shuffle the records with this seed first."),
-    skip: int = typer.Option(0, "--skip", min=0, help="Leave out this many records (after shuffling)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep at most this many records after --skip."),
+    shuffle_seed: Optional[int] = typer.Option(
+        None, "--shuffle-seed", help="Shuffle the records with this seed first."
+    ),
+    skip: int = typer.Option(
+        0, "--skip", min=0, help="Leave out this many records (after shuffling)."
+    ),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, help="Keep at most this many records after --skip."
+    ),
 ) -> None:
     """Convert text classification data (TSV, CSV or JSON Lines).
 
@@ -75,7 +94,9 @@ def squad_command(
     input_path: Path = INPUT,
     output_path: Path = OUTPUT,
     lang: str = LANG,
-    articles: Optional[str] = typer.Option(None, "--articles", help="Only these articles (0-based): 0-25 or 0,3,5-7."),
+    articles: Optional[str] = typer.Option(
+        None, "--articles", help="Only these articles (0-based): 0-25 or 0,3,5-7."
+    ),
 ) -> None:
     """Convert SQuAD v1.1 / v2.0 JSON: one doc per question, for the span-QA head."""
     from ..convert.squad import convert_squad
@@ -104,7 +125,9 @@ def _run(convert: Callable[[], "ConversionReport"]) -> None:
 def _parse_list(value: str, option: str) -> List[str]:
     items = [item.strip() for item in value.split(",")]
     if not all(items):
-        raise typer.BadParameter(f"expected comma-separated names such as A,B, got {value!r}", param_hint=option)
+        raise typer.BadParameter(
+            f"expected comma-separated names such as A,B, got {value!r}", param_hint=option
+        )
     return items
 
 
@@ -112,8 +135,15 @@ def _parse_indices(value: str, option: str) -> List[int]:
     indices: List[int] = []
     for item in _parse_list(value, option):
         first, _, last = item.partition("-")
-        if not first.isdigit() or not (last.isdigit() or not last) or (last and int(last) < int(first)):
-            raise typer.BadParameter(f"expected indices and ranges such as 0-25 or 0,3,5-7, got {value!r}", param_hint=option)
+        if (
+            not first.isdigit()
+            or not (last.isdigit() or not last)
+            or (last and int(last) < int(first))
+        ):
+            raise typer.BadParameter(
+                f"expected indices and ranges such as 0-25 or 0,3,5-7, got {value!r}",
+                param_hint=option,
+            )
         indices.extend(range(int(first), int(last or first) + 1))
     return indices
 

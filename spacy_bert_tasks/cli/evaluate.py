@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks evaluate MODEL DATA [--output OUT.json] [--gpu-id N]`."""
+
 from pathlib import Path
 from typing import Optional
 
@@ -9,8 +10,21 @@ from . import app
 
 # Scores spaCy's table shows already, or that are not one number per pipeline.
 SHOWN_BY_SPACY = {
-    "token_acc", "tag_acc", "pos_acc", "morph_acc", "lemma_acc", "dep_uas", "dep_las", "ents_p",
-    "ents_r", "ents_f", "cats_score", "sents_p", "sents_r", "sents_f", "speed",
+    "token_acc",
+    "tag_acc",
+    "pos_acc",
+    "morph_acc",
+    "lemma_acc",
+    "dep_uas",
+    "dep_las",
+    "ents_p",
+    "ents_r",
+    "ents_f",
+    "cats_score",
+    "sents_p",
+    "sents_r",
+    "sents_f",
+    "speed",
 }
 
 
@@ -18,7 +32,9 @@ SHOWN_BY_SPACY = {
 def evaluate_cli(
     model: str = typer.Argument(..., help="Pipeline folder or installed package"),
     data_path: Path = typer.Argument(..., exists=True, help=".spacy file or folder of them"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", dir_okay=False, help="Write every score as JSON"),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", dir_okay=False, help="Write every score as JSON"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ) -> None:
     """`spacy evaluate`, plus the scores its table leaves out (QA exact match and F1, ...).

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks init-config OUT.cfg --tasks ner,textcat`."""
+
 from pathlib import Path
 
 import typer
@@ -11,7 +12,9 @@ from . import app
 @app.command("init-config")
 def init_config_cli(
     output: Path = typer.Argument(..., help="Where to write the config (.cfg)", dir_okay=False),
-    tasks: str = typer.Option("ner,textcat", "--tasks", help="Comma-separated heads: ner, textcat, qa"),
+    tasks: str = typer.Option(
+        "ner,textcat", "--tasks", help="Comma-separated heads: ner, textcat, qa"
+    ),
     encoder: str = typer.Option(EMBEDDED_ENCODER, "--encoder", help="HF model name or local path"),
     lang: str = typer.Option("en", "--lang", help="spaCy language code"),
     gpu: bool = typer.Option(False, "--gpu", help="Settings for training on a GPU"),
@@ -19,8 +22,12 @@ def init_config_cli(
     multilabel: bool = typer.Option(False, "--multilabel", help="Several cats per doc"),
     squad_v2: bool = typer.Option(False, "--squad-v2", help="QA may answer 'no answer'"),
     max_steps: int = typer.Option(20000, "--max-steps", help="Training steps (LR decays to 0)"),
-    epochs: float = typer.Option(None, "--epochs", help="Budget in passes over --train (replaces --max-steps)"),
-    train: Path = typer.Option(None, "--train", help="Training corpus (.spacy file or folder), sizes --epochs"),
+    epochs: float = typer.Option(
+        None, "--epochs", help="Budget in passes over --train (replaces --max-steps)"
+    ),
+    train: Path = typer.Option(
+        None, "--train", help="Training corpus (.spacy file or folder), sizes --epochs"
+    ),
     learn_rate: float = typer.Option(5e-5, "--learn-rate", help="Peak learning rate"),
 ) -> None:
     """Write a complete config for `spacy train` (give corpora with --paths.train/--paths.dev)."""
@@ -32,7 +39,9 @@ def init_config_cli(
     try:
         if epochs is not None:
             max_steps = steps_for_epochs(train, epochs, batch_size=4000 if gpu else 1000)
-            msg.info(f"{epochs:g} epochs of {train}: {max_steps} steps (before rounding to evaluations)")
+            msg.info(
+                f"{epochs:g} epochs of {train}: {max_steps} steps (before rounding to evaluations)"
+            )
         config = generate_config(
             tasks.split(","),
             encoder=encoder,
@@ -49,5 +58,9 @@ def init_config_cli(
     output.parent.mkdir(parents=True, exist_ok=True)
     config.to_disk(output)
     training = config["training"]
-    msg.info(f"max_steps {training['max_steps']}, evaluated every {training['eval_frequency']} steps (the last one too)")
-    msg.good(f"Wrote {output}", f"spacy train {output} --paths.train TRAIN.spacy --paths.dev DEV.spacy")
+    msg.info(
+        f"max_steps {training['max_steps']}, evaluated every {training['eval_frequency']} steps (the last one too)"
+    )
+    msg.good(
+        f"Wrote {output}", f"spacy train {output} --paths.train TRAIN.spacy --paths.dev DEV.spacy"
+    )

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks report METRICS.json --markdown OUT.md [--log LOG.jsonl --plot OUT.png]`."""
+
 from pathlib import Path
 from typing import Optional
 
@@ -10,10 +11,18 @@ from . import app
 
 @app.command("report")
 def report_cli(
-    metrics: Path = typer.Argument(..., exists=True, dir_okay=False, help="Scores from `spacy evaluate --output`"),
-    markdown: Path = typer.Option(..., "--markdown", dir_okay=False, help="The Markdown table to write"),
-    log: Optional[Path] = typer.Option(None, "--log", exists=True, dir_okay=False, help="Training log (JSON Lines)"),
-    plot: Optional[Path] = typer.Option(None, "--plot", dir_okay=False, help="The training curve to write (PNG)"),
+    metrics: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Scores from `spacy evaluate --output`"
+    ),
+    markdown: Path = typer.Option(
+        ..., "--markdown", dir_okay=False, help="The Markdown table to write"
+    ),
+    log: Optional[Path] = typer.Option(
+        None, "--log", exists=True, dir_okay=False, help="Training log (JSON Lines)"
+    ),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", dir_okay=False, help="The training curve to write (PNG)"
+    ),
     title: str = typer.Option("Training", "--title", help="Title of the plot"),
 ) -> None:
     """Write the scores as a Markdown table and, given the training log, plot the training curve."""

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks train CONFIG --output DIR [--gpu-id N] [--section.key value ...]`."""
+
 from pathlib import Path
 
 import typer
@@ -15,8 +16,12 @@ LOGGERS_WITH_FILE = ("spacy.ConsoleLogger.v2", "spacy.ConsoleLogger.v3", FLUSHIN
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_cli(
     ctx: typer.Context,
-    config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config (.cfg)"),
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder (model-best, model-last, the log)"),
+    config_path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Training config (.cfg)"
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Output folder (model-best, model-last, the log)"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ) -> None:
     """`spacy train`, with every evaluation logged to OUTPUT/train_log.jsonl for plotting.
@@ -37,7 +42,12 @@ def train_cli(
     training = util.load_config(config_path, overrides=overrides, interpolate=False)["training"]
     logger = training["logger"]
     max_steps, every = training.get("max_steps"), training.get("eval_frequency")
-    if isinstance(max_steps, int) and isinstance(every, int) and max_steps > 0 and max_steps % every:
+    if (
+        isinstance(max_steps, int)
+        and isinstance(every, int)
+        and max_steps > 0
+        and max_steps % every
+    ):
         msg.warn(
             f"max_steps {max_steps} is not a multiple of eval_frequency {every}: the last "
             f"{max_steps % every} steps will not be scored, and model-last's meta.json shows an "
@@ -46,7 +56,7 @@ def train_cli(
     if logger.get("@loggers") not in LOGGERS_WITH_FILE:
         msg.fail(
             f"expected [training.logger] to be one of {', '.join(LOGGERS_WITH_FILE)} (they write a log "
-            f"file), got {logger.get('@loggers')!r} in {config_path}; set @loggers = \"spacy.ConsoleLogger.v3\" "
+            f'file), got {logger.get("@loggers")!r} in {config_path}; set @loggers = "spacy.ConsoleLogger.v3" '
             "or use `spacy train`",
             exits=1,
         )

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks tune-qa-threshold MODEL DEV.spacy [--output OUT]`."""
+
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,9 @@ from . import app
 def tune_qa_threshold_cli(
     model: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder"),
     dev: Path = typer.Argument(..., exists=True, help="Dev .spacy file (or folder) with QA docs"),
-    output: Optional[Path] = typer.Option(None, "--output", help="Save the tuned pipeline here (default: in place)"),
+    output: Optional[Path] = typer.Option(
+        None, "--output", help="Save the tuned pipeline here (default: in place)"
+    ),
     metric: str = typer.Option("f1", "--metric", help="f1 or exact"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON"),
 ) -> None:

@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks upgrade-weights PIPELINE_DIR`."""
+
 from pathlib import Path
 
 import typer

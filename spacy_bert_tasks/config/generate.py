@@ -7,6 +7,7 @@ from their factories' defaults (the defaults live in the factories; spaCy fills 
 reads the config, as `spacy init fill-config` shows); every section spaCy needs besides is
 written out whole, so `spacy debug config` reads the file as it is.
 """
+
 from typing import Iterable, List, Optional
 
 from spacy import util

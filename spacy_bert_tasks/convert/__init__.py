@@ -1,4 +1,5 @@
 """Convert NER and text classification data to spaCy's binary `.spacy` format."""
+
 from .conll import convert_conll, read_conll
 from .errors import ConversionError
 from .io import ConversionReport

@@ -4,6 +4,7 @@ One token per line in whitespace-separated columns: the word first, the tag last
 anything between (POS, chunk) ignored. Blank lines end sentences; `-DOCSTART-` lines
 end documents. Tags may be IOB1, IOB2, BILUO or BIOES.
 """
+
 import re
 from itertools import groupby, islice
 from operator import itemgetter
@@ -46,7 +47,9 @@ def read_conll(path: PathLike, *, lang: str = "en", n_sents: int = 1) -> Iterato
     """
     # Checked here, not in the generator below, so bad options fail at the call.
     if isinstance(n_sents, bool) or not isinstance(n_sents, int) or n_sents < 1:
-        raise ValueError(f"expected n_sents to be an integer of 1 or more, got {n_sents!r}; pass e.g. n_sents=10")
+        raise ValueError(
+            f"expected n_sents to be an integer of 1 or more, got {n_sents!r}; pass e.g. n_sents=10"
+        )
     return _read_docs(path, blank_tokenizer(lang).vocab, n_sents)
 
 

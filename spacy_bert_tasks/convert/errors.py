@@ -1,4 +1,5 @@
 """The one error type raised for bad input data, pointing at its place in the file."""
+
 from pathlib import Path
 from typing import Optional, Union
 

@@ -1,11 +1,11 @@
 """Pieces shared by the converters: UTF-8 lines, a blank tokenizer, atomic writes, the report."""
+
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
-
 from types import SimpleNamespace
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 import spacy
 from spacy.language import create_tokenizer
@@ -55,7 +55,10 @@ def iter_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
     """
     # Binary mode splits on b"\n" only, so the numbers match what editors show,
     # and a decode error can name its line.
-    with Path(path).open("rb") as file_, progress_bar(path, total=Path(path).stat().st_size, unit="B") as bar:
+    with (
+        Path(path).open("rb") as file_,
+        progress_bar(path, total=Path(path).stat().st_size, unit="B") as bar,
+    ):
         for number, raw in enumerate(file_, start=1):
             bar.update(len(raw))
             try:
@@ -98,7 +101,9 @@ def blank_tokenizer(lang: str) -> Tokenizer:
     return create_tokenizer()(nlp_like)
 
 
-def write_docbin(docs: Iterable[Doc], output_path: PathLike, *, store_user_data: bool = False) -> int:
+def write_docbin(
+    docs: Iterable[Doc], output_path: PathLike, *, store_user_data: bool = False
+) -> int:
     """Write docs to a .spacy file atomically.
 
     The docs are all read before the file is opened, so an error in the input leaves
@@ -143,7 +148,9 @@ class ConversionReport:
 
     def __str__(self) -> str:
         target = f" to {self.output_path}" if self.output_path is not None else ""
-        lines = [f"Wrote {self.n_docs:,} docs{target} from {self.n_read:,} {self.unit} in {self.input_path}."]
+        lines = [
+            f"Wrote {self.n_docs:,} docs{target} from {self.n_read:,} {self.unit} in {self.input_path}."
+        ]
         if self.label_counts:
             counts = ", ".join(f"{label} {n:,}" for label, n in sorted(self.label_counts.items()))
             lines.append(f"{self.counted.capitalize()} per label: {counts}.")
@@ -152,6 +159,9 @@ class ConversionReport:
         if self.skipped:
             shown = "; ".join(f"{where} ({why})" for where, why in self.skipped[:SHOWN_SKIPPED])
             more = len(self.skipped) - SHOWN_SKIPPED
-            lines.append(f"Skipped {len(self.skipped):,}: {shown}" + (f" and {more:,} more." if more > 0 else "."))
+            lines.append(
+                f"Skipped {len(self.skipped):,}: {shown}"
+                + (f" and {more:,} more." if more > 0 else ".")
+            )
         lines.extend(f"WARNING: {warning}" for warning in self.warnings)
         return "\n".join(lines)

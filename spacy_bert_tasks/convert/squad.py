@@ -9,6 +9,7 @@ The file is checked as it is read; an error names the file and the record as a J
 question id, e.g. `data[3].paragraphs[2].qas[5] (id '5733be28')`. Questions are stripped of outer
 whitespace; numeric ids become strings. `plausible_answers` (SQuAD 2.0) are not used.
 """
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,14 @@ from spacy.tokens import Doc, Span
 
 from ..qa.extensions import ANSWERS_KEY, install_qa_extensions
 from .errors import ConversionError
-from .io import SHOWN_SKIPPED, ConversionReport, PathLike, blank_tokenizer, progress_bar, write_docbin
+from .io import (
+    SHOWN_SKIPPED,
+    ConversionReport,
+    PathLike,
+    blank_tokenizer,
+    progress_bar,
+    write_docbin,
+)
 
 # Characters of a context quoted in an error message before the rest is cut.
 SHOWN_CHARS = 60
@@ -57,7 +65,9 @@ class SquadReport(ConversionReport):
             f"Answers: {self.n_answers:,}; questions with no answer: {self.n_unanswerable:,}.",
         ]
         if self.misaligned:
-            shown = "; ".join(f"{where} ({text!r})" for where, text in self.misaligned[:SHOWN_SKIPPED])
+            shown = "; ".join(
+                f"{where} ({text!r})" for where, text in self.misaligned[:SHOWN_SKIPPED]
+            )
             more = self.n_misaligned - SHOWN_SKIPPED
             lines.append(
                 f"Misaligned answers (no token span; kept in gold_answers for EM/F1): {self.n_misaligned:,}: "
@@ -68,7 +78,9 @@ class SquadReport(ConversionReport):
         return "\n".join(lines)
 
 
-def read_squad(path: PathLike, *, lang: str = "en", articles: Optional[Sequence[int]] = None) -> Iterator[Doc]:
+def read_squad(
+    path: PathLike, *, lang: str = "en", articles: Optional[Sequence[int]] = None
+) -> Iterator[Doc]:
     """Read a SQuAD v1.1 or v2.0 JSON file into Docs, one per question.
 
     Each context is tokenized once, with the blank tokenizer of `lang`; its questions get copies.
@@ -87,7 +99,11 @@ def read_squad(path: PathLike, *, lang: str = "en", articles: Optional[Sequence[
 
 
 def convert_squad(
-    path: PathLike, output_path: PathLike, *, lang: str = "en", articles: Optional[Sequence[int]] = None
+    path: PathLike,
+    output_path: PathLike,
+    *,
+    lang: str = "en",
+    articles: Optional[Sequence[int]] = None,
 ) -> SquadReport:
     """Convert a SQuAD v1.1 or v2.0 JSON file to a .spacy file (see `read_squad`).
 
@@ -104,12 +120,17 @@ def convert_squad(
     """
     tokenizer = blank_tokenizer(lang)
     report = SquadReport(Path(path), Path(output_path))
-    report.n_docs = write_docbin(_read_docs(path, tokenizer, report, articles), output_path, store_user_data=True)
+    report.n_docs = write_docbin(
+        _read_docs(path, tokenizer, report, articles), output_path, store_user_data=True
+    )
     return report
 
 
 def _read_docs(
-    path: PathLike, tokenizer: Tokenizer, report: SquadReport, articles: Optional[Sequence[int]] = None
+    path: PathLike,
+    tokenizer: Tokenizer,
+    report: SquadReport,
+    articles: Optional[Sequence[int]] = None,
 ) -> Iterator[Doc]:
     install_qa_extensions()  # the docs carry their question and answers in extensions
     data = _load(path)
@@ -118,11 +139,15 @@ def _read_docs(
     wanted = None if articles is None else set(articles)
     if wanted is not None and (not wanted or min(wanted) < 0 or max(wanted) >= len(all_articles)):
         raise ConversionError(
-            path, None, f"expected article indices from 0 to {len(all_articles) - 1}, got {sorted(wanted)}"
+            path,
+            None,
+            f"expected article indices from 0 to {len(all_articles) - 1}, got {sorted(wanted)}",
         )
     # question id: where it was first seen
     seen_ids: Dict[str, str] = {}
-    bar = progress_bar(path, total=len(all_articles) if wanted is None else len(wanted), unit="article")
+    bar = progress_bar(
+        path, total=len(all_articles) if wanted is None else len(wanted), unit="article"
+    )
     # Unused fields ("version", "title", "plausible_answers") are not checked.
     for i, article in enumerate(all_articles):
         if wanted is not None and i not in wanted:
@@ -131,13 +156,17 @@ def _read_docs(
         where = f"data[{i}]"
         _check_type(path, article, dict, where, "an article object")
         report.n_articles += 1
-        for j, paragraph in enumerate(_get(path, article, "paragraphs", list, where, "the article")):
+        for j, paragraph in enumerate(
+            _get(path, article, "paragraphs", list, where, "the article")
+        ):
             where = f"data[{i}].paragraphs[{j}]"
             _check_type(path, paragraph, dict, where, "a paragraph object")
             context = _get(path, paragraph, "context", str, where, "the paragraph")
             questions = _get(path, paragraph, "qas", list, where, "the paragraph")
             if not context.strip():
-                raise ConversionError(path, None, f"{where}: expected a non-empty 'context', got {context!r}")
+                raise ConversionError(
+                    path, None, f"{where}: expected a non-empty 'context', got {context!r}"
+                )
             report.n_paragraphs += 1
             context_doc = tokenizer(context)
             for k, record in enumerate(questions):
@@ -146,7 +175,9 @@ def _read_docs(
     bar.close()
     if report.n_read == 0:
         raise ConversionError(
-            path, None, "expected at least one question in data[...].paragraphs[...].qas, got none; check the path"
+            path,
+            None,
+            "expected at least one question in data[...].paragraphs[...].qas, got none; check the path",
         )
 
 
@@ -172,7 +203,9 @@ def _load(path: PathLike) -> Any:
         ) from None
     except RecursionError:  # json's parser recurses once per level of [ or {
         raise ConversionError(
-            path, None, "expected a SQuAD JSON file, got JSON nested too deeply to read; check the file"
+            path,
+            None,
+            "expected a SQuAD JSON file, got JSON nested too deeply to read; check the file",
         ) from None
 
 
@@ -194,17 +227,25 @@ def _question_doc(
     qa_id = str(qa_id)
     where = f"{where} (id {qa_id!r})"
     if not qa_id.strip():
-        raise ConversionError(path, None, f"{where}: expected a non-empty 'id', got {qa_id!r}; give it a unique id")
+        raise ConversionError(
+            path, None, f"{where}: expected a non-empty 'id', got {qa_id!r}; give it a unique id"
+        )
     if qa_id in seen_ids:
         raise ConversionError(
-            path, None, f"{where}: expected unique question ids, got the id of {seen_ids[qa_id]} again; rename one"
+            path,
+            None,
+            f"{where}: expected unique question ids, got the id of {seen_ids[qa_id]} again; rename one",
         )
     seen_ids[qa_id] = where
     question = _get(path, record, "question", str, where, "the question")
     if not question.strip():
-        raise ConversionError(path, None, f"{where}: expected a question, got {question!r}; fill it or remove it")
+        raise ConversionError(
+            path, None, f"{where}: expected a question, got {question!r}; fill it or remove it"
+        )
     impossible = _get(path, record, "is_impossible", bool, where, "the question", required=False)
-    answers = _get(path, record, "answers", list, where, "the question", required=not impossible) or []
+    answers = (
+        _get(path, record, "answers", list, where, "the question", required=not impossible) or []
+    )
     if impossible and answers:
         raise ConversionError(
             path,
@@ -219,7 +260,10 @@ def _question_doc(
             f"{where}: expected at least one answer, got none; add the answer, or mark an unanswerable "
             f'question (SQuAD 2.0) with "is_impossible": true',
         )
-    gold_answers = [_checked_answer(path, context, answer, f"{where}.answers[{n}]") for n, answer in enumerate(answers)]
+    gold_answers = [
+        _checked_answer(path, context, answer, f"{where}.answers[{n}]")
+        for n, answer in enumerate(answers)
+    ]
     doc = context_doc.copy()
     doc._.question = question.strip()
     doc._.qa_id = qa_id
@@ -237,10 +281,16 @@ def _checked_answer(path: PathLike, context: str, answer: Any, where: str) -> Di
     text = _get(path, answer, "text", str, where, "the answer")
     start = _get(path, answer, "answer_start", int, where, "the answer")
     if not text:
-        raise ConversionError(path, None, f"{where}: expected a non-empty answer 'text', got ''; fill it or remove it")
+        raise ConversionError(
+            path, None, f"{where}: expected a non-empty answer 'text', got ''; fill it or remove it"
+        )
     if start < 0 or context[start : start + len(text)] != text:
         found = context.find(text)
-        hint = f"the text occurs at {found}; fix answer_start" if found >= 0 else "the text is not in the context"
+        hint = (
+            f"the text occurs at {found}; fix answer_start"
+            if found >= 0
+            else "the text is not in the context"
+        )
         raise ConversionError(
             path,
             None,
@@ -250,7 +300,9 @@ def _checked_answer(path: PathLike, context: str, answer: Any, where: str) -> Di
     return {"text": text, "answer_start": start}
 
 
-def _answer_spans(doc: Doc, gold_answers: List[Dict[str, Any]], where: str, report: SquadReport) -> List[Span]:
+def _answer_spans(
+    doc: Doc, gold_answers: List[Dict[str, Any]], where: str, report: SquadReport
+) -> List[Span]:
     """The gold answers as token spans, each token span once, in the order of first mention."""
     spans: Dict[Tuple[int, int], Span] = {}
     for n, answer in enumerate(gold_answers):
@@ -283,7 +335,9 @@ def _get(
         prefix = f"{where}: " if where else ""
         keys = ", ".join(repr(name) for name in obj) or "none"
         raise ConversionError(
-            path, None, f"{prefix}expected {what} to have the key {key!r}, got the keys {keys}; add it"
+            path,
+            None,
+            f"{prefix}expected {what} to have the key {key!r}, got the keys {keys}; add it",
         )
     _check_type(path, obj[key], types, f"{where}.{key}" if where else key, _type_names(types))
     return obj[key]
@@ -293,7 +347,9 @@ def _check_type(path: PathLike, value: Any, types: Any, where: str, expected: st
     # bool is an int to isinstance; an answer_start of true is still an error.
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
         raise ConversionError(
-            path, None, f"{where}: expected {expected}, got {_json_type(value)} {_cut(json.dumps(value))}"
+            path,
+            None,
+            f"{where}: expected {expected}, got {_json_type(value)} {_cut(json.dumps(value))}",
         )
 
 
@@ -302,14 +358,27 @@ def _as_tuple(types: Any) -> Tuple[type, ...]:
 
 
 def _type_names(types: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+    }
     return " or ".join(names[type_] for type_ in _as_tuple(types))
 
 
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -3,6 +3,7 @@
 The Docs carry no entity annotation (`ent_iob` stays 0, "missing"), so a corpus
 that mixes them with NER data does not teach the NER head that they hold no entities.
 """
+
 import csv
 import json
 import random
@@ -108,7 +109,9 @@ def convert_textcat(
 
 def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
     labels = _check_options(**options)
-    tokenizer = blank_tokenizer(options["lang"])  # first: a bad language code fails before the file is read
+    tokenizer = blank_tokenizer(
+        options["lang"]
+    )  # first: a bad language code fails before the file is read
     rows: List[Tuple[str, List[str]]] = []
     # The label set in order of first appearance: a dict keeps order and drops repeats.
     label_set: Dict[str, None] = dict.fromkeys(labels or ())
@@ -119,7 +122,9 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
             name = _label_name(path, line, value, options["label_names"])
             if labels is not None and name not in label_set:
                 raise ConversionError(
-                    path, line, f"expected one of the labels {labels}, got {name!r}; add it to labels or fix the record"
+                    path,
+                    line,
+                    f"expected one of the labels {labels}, got {name!r}; add it to labels or fix the record",
                 )
             label_set.setdefault(name)
             marks[name] = marks.get(name, False) or positive
@@ -136,7 +141,9 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
             )
         rows.append((text, positives))
     if not rows:
-        raise ConversionError(path, None, "expected at least one record, got none (an empty file or a header only)")
+        raise ConversionError(
+            path, None, "expected at least one record, got none (an empty file or a header only)"
+        )
     report.n_read = len(rows)
     if labels is None:
         report.warnings.extend(_rare_label_warnings(path, lines_of))
@@ -149,7 +156,9 @@ def _read(path: PathLike, *, report: ConversionReport, **options) -> List[Doc]:
         report.label_counts.update(positives)
         docs.append(doc)
     if not docs:
-        raise ConversionError(path, None, f"expected skip below the {len(rows):,} records, got skip={options['skip']}")
+        raise ConversionError(
+            path, None, f"expected skip below the {len(rows):,} records, got skip={options['skip']}"
+        )
     return docs
 
 
@@ -176,10 +185,14 @@ def _rare_label_warnings(path: PathLike, lines_of: Dict[str, List[int]]) -> List
     return found
 
 
-def _select(rows: List[T], *, shuffle_seed: Optional[int], skip: int, limit: Optional[int], **_) -> List[T]:
+def _select(
+    rows: List[T], *, shuffle_seed: Optional[int], skip: int, limit: Optional[int], **_
+) -> List[T]:
     """The rows to keep: shuffled with the seed (if any), then `skip` left out, then `limit` kept."""
     if skip < 0 or (limit is not None and limit < 1):
-        raise ValueError(f"expected skip >= 0 and limit >= 1 (or None), got skip={skip}, limit={limit}")
+        raise ValueError(
+            f"expected skip >= 0 and limit >= 1 (or None), got skip={skip}, limit={limit}"
+        )
     order = list(range(len(rows)))
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(order)
@@ -196,7 +209,9 @@ def _check_options(*, labels: Optional[Sequence[str]], label_sep: str, **_) -> O
     return None if labels is None else list(labels)
 
 
-def _records(path: PathLike, report: ConversionReport, *, file_format: Optional[str], **options) -> Iterator[Record]:
+def _records(
+    path: PathLike, report: ConversionReport, *, file_format: Optional[str], **options
+) -> Iterator[Record]:
     """Read the file in the format named, or else the one its extension names."""
     suffix = Path(path).suffix.lower()
     if file_format is None and suffix not in FORMATS:
@@ -208,13 +223,17 @@ def _records(path: PathLike, report: ConversionReport, *, file_format: Optional[
         )
     resolved = FORMATS.get(suffix if file_format is None else f".{file_format.lower()}")
     if resolved is None:
-        raise ValueError(f"expected file_format to be one of tsv, csv, jsonl, json, got {file_format!r}")
+        raise ValueError(
+            f"expected file_format to be one of tsv, csv, jsonl, json, got {file_format!r}"
+        )
     if resolved == "jsonl":
         return _json_records(path, report)
     return _table_records(path, report, delimiter="\t" if resolved == "tsv" else ",", **options)
 
 
-def _label_name(path: PathLike, line: int, value: str, label_names: Optional[Dict[str, str]]) -> str:
+def _label_name(
+    path: PathLike, line: int, value: str, label_names: Optional[Dict[str, str]]
+) -> str:
     if label_names is None:
         return value
     if value not in label_names:
@@ -226,14 +245,18 @@ def _label_name(path: PathLike, line: int, value: str, label_names: Optional[Dic
     return label_names[value]
 
 
-def _table_records(path: PathLike, report: ConversionReport, *, delimiter: str, **options) -> Iterator[Record]:
+def _table_records(
+    path: PathLike, report: ConversionReport, *, delimiter: str, **options
+) -> Iterator[Record]:
     """Yield the records of a TSV or CSV file with a header row."""
     rows = _table_rows(path, report, delimiter)
     header_line, header = next(rows, (None, None))
     if header is None:
         return
     header = [name.strip() for name in header]
-    text_column = options["text_column"] or next((name for name in TEXT_COLUMNS if name in header), "text")
+    text_column = options["text_column"] or next(
+        (name for name in TEXT_COLUMNS if name in header), "text"
+    )
     label_column = options["label_column"]
     for column, option in ((text_column, "text_column"), (label_column, "label_column")):
         if column not in header:
@@ -256,19 +279,25 @@ def _table_records(path: PathLike, report: ConversionReport, *, delimiter: str, 
         text = row[text_index].strip()
         if not text:
             raise ConversionError(
-                path, line, f"expected a text in column {text_column!r}, got an empty cell; fill it or remove the row"
+                path,
+                line,
+                f"expected a text in column {text_column!r}, got an empty cell; fill it or remove the row",
             )
         values = [value.strip() for value in row[label_index].split(options["label_sep"])]
         yield line, text, {value: True for value in values if value}
 
 
-def _table_rows(path: PathLike, report: ConversionReport, delimiter: str) -> Iterator[Tuple[int, List[str]]]:
+def _table_rows(
+    path: PathLike, report: ConversionReport, delimiter: str
+) -> Iterator[Tuple[int, List[str]]]:
     """Yield (first line, row) for each non-blank row; a quoted CSV row may span lines."""
     # No quoting in TSV: GLUE files such as SST-2 have bare quote characters in texts.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     # strict: an unclosed quote is an error at its row, not a field that swallows the
     # rest of the file.
-    reader = csv.reader((line for _, line in iter_lines(path)), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(
+        (line for _, line in iter_lines(path)), delimiter=delimiter, quoting=quoting, strict=True
+    )
     start = 1
     try:
         for row in reader:
@@ -302,7 +331,9 @@ def _json_records(path: PathLike, report: ConversionReport) -> Iterator[Record]:
             ) from None
         except RecursionError:  # json's parser recurses once per level of [ or {
             raise ConversionError(
-                path, line, "expected one JSON object per line, got JSON nested too deeply to read; fix the line"
+                path,
+                line,
+                "expected one JSON object per line, got JSON nested too deeply to read; fix the line",
             ) from None
         text = record.get("text") if isinstance(record, dict) else None
         keys = [key for key in JSON_LABEL_KEYS if isinstance(record, dict) and key in record]
@@ -314,20 +345,41 @@ def _json_records(path: PathLike, report: ConversionReport) -> Iterator[Record]:
                 f"got {_shape(record)}; give each line a text and exactly one of the label keys",
             )
         if not text.strip():
-            raise ConversionError(path, line, "expected a text, got an empty 'text'; fill it or remove the line")
+            raise ConversionError(
+                path, line, "expected a text, got an empty 'text'; fill it or remove the line"
+            )
         yield line, text.strip(), _json_labels(path, line, keys[0], record[keys[0]])
 
 
 def _json_labels(path: PathLike, line: int, key: str, value: object) -> Dict[str, bool]:
-    if key == "cats" and isinstance(value, dict) and all(score in (0, 1) for score in value.values()):
+    if (
+        key == "cats"
+        and isinstance(value, dict)
+        and all(score in (0, 1) for score in value.values())
+    ):
         return {str(label): score == 1 for label, score in value.items()}
-    if key == "label" and isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+    if (
+        key == "label"
+        and isinstance(value, (str, int))
+        and not isinstance(value, bool)
+        and str(value)
+    ):
         return {str(value): True}
-    if key == "labels" and isinstance(value, list) and all(isinstance(v, (str, int)) and str(v) for v in value):
+    if (
+        key == "labels"
+        and isinstance(value, list)
+        and all(isinstance(v, (str, int)) and str(v) for v in value)
+    ):
         return {str(label): True for label in value}
-    expected = {"cats": "an object of label: 0 or 1", "label": "a non-empty string", "labels": "a list of strings"}
+    expected = {
+        "cats": "an object of label: 0 or 1",
+        "label": "a non-empty string",
+        "labels": "a list of strings",
+    }
     got = json.dumps(value)[:80]
-    raise ConversionError(path, line, f"expected '{key}' to be {expected[key]}, got {got}; fix the record")
+    raise ConversionError(
+        path, line, f"expected '{key}' to be {expected[key]}, got {got}; fix the record"
+    )
 
 
 def _shape(record: object) -> str:

@@ -13,6 +13,7 @@ so QA questions come along) and counts, per corpus:
   boundaries (trained on the expanded span); questions longer than `max_question_length`
   wordpieces (cut); contexts longer than one window (split into several).
 """
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional
@@ -96,7 +97,9 @@ def corpus_stats(
         for answer in doc._.gold_answers or ():
             start, text = answer["answer_start"], answer["text"]
             if doc.char_span(start, start + len(text)) is None:
-                stats.unaligned_answers.append(f"{where} ({doc._.qa_id}): {text!r} at character {start}")
+                stats.unaligned_answers.append(
+                    f"{where} ({doc._.qa_id}): {text!r} at character {start}"
+                )
         if tokenizer is not None:
             n_question = len(tokenizer(question, add_special_tokens=False)["input_ids"])
             if n_question > max_question_length:

@@ -13,10 +13,10 @@ The component is the encoder side of the contract in ../contract.py (`EncoderPor
 to it only through the layers it finds in their models, and use only its tokenizer, width and
 passes.
 """
+
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
-
 
 import srsly
 from spacy import util
@@ -34,9 +34,9 @@ from thinc.util import convert_recursive, is_xp_array
 from ..contract import EncoderHead
 from ..layers.listener import EncoderListener
 from ..layers.pair_link import find_pair_links
+from . import heap  # windows: registers spacy-bert-tasks.wordpiece_windows.v1
 from .forking import register_fork_handler, watch_parent
 from .gradients import PendingPass, backward, unscale_gradients
-from . import heap, windows  # windows: registers spacy-bert-tasks.wordpiece_windows.v1
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
@@ -63,7 +63,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     assigns=["doc._.trf_data"],
     default_config={
         "model": DEFAULT_MODEL,
-        "set_extra_annotations": {"@annotation_setters": "spacy-transformers.null_annotation_setter.v1"},
+        "set_extra_annotations": {
+            "@annotation_setters": "spacy-transformers.null_annotation_setter.v1"
+        },
         "max_batch_items": 1024,
         "keep_trf_data": False,
         "inference_precision": "fp32",
@@ -459,7 +461,9 @@ def _fill_skipped_docs(
     return [
         by_index[i]
         if i in by_index
-        else (TransformerData.zeros(len(doc), width, xp=xp) if len(doc) else TransformerData.empty())
+        else (
+            TransformerData.zeros(len(doc), width, xp=xp) if len(doc) else TransformerData.empty()
+        )
         for i, doc in enumerate(docs)
     ]
 

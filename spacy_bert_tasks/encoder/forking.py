@@ -26,6 +26,7 @@ encoder when it first runs in a multiprocessing child) starts a daemon thread th
 worker when its parent is gone. Only multiprocessing children get it: a process that forks to
 daemonize keeps its child alive.
 """
+
 import multiprocessing
 import os
 import threading

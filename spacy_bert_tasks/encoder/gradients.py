@@ -8,6 +8,7 @@ accumulated gradients once per pass: with mixed precision, a second pass in a st
 first pass's gradients by the loss scale again. Here gradients stay scaled until
 `unscale_gradients`, called once before the optimizer step.
 """
+
 from typing import Callable, List, Optional
 
 import torch

@@ -32,6 +32,7 @@ The encoder's `release_heap` setting chooses what to do about it:
 Off glibc (macOS, musl) every mode does nothing. For a process you start yourself, jemalloc
 (`LD_PRELOAD=libjemalloc.so.2`) is another answer; see bench/README.md (heap_speed.py).
 """
+
 import ctypes
 import logging
 import sys
@@ -50,9 +51,21 @@ CHECK_EVERY_TOKENS = 4096
 
 
 class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _glibc() -> Optional[ctypes.CDLL]:
@@ -150,4 +163,3 @@ def before_training(release_heap: Union[bool, str]) -> None:
     """Training keeps large blocks in the heap (fast) whatever the setting: undo "mmap"."""
     check_mode(release_heap)
     restore()
-

@@ -4,6 +4,7 @@
 this package's listeners to the standalone architectures of standalone.py, which build the same
 structure from config, so a pipeline with replaced listeners saves and loads.
 """
+
 from typing import Dict
 
 from spacy_transformers.layers._util import replace_listener_cfg as stock_replace_listener_cfg

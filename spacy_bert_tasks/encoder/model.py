@@ -1,4 +1,5 @@
 """The encoder's thinc model: spacy-transformers' TransformerModel with windows that always fit."""
+
 import copy
 import warnings
 from typing import Callable, List, Tuple

@@ -4,6 +4,7 @@ A name is a Hugging Face model name ("bert-base-cased"), a local folder, or an a
 that a Python package ships (so a fresh, offline machine can still train). Aliases resolve only
 when the encoder is initialized: a saved pipeline holds its own weights and never needs them.
 """
+
 from pathlib import Path
 from typing import Callable, Dict
 

@@ -16,6 +16,7 @@ calls `invalidate_reduced_copies` after each step; loading (a new module, or loa
 which bumps the counters) is caught by keying the copy on every parameter's identity and version,
 which costs microseconds next to a forward pass.
 """
+
 import copy
 import warnings
 from typing import Any, Dict, Optional, Tuple
@@ -59,9 +60,7 @@ def reduced_precision_copy(module: torch.nn.Module, precision: str) -> torch.nn.
 def _weights_key(module: torch.nn.Module) -> Tuple:
     # In-place torch updates (load_state_dict, .copy_) bump `_version`; a new tensor has a new
     # data pointer. thinc's `param.data = from_numpy(same memory)` does neither: see above.
-    return (id(module),) + tuple(
-        (p.data_ptr(), p._version) for p in module.parameters()
-    )
+    return (id(module),) + tuple((p.data_ptr(), p._version) for p in module.parameters())
 
 
 class ReducedPrecisionPredict:

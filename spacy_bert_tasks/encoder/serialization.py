@@ -8,6 +8,7 @@ is executed), and refuses any other weights format. The HF config and tokenizer 
 classes that ship with transformers (remote code is refused), and tokenizer file names may not
 point outside the temporary folder they are written to.
 """
+
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Tuple
@@ -109,7 +110,11 @@ def read_message(bytes_data: bytes) -> Dict:
             "file is damaged or truncated; save the pipeline again"
         ) from None
     expected = (
-        "config", "state", "tokenizer", "_init_tokenizer_config", "_init_transformer_config"
+        "config",
+        "state",
+        "tokenizer",
+        "_init_tokenizer_config",
+        "_init_transformer_config",
     )
     if not isinstance(msg, dict) or any(key not in msg for key in expected):
         found = sorted(msg) if isinstance(msg, dict) else type(msg).__name__

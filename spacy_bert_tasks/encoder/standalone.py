@@ -5,6 +5,7 @@ of the encoder followed by `split_trf_batch`, in memory. These architectures bui
 structure from the head's config, so the pipeline saves and loads; `replace_listener_cfg`
 (listener_cfg.py) writes their config from the encoder's and the listener's.
 """
+
 from typing import Callable, List
 
 from spacy.tokens import Doc
@@ -16,7 +17,16 @@ from thinc.types import Floats2d, Ragged
 from ..layers.cls_vectors import cls_vectors
 from .model import build_bert_encoder
 
-def _own_encoder(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config, reader: Model) -> Model:
+
+def _own_encoder(
+    name,
+    get_spans,
+    tokenizer_config,
+    transformer_config,
+    mixed_precision,
+    grad_scaler_config,
+    reader: Model,
+) -> Model:
     encoder = chain(
         build_bert_encoder(
             name,
@@ -47,8 +57,13 @@ def build_token_vector_encoder(
 ) -> Model[List[Doc], List[Floats2d]]:
     """Token vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
     return _own_encoder(
-        name, get_spans, tokenizer_config, transformer_config, mixed_precision,
-        grad_scaler_config, trfs2arrays(pooling, grad_factor),
+        name,
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+        trfs2arrays(pooling, grad_factor),
     )
 
 
@@ -64,6 +79,11 @@ def build_cls_vector_encoder(
 ) -> Model[List[Doc], Floats2d]:
     """[CLS] vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
     return _own_encoder(
-        name, get_spans, tokenizer_config, transformer_config, mixed_precision,
-        grad_scaler_config, cls_vectors(grad_factor),
+        name,
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+        cls_vectors(grad_factor),
     )

@@ -6,6 +6,7 @@ component's `model` file in place, weights only: every other byte of the message
 Reading the old weights unpickles them, with torch's `weights_only` loader (it builds tensors and
 plain containers only, and refuses other objects), but run it only on pipelines you trust.
 """
+
 from io import BytesIO
 from pathlib import Path
 from typing import List, Union

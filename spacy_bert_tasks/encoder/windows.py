@@ -12,10 +12,10 @@ token-classification pipeline reads long texts. Strided windows of 128 tokens wi
 encode every token of a long doc about 1.33 times and pad to the longest window; these encode
 it about 1.07 times. A doc short enough to fit whole is one window, without counting.
 """
+
 from typing import List, Optional, Sequence, Tuple
 
 import numpy
-
 from spacy.tokens import Doc, Span
 from spacy_transformers.span_getters import get_strided_spans
 from spacy_transformers.util import registry
@@ -99,7 +99,9 @@ class WordpieceWindows:
 
     def __init__(self, window: int = 512, overlap: int = 32) -> None:
         if overlap < 0 or window <= overlap + 2:
-            raise ValueError(f"wordpiece windows need window > overlap + 2 >= 2, got {window}, {overlap}")
+            raise ValueError(
+                f"wordpiece windows need window > overlap + 2 >= 2, got {window}, {overlap}"
+            )
         self.window = window
         self.overlap = overlap
 
@@ -110,19 +112,30 @@ class WordpieceWindows:
 
     def windows(self, docs: Sequence[Doc], tokenizer) -> NestedSpans:
         """The windows of each doc, counted with `tokenizer` (a fast one: it needs offsets)."""
-        budget = min(self.window, tokenizer.model_max_length) - tokenizer.num_special_tokens_to_add(pair=False)
+        budget = min(self.window, tokenizer.model_max_length) - tokenizer.num_special_tokens_to_add(
+            pair=False
+        )
         # Wordpieces never outnumber the characters: short docs need no tokenizing here.
         long_docs = [doc for doc in docs if len(doc.text) > budget]
         counts = {}
         if long_docs:
-            encoding = tokenizer([doc.text for doc in long_docs], add_special_tokens=False,
-                                 return_offsets_mapping=True, return_attention_mask=False,
-                                 verbose=False)  # longer than the limit on purpose
+            encoding = tokenizer(
+                [doc.text for doc in long_docs],
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                return_attention_mask=False,
+                verbose=False,
+            )  # longer than the limit on purpose
             for doc, offsets in zip(long_docs, encoding["offset_mapping"]):
-                counts[id(doc)] = count_wordpieces_per_token(doc[:], numpy.asarray(offsets).reshape(-1, 2))
+                counts[id(doc)] = count_wordpieces_per_token(
+                    doc[:], numpy.asarray(offsets).reshape(-1, 2)
+                )
         return [
-            cut_by_wordpieces(doc, counts[id(doc)], budget, self.overlap) if id(doc) in counts
-            else [doc[:]] if len(doc) else []  # as strided_spans: no window for an empty doc
+            cut_by_wordpieces(doc, counts[id(doc)], budget, self.overlap)
+            if id(doc) in counts
+            else [doc[:]]
+            if len(doc)
+            else []  # as strided_spans: no window for an empty doc
             for doc in docs
         ]
 

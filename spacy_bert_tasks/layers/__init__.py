@@ -1,4 +1,5 @@
 """Thinc layers shared by the heads, one per file."""
+
 from .cls_vectors import cls_vectors
 from .listener import (
     EncoderListener,

@@ -1,4 +1,5 @@
 """[CLS] pooling: BERT's sequence representation is the final hidden state of its first token."""
+
 from typing import Callable, List, Tuple
 
 from spacy_transformers.data_classes import TransformerData
@@ -24,8 +25,7 @@ def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[Ou
     states = [_last_hidden_state(data) for data in trf_datas]
     width = next((s.shape[-1] for s in states if s is not None), 0)
     rows = [
-        s[:, 0, :].mean(axis=0) if s is not None else xp.zeros((width,), dtype="f")
-        for s in states
+        s[:, 0, :].mean(axis=0) if s is not None else xp.zeros((width,), dtype="f") for s in states
     ]
     output = xp.stack(rows) if rows else xp.zeros((0, width), dtype="f")
 

@@ -9,6 +9,7 @@
   is told to.
 The encoder component sets `upstream_component` and `releases_trf_data` when it links listeners.
 """
+
 from typing import Iterable, List, Optional
 
 from spacy.tokens import Doc

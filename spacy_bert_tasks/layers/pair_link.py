@@ -7,6 +7,7 @@ model tree (the weights would be saved, and stepped by the optimizer, twice), ne
 and replaced at every relink (loading builds a new encoder). Its forward is the encoder's
 `encode_pairs`: the gradient joins the encoder's single backward pass of the step.
 """
+
 from typing import Callable, Optional, Tuple
 
 from spacy_transformers.data_classes import WordpieceBatch
@@ -51,7 +52,9 @@ def forward(model: PairLink, wordpieces: InT, is_train: bool) -> Tuple[OutT, Cal
 def find_pair_links(model: Model, encoder_name: str):
     """The PairLink nodes of `model` whose upstream is `encoder_name` or '*'."""
     names = ("*", encoder_name)
-    return [node for node in model.walk() if isinstance(node, PairLink) and node.upstream_name in names]
+    return [
+        node for node in model.walk() if isinstance(node, PairLink) and node.upstream_name in names
+    ]
 
 
 def pair_link_of(model: Model) -> Optional[PairLink]:

@@ -1,4 +1,5 @@
 """The `bert_ner` component."""
+
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 

@@ -5,6 +5,7 @@ after O, B-LOC then L-ORG). The decoder finds the sequence with the highest prob
 the valid ones (Viterbi over the transition mask). When the argmax is already valid (nearly
 always, once trained) it is that optimum, and the search is skipped.
 """
+
 from typing import List, Tuple
 
 import numpy

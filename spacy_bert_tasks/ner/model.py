@@ -1,4 +1,5 @@
 """Token classification over the shared encoder's token vectors (BERT's NER output layer)."""
+
 from typing import List, Optional
 
 from spacy.tokens import Doc

@@ -4,6 +4,7 @@ BILUO (spaCy's native scheme, also called BIOES) marks Begin, In, Last and Unit-
 tokens; BIO (IOB2, the scheme of the BERT paper) only Begin and In. Gold tags come from spaCy in
 BILUO and are mapped down for BIO.
 """
+
 from typing import List, Optional, Sequence, Tuple
 
 import numpy

@@ -6,6 +6,7 @@ derived from (seed, epoch, batch) (see data.py), so nothing else about the data 
 The settings and a fingerprint of the text are kept too: resuming with others is refused.
 Exact on CPU; on a GPU, kernels may sum in another order, so a resumed run is close, not equal.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict
@@ -25,7 +26,9 @@ class Position:
     batch: int
 
 
-def save_checkpoint(out_dir: Path, model, optimizer, scheduler, position: Position, run: Dict[str, Any]) -> None:
+def save_checkpoint(
+    out_dir: Path, model, optimizer, scheduler, position: Position, run: Dict[str, Any]
+) -> None:
     """Write OUT_DIR/checkpoint, replacing the previous one in one step."""
     import srsly
     import torch
@@ -62,13 +65,19 @@ def load_checkpoint(out_dir: Path, model, optimizer, scheduler, run: Dict[str, A
 
     folder = out_dir / CHECKPOINT_FOLDER
     if not (folder / POSITION_FILE).is_file():
-        raise ValueError(f"{folder}: expected a checkpoint to resume from, found none; start without --resume")
+        raise ValueError(
+            f"{folder}: expected a checkpoint to resume from, found none; start without --resume"
+        )
     saved = srsly.read_json(folder / POSITION_FILE)
     differences = {
-        key: (saved["run"].get(key), value) for key, value in run.items() if saved["run"].get(key) != value
+        key: (saved["run"].get(key), value)
+        for key, value in run.items()
+        if saved["run"].get(key) != value
     }
     if differences:
-        listed = "; ".join(f"{key}: saved {old!r}, now {new!r}" for key, (old, new) in differences.items())
+        listed = "; ".join(
+            f"{key}: saved {old!r}, now {new!r}" for key, (old, new) in differences.items()
+        )
         raise ValueError(
             f"{folder}: expected the settings and text of the interrupted run, got changes ({listed}); "
             "resume with the same RAW and options, or start a new OUT_DIR"

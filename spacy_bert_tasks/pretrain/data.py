@@ -5,6 +5,7 @@ from a running state: batch k of epoch e is the same whether the run was interru
 and masks differ between epochs (dynamic masking, as RoBERTa). The held-out sequences get one
 fixed set of masks, so perplexities of different steps and runs compare.
 """
+
 import hashlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -41,9 +42,13 @@ class DataSettings:
         if self.max_length < 8:
             raise ValueError(f"expected max_length >= 8 tokens, got {self.max_length}")
         if not 0 <= self.stride <= self.max_length // 2:
-            raise ValueError(f"expected 0 <= stride <= max_length / 2 ({self.max_length // 2}), got {self.stride}")
+            raise ValueError(
+                f"expected 0 <= stride <= max_length / 2 ({self.max_length // 2}), got {self.stride}"
+            )
         if self.batch_tokens < self.max_length:
-            raise ValueError(f"expected batch_tokens >= max_length ({self.max_length}), got {self.batch_tokens}")
+            raise ValueError(
+                f"expected batch_tokens >= max_length ({self.max_length}), got {self.batch_tokens}"
+            )
         if not 0 <= self.heldout_share < 1:
             raise ValueError(f"expected a held-out share in [0, 1), got {self.heldout_share}")
 
@@ -76,7 +81,9 @@ class PretrainData:
         self.train_docs = [docs[i] for i in sorted(order[n_heldout:])]
         self.fingerprint = _fingerprint(docs)
         special = set(tokenizer.all_special_ids)
-        self.random_ids = numpy.asarray([i for i in range(len(tokenizer)) if i not in special], dtype=numpy.int64)
+        self.random_ids = numpy.asarray(
+            [i for i in range(len(tokenizer)) if i not in special], dtype=numpy.int64
+        )
         self._windows: Optional[List[TokenSequence]] = None
         self._pairs: List[TokenSequence] = []
         self._pairs_epoch: Optional[int] = None
@@ -97,15 +104,21 @@ class PretrainData:
     def _tokenize(self, texts: Sequence[str]) -> List[TokenSequence]:
         if not texts:
             return []
-        return window_sequences(self.tokenizer, texts, max_length=self.settings.max_length, stride=self.settings.stride)
+        return window_sequences(
+            self.tokenizer, texts, max_length=self.settings.max_length, stride=self.settings.stride
+        )
 
     def epoch_sequences(self, epoch: int) -> List[TokenSequence]:
         """The training sequences of an epoch: fixed windows, or NSP pairs drawn for it."""
         if self._windows is not None:
             return self._windows
         if self._pairs_epoch != epoch:  # the loop asks for the same epoch's pairs many times
-            firsts, seconds, labels = sample_pairs(self._sentences, numpy.random.default_rng([self.seed, PAIRS, epoch]))
-            self._pairs = pair_sequences(self.tokenizer, firsts, seconds, labels, max_length=self.settings.max_length)
+            firsts, seconds, labels = sample_pairs(
+                self._sentences, numpy.random.default_rng([self.seed, PAIRS, epoch])
+            )
+            self._pairs = pair_sequences(
+                self.tokenizer, firsts, seconds, labels, max_length=self.settings.max_length
+            )
             self._pairs_epoch = epoch
         return self._pairs
 
@@ -114,7 +127,9 @@ class PretrainData:
         sequences = self.epoch_sequences(epoch)
         rng = numpy.random.default_rng([self.seed, ORDER, epoch])
         batches = batch_by_padded_tokens(
-            [len(s) for s in sequences], rng.permutation(len(sequences)), batch_tokens=self.settings.batch_tokens
+            [len(s) for s in sequences],
+            rng.permutation(len(sequences)),
+            batch_tokens=self.settings.batch_tokens,
         )
         return [batches[i] for i in rng.permutation(len(batches))]
 
@@ -130,8 +145,12 @@ class PretrainData:
         types = numpy.zeros(shape, dtype=numpy.int64)
         for row, sequence in enumerate(sequences):
             corrupted, row_labels = mask_sequence(
-                sequence.input_ids, sequence.word_ids, rng=rng, mask_id=self.tokenizer.mask_token_id,
-                random_ids=self.random_ids, settings=self.settings.masking,
+                sequence.input_ids,
+                sequence.word_ids,
+                rng=rng,
+                mask_id=self.tokenizer.mask_token_id,
+                random_ids=self.random_ids,
+                settings=self.settings.masking,
             )
             n = len(sequence)
             input_ids[row, :n], labels[row, :n], attention[row, :n] = corrupted, row_labels, 1
@@ -156,8 +175,12 @@ class PretrainData:
         if self._heldout_batches is None:
             rng = numpy.random.default_rng([self.seed, HELDOUT])
             lengths = [len(s) for s in self.heldout]
-            plan = batch_by_padded_tokens(lengths, range(len(lengths)), batch_tokens=self.settings.batch_tokens)
-            self._heldout_batches = [self.collate([self.heldout[i] for i in batch], rng) for batch in plan]
+            plan = batch_by_padded_tokens(
+                lengths, range(len(lengths)), batch_tokens=self.settings.batch_tokens
+            )
+            self._heldout_batches = [
+                self.collate([self.heldout[i] for i in batch], rng) for batch in plan
+            ]
         return self._heldout_batches
 
 

@@ -4,6 +4,7 @@ The masked-LM head runs on the masked positions only (about 15% of the tokens): 
 a (width x vocabulary) matrix, which over every position costs about as much as the whole
 MiniLM encoder. Hugging Face's BertForMaskedLM computes it everywhere and ignores 85% of it.
 """
+
 import json
 import math
 import signal
@@ -60,9 +61,13 @@ def pretraining_loss(model, batch: Dict[str, Any]) -> Dict[str, Any]:
 
     use_nsp = "next_sentence_label" in batch
     device = next(model.parameters()).device
-    batch = {key: value.to(device) if hasattr(value, "to") else value for key, value in batch.items()}
+    batch = {
+        key: value.to(device) if hasattr(value, "to") else value for key, value in batch.items()
+    }
     outputs = model.bert(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"]
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        token_type_ids=batch["token_type_ids"],
     )
     labels = batch["labels"]
     predicted = labels != IGNORE_INDEX
@@ -70,7 +75,9 @@ def pretraining_loss(model, batch: Dict[str, Any]) -> Dict[str, Any]:
     mlm = F.cross_entropy(logits, labels[predicted])
     result = {"loss": mlm, "mlm": float(mlm.detach()), "n_masked": int(predicted.sum())}
     if use_nsp:
-        nsp = F.cross_entropy(model.cls.seq_relationship(outputs.pooler_output), batch["next_sentence_label"])
+        nsp = F.cross_entropy(
+            model.cls.seq_relationship(outputs.pooler_output), batch["next_sentence_label"]
+        )
         result["loss"] = mlm + nsp
         result["nsp"] = float(nsp.detach())
     return result
@@ -88,7 +95,9 @@ def heldout_perplexity(model, data: PretrainData) -> Optional[float]:
     total, count = 0.0, 0
     with torch.no_grad():
         for batch in batches:
-            result = pretraining_loss(model, {k: v for k, v in batch.items() if k != "next_sentence_label"})
+            result = pretraining_loss(
+                model, {k: v for k, v in batch.items() if k != "next_sentence_label"}
+            )
             total += result["mlm"] * result["n_masked"]
             count += result["n_masked"]
     model.train(was_training)
@@ -109,7 +118,9 @@ def train_step(model, batch, optimizer, scheduler, max_grad_norm: float) -> Dict
     optimizer.zero_grad(set_to_none=True)
     result = pretraining_loss(model, batch)
     result["loss"].backward()
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+    torch.nn.utils.clip_grad_norm_(
+        [p for p in model.parameters() if p.requires_grad], max_grad_norm
+    )
     optimizer.step()
     scheduler.step()
     result["loss"] = float(result["loss"].detach())
@@ -127,7 +138,10 @@ def build_optimizer(model, settings: TrainSettings, total_steps: int):
             continue
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": settings.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=settings.learn_rate,
     )
     warmup = int(round(total_steps * settings.warmup_share))
@@ -165,9 +179,22 @@ def run_pretraining(
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         position = load_checkpoint(out_dir, model, optimizer, scheduler, run)
-        records = [json.loads(line) for line in log_path.read_text(encoding="utf8").splitlines()] if log_path.exists() else []
-        records = [r for r in records if r["step"] <= position.step]  # what came after the checkpoint is redone
-        before = next((r["heldout_perplexity"] for r in records if r.get("heldout_perplexity") and r["step"] == 0), None)
+        records = (
+            [json.loads(line) for line in log_path.read_text(encoding="utf8").splitlines()]
+            if log_path.exists()
+            else []
+        )
+        records = [
+            r for r in records if r["step"] <= position.step
+        ]  # what came after the checkpoint is redone
+        before = next(
+            (
+                r["heldout_perplexity"]
+                for r in records
+                if r.get("heldout_perplexity") and r["step"] == 0
+            ),
+            None,
+        )
     else:
         if (out_dir / CHECKPOINT_FOLDER).exists():
             raise ValueError(
@@ -188,7 +215,9 @@ def run_pretraining(
             sequences = data.epoch_sequences(position.epoch)
             while position.batch < len(plan) and position.step < total:
                 start = time.perf_counter()  # words/s counts masking and padding too
-                batch = data.training_batch(position.epoch, position.batch, [sequences[i] for i in plan[position.batch]])
+                batch = data.training_batch(
+                    position.epoch, position.batch, [sequences[i] for i in plan[position.batch]]
+                )
                 result = train_step(model, batch, optimizer, scheduler, settings.max_grad_norm)
                 seconds += time.perf_counter() - start
                 words += batch["n_words"]
@@ -203,12 +232,20 @@ def run_pretraining(
                 if len(record) > 2:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                if interrupted() or (position.step % settings.checkpoint_every == 0 and position.step < total):
+                if interrupted() or (
+                    position.step % settings.checkpoint_every == 0 and position.step < total
+                ):
                     save_checkpoint(out_dir, model, optimizer, scheduler, position, run)
                 if interrupted():
-                    raise KeyboardInterrupt(f"stopped after step {position.step}; continue with --resume")
+                    raise KeyboardInterrupt(
+                        f"stopped after step {position.step}; continue with --resume"
+                    )
                 if progress is not None:
-                    progress(position.step, total, {**_summary([result], scheduler, words, seconds), **record})
+                    progress(
+                        position.step,
+                        total,
+                        {**_summary([result], scheduler, words, seconds), **record},
+                    )
             if position.step < total:
                 position = Position(position.step, position.epoch + 1, 0)
     return {

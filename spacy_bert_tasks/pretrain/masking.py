@@ -6,6 +6,7 @@ time; of the chosen tokens 80% become [MASK], 10% a random token, 10% stay as th
 of them are predicted. Words come from the fast tokenizer's `word_ids` (None for special tokens,
 which are never chosen), not from the "##" prefix, so any fast tokenizer works.
 """
+
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
@@ -33,7 +34,11 @@ class MaskingSettings:
     def __post_init__(self):
         if not 0.0 < self.probability < 1.0:
             raise ValueError(f"expected a masking probability in (0, 1), got {self.probability}")
-        if self.mask_share < 0 or self.random_share < 0 or self.mask_share + self.random_share > 1.0:
+        if (
+            self.mask_share < 0
+            or self.random_share < 0
+            or self.mask_share + self.random_share > 1.0
+        ):
             raise ValueError(
                 f"expected mask and random shares >= 0 that sum to at most 1, got {self.mask_share} "
                 f"and {self.random_share}"
@@ -73,14 +78,19 @@ def mask_sequence(
     # One draw per chosen token, as BERT: [MASK] below mask_share, random below the sum.
     draws = rng.random(chosen.size)
     to_mask = chosen[draws < settings.mask_share]
-    to_random = chosen[(draws >= settings.mask_share) & (draws < settings.mask_share + settings.random_share)]
+    to_random = chosen[
+        (draws >= settings.mask_share) & (draws < settings.mask_share + settings.random_share)
+    ]
     corrupted[to_mask] = mask_id
     corrupted[to_random] = rng.choice(random_ids, size=to_random.size)
     return corrupted, labels
 
 
 def _choose_positions(
-    words: numpy.ndarray, candidates: numpy.ndarray, rng: numpy.random.Generator, settings: MaskingSettings
+    words: numpy.ndarray,
+    candidates: numpy.ndarray,
+    rng: numpy.random.Generator,
+    settings: MaskingSettings,
 ) -> numpy.ndarray:
     """Positions to predict: whole words in random order, up to round(probability * tokens).
 

@@ -7,6 +7,7 @@ models, a spaCy pipeline's encoder) get them initialised as BERT does (Hugging F
 `_init_weights`), and the output says so. The export is a plain Hugging Face encoder folder;
 the heads go beside it, so a pipeline built on the encoder never carries them.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -83,19 +84,31 @@ def _from_pipeline(path: Path) -> StartingPoint:
     name, component = encoders[0]
     module, tokenizer = component.hf_encoder()
     if module.config.model_type != "bert":
-        raise ValueError(f"{path}: expected a BERT encoder in '{name}', got '{module.config.model_type}'")
+        raise ValueError(
+            f"{path}: expected a BERT encoder in '{name}', got '{module.config.model_type}'"
+        )
     model = BertForPreTraining(module.config)
     # The pipeline's module is a BertModel: its state dict is the `.bert` part, pooler included.
     model.bert.load_state_dict(module.state_dict())
     model.tie_weights()
-    return StartingPoint(model, _fast_tokenizer(tokenizer, str(path)), f"{path} (component '{name}')", "initialized", "initialized")
+    return StartingPoint(
+        model,
+        _fast_tokenizer(tokenizer, str(path)),
+        f"{path} (component '{name}')",
+        "initialized",
+        "initialized",
+    )
 
 
 def _fast_tokenizer(tokenizer, encoder: str):
     if not tokenizer.is_fast:
-        raise ValueError(f"{encoder}: expected a fast tokenizer (whole-word masking reads its word ids), got {type(tokenizer).__name__}")
+        raise ValueError(
+            f"{encoder}: expected a fast tokenizer (whole-word masking reads its word ids), got {type(tokenizer).__name__}"
+        )
     if tokenizer.mask_token_id is None:
-        raise ValueError(f"{encoder}: the tokenizer has no mask token; masked-LM training needs one")
+        raise ValueError(
+            f"{encoder}: the tokenizer has no mask token; masked-LM training needs one"
+        )
     return tokenizer
 
 
@@ -112,7 +125,9 @@ def load_heads(model, heads_file: Path) -> None:
 
     missing, unexpected = model.cls.load_state_dict(load_file(str(heads_file)), strict=False)
     if unexpected or [key for key in missing if key != TIED_DECODER]:
-        raise ValueError(f"{heads_file}: expected the pre-training heads of this encoder, got missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"{heads_file}: expected the pre-training heads of this encoder, got missing {missing}, unexpected {unexpected}"
+        )
 
 
 def export(model, tokenizer, out_dir: Path, meta: Dict[str, Any]) -> Path:
@@ -135,7 +150,9 @@ def export(model, tokenizer, out_dir: Path, meta: Dict[str, Any]) -> Path:
 
     write_folder_atomically(encoder_dir, write_encoder)
     write_bytes_atomically(out_dir / HEADS_FILE, state_dict_to_bytes(heads_state(model)))
-    write_bytes_atomically(out_dir / PRETRAIN_META, srsly.json_dumps(meta, indent=2).encode("utf8") + b"\n")
+    write_bytes_atomically(
+        out_dir / PRETRAIN_META, srsly.json_dumps(meta, indent=2).encode("utf8") + b"\n"
+    )
     return encoder_dir
 
 

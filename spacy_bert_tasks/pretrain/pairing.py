@@ -5,6 +5,7 @@ sentence (label 0, "is next"), otherwise a random sentence of another, random do
 in BERT. Docs of one sentence only give random second segments.
 Every doc needs a sentence.
 """
+
 from typing import List, Sequence, Tuple
 
 import numpy
@@ -19,7 +20,10 @@ def count_pairs(sentences_per_doc: Sequence[Sequence[str]]) -> int:
 
 
 def sample_pairs(
-    sentences_per_doc: Sequence[Sequence[str]], rng: numpy.random.Generator, *, next_share: float = 0.5
+    sentences_per_doc: Sequence[Sequence[str]],
+    rng: numpy.random.Generator,
+    *,
+    next_share: float = 0.5,
 ) -> Tuple[List[str], List[str], List[int]]:
     """Draw NSP pairs.
 
@@ -30,7 +34,9 @@ def sample_pairs(
         (IS_NEXT or IS_RANDOM), doc by doc in order.
     """
     if len(sentences_per_doc) < 2:
-        raise ValueError(f"expected at least 2 docs to draw random second sentences from, got {len(sentences_per_doc)}")
+        raise ValueError(
+            f"expected at least 2 docs to draw random second sentences from, got {len(sentences_per_doc)}"
+        )
     if not all(sentences_per_doc):
         raise ValueError("expected every doc to have at least one sentence")
     firsts: List[str] = []

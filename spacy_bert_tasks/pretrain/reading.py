@@ -5,6 +5,7 @@ layout has one sentence per line, as BERT's own pre-training files; a .spacy doc
 boundaries), or one text otherwise. Only next-sentence prediction needs sentences; it splits the
 other documents with spaCy's sentencizer.
 """
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,11 +66,15 @@ def read_raw(path: Path, *, txt_layout: str = "auto", dedupe: bool = True) -> Ra
         corpus.skipped_files = [str(p) for p in files if p.suffix not in SUFFIXES]
         files = [p for p in files if p.suffix in SUFFIXES]
         if not files:
-            raise RawTextError(f"{path}: expected .txt, .jsonl or .spacy files in the folder, found none")
+            raise RawTextError(
+                f"{path}: expected .txt, .jsonl or .spacy files in the folder, found none"
+            )
     elif path.suffix in SUFFIXES:
         files = [path]
     else:
-        raise RawTextError(f"{path}: expected a .txt, .jsonl or .spacy file or a folder, got '{path.suffix}'")
+        raise RawTextError(
+            f"{path}: expected a .txt, .jsonl or .spacy file or a folder, got '{path.suffix}'"
+        )
     seen = set()
     for file_path in files:
         corpus.files.append(str(file_path))
@@ -140,10 +145,14 @@ def _read_jsonl(path: Path, lines: List[Tuple[int, str]]) -> Iterator[RawDoc]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise RawTextError(f"{path}:{number}: expected a JSON object per line, could not parse it ({err})") from None
+            raise RawTextError(
+                f"{path}:{number}: expected a JSON object per line, could not parse it ({err})"
+            ) from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             found = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise RawTextError(f"{path}:{number}: expected a JSON object with a \"text\" string, got {found}")
+            raise RawTextError(
+                f'{path}:{number}: expected a JSON object with a "text" string, got {found}'
+            )
         yield RawDoc(record["text"].strip(), None, f"{path}:{number}")
 
 
@@ -154,7 +163,9 @@ def _read_docbin(path: Path) -> Iterator[RawDoc]:
     try:
         doc_bin = DocBin().from_bytes(path.read_bytes())
     except Exception as err:  # msgpack and zlib raise several types for damaged files
-        raise RawTextError(f"{path}: expected a .spacy file (spaCy DocBin), could not read it ({err})") from None
+        raise RawTextError(
+            f"{path}: expected a .spacy file (spaCy DocBin), could not read it ({err})"
+        ) from None
     vocab = spacy.blank("xx").vocab
     for number, doc in enumerate(doc_bin.get_docs(vocab)):
         sentences = None

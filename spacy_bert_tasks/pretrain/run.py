@@ -1,4 +1,5 @@
 """Continued pre-training from raw text to an exported encoder, in one call."""
+
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -45,8 +46,12 @@ def pretrain(
     corpus = read_raw(Path(raw), txt_layout=txt_layout, dedupe=dedupe)
     echo(
         f"Read {len(corpus.docs)} doc(s) from {len(corpus.files)} file(s); left out {corpus.empty_docs} empty and "
-        f"{corpus.duplicate_docs} duplicate doc(s)" + (f", and {len(corpus.skipped_files)} file(s) of other types: "
-        f"{corpus.skipped_files[:3]}" if corpus.skipped_files else "")
+        f"{corpus.duplicate_docs} duplicate doc(s)"
+        + (
+            f", and {len(corpus.skipped_files)} file(s) of other types: {corpus.skipped_files[:3]}"
+            if corpus.skipped_files
+            else ""
+        )
     )
     import torch
 
@@ -63,16 +68,33 @@ def pretrain(
         f"{len(data.train_docs)} training doc(s) -> {n_train} sequence(s) of at most {data_settings.max_length} "
         f"tokens; {len(data.heldout_docs)} held-out doc(s) -> {len(data.heldout)} sequence(s)"
     )
-    run_id = {"encoder": encoder, "text": data.fingerprint, "data": asdict(data_settings), "txt_layout": txt_layout, "dedupe": dedupe}
-    result = run_pretraining(start.model, data, train_settings, out_dir, run_id=run_id, resume=resume, progress=progress)
+    run_id = {
+        "encoder": encoder,
+        "text": data.fingerprint,
+        "data": asdict(data_settings),
+        "txt_layout": txt_layout,
+        "dedupe": dedupe,
+    }
+    result = run_pretraining(
+        start.model, data, train_settings, out_dir, run_id=run_id, resume=resume, progress=progress
+    )
     meta = {
         "started_from": start.description,
         "mlm_head": start.mlm_head,
         "nsp_head": start.nsp_head if data_settings.nsp else "not trained",
         "raw": str(raw),
-        "docs": {"train": len(data.train_docs), "heldout": len(data.heldout_docs), "empty": corpus.empty_docs, "duplicates": corpus.duplicate_docs},
+        "docs": {
+            "train": len(data.train_docs),
+            "heldout": len(data.heldout_docs),
+            "empty": corpus.empty_docs,
+            "duplicates": corpus.duplicate_docs,
+        },
         **result,
-        "settings": {"data": asdict(data_settings), "train": asdict(train_settings), "txt_layout": txt_layout},
+        "settings": {
+            "data": asdict(data_settings),
+            "train": asdict(train_settings),
+            "txt_layout": txt_layout,
+        },
         "heads_file": HEADS_FILE,
         "log_file": LOG_FILE,
     }
@@ -83,5 +105,7 @@ def pretrain(
     from .checkpoint import CHECKPOINT_FOLDER
 
     shutil.rmtree(out_dir / CHECKPOINT_FOLDER, ignore_errors=True)
-    echo(f"Wrote the encoder to {encoder_dir} (use --encoder {out_dir} or {encoder_dir}) and its heads to {out_dir / HEADS_FILE}")
+    echo(
+        f"Wrote the encoder to {encoder_dir} (use --encoder {out_dir} or {encoder_dir}) and its heads to {out_dir / HEADS_FILE}"
+    )
     return meta

@@ -4,6 +4,7 @@ The fast tokenizer does all the tokenizing: windows of long documents (`stride` 
 overlap, HF's `return_overflowing_tokens`), special tokens, sentence pairs and their segment ids.
 What is kept per sequence is what masking needs: ids, word ids, segment ids.
 """
+
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
@@ -37,7 +38,9 @@ class TokenSequence:
         return len(set(self.word_ids[self.word_ids != NO_WORD].tolist()))
 
 
-def window_sequences(tokenizer, texts: Sequence[str], *, max_length: int, stride: int) -> List[TokenSequence]:
+def window_sequences(
+    tokenizer, texts: Sequence[str], *, max_length: int, stride: int
+) -> List[TokenSequence]:
     """Each text as one sequence, or as overlapping windows when longer than max_length.
 
     tokenizer: A Hugging Face fast tokenizer.
@@ -55,27 +58,45 @@ def window_sequences(tokenizer, texts: Sequence[str], *, max_length: int, stride
         return_token_type_ids=True,
     )
     return [
-        _sequence(encoding["input_ids"][i], encoding.word_ids(i), encoding["token_type_ids"][i], None)
+        _sequence(
+            encoding["input_ids"][i], encoding.word_ids(i), encoding["token_type_ids"][i], None
+        )
         for i in range(len(encoding["input_ids"]))
     ]
 
 
 def pair_sequences(
-    tokenizer, firsts: Sequence[str], seconds: Sequence[str], labels: Sequence[int], *, max_length: int
+    tokenizer,
+    firsts: Sequence[str],
+    seconds: Sequence[str],
+    labels: Sequence[int],
+    *,
+    max_length: int,
 ) -> List[TokenSequence]:
     """`[CLS] A [SEP] B [SEP]` sequences for next-sentence prediction, cut to max_length by
     trimming the longer segment first (as BERT's truncate_seq_pair)."""
     encoding = tokenizer(
-        list(firsts), list(seconds), truncation="longest_first", max_length=max_length, return_token_type_ids=True
+        list(firsts),
+        list(seconds),
+        truncation="longest_first",
+        max_length=max_length,
+        return_token_type_ids=True,
     )
     sequences = []
     for i, label in enumerate(labels):
         word_ids = encoding.word_ids(i)
         segment = encoding.sequence_ids(i)
-        first_words = max((w for w, s in zip(word_ids, segment) if s == 0 and w is not None), default=-1) + 1
+        first_words = (
+            max((w for w, s in zip(word_ids, segment) if s == 0 and w is not None), default=-1) + 1
+        )
         # Words of the second segment are numbered after the first's, so they never merge.
-        offset = [None if w is None else w + (first_words if s == 1 else 0) for w, s in zip(word_ids, segment)]
-        sequences.append(_sequence(encoding["input_ids"][i], offset, encoding["token_type_ids"][i], label))
+        offset = [
+            None if w is None else w + (first_words if s == 1 else 0)
+            for w, s in zip(word_ids, segment)
+        ]
+        sequences.append(
+            _sequence(encoding["input_ids"][i], offset, encoding["token_type_ids"][i], label)
+        )
     return sequences
 
 

@@ -16,6 +16,7 @@ because only the person who trained the model knows it:
     sources:
       - {name: WNUT-17 sample, url: ..., license: CC BY 4.0, author: ..., used_for: NER}
 """
+
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
@@ -40,19 +41,32 @@ def read_card_spec(path: PathLike) -> Dict[str, Any]:
     """
     spec = srsly.read_yaml(path)
     if not isinstance(spec, dict):
-        raise ValueError(f"{path}: expected a YAML mapping with {', '.join(SPEC_KEYS)}, got {type(spec).__name__}")
+        raise ValueError(
+            f"{path}: expected a YAML mapping with {', '.join(SPEC_KEYS)}, got {type(spec).__name__}"
+        )
     missing = [key for key in SPEC_KEYS if not spec.get(key)]
     if missing:
-        raise ValueError(f"{path}: expected the keys {', '.join(SPEC_KEYS)}; missing or empty: {', '.join(missing)}")
+        raise ValueError(
+            f"{path}: expected the keys {', '.join(SPEC_KEYS)}; missing or empty: {', '.join(missing)}"
+        )
     for i, source in enumerate(spec["sources"]):
-        lacking = [key for key in SOURCE_KEYS if not isinstance(source, dict) or not source.get(key)]
+        lacking = [
+            key for key in SOURCE_KEYS if not isinstance(source, dict) or not source.get(key)
+        ]
         if lacking:
-            raise ValueError(f"{path}: sources[{i}]: expected {', '.join(SOURCE_KEYS)}, missing {', '.join(lacking)}")
+            raise ValueError(
+                f"{path}: sources[{i}]: expected {', '.join(SOURCE_KEYS)}, missing {', '.join(lacking)}"
+            )
     return spec
 
 
 def package_meta(
-    meta: Mapping[str, Any], scores: Mapping[str, Any], spec: Mapping[str, Any], *, name: str, version: str
+    meta: Mapping[str, Any],
+    scores: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    *,
+    name: str,
+    version: str,
 ) -> Dict[str, Any]:
     """The pipeline's meta.json updated for packaging.
 
@@ -81,7 +95,12 @@ def package_meta(
     }
 
 
-def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
+def model_card(
+    meta: Mapping[str, Any],
+    config: Mapping[str, Any],
+    scores: Mapping[str, Any],
+    spec: Mapping[str, Any],
+) -> str:
     """The model card, in Markdown.
 
     meta (Mapping[str, Any]): The packaged meta (`package_meta`).
@@ -90,7 +109,11 @@ def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mappi
     spec (Mapping[str, Any]): The card spec.
     RETURNS (str): The README.md text.
     """
-    package = meta["name"] if meta["name"].startswith(meta["lang"] + "_") else f"{meta['lang']}_{meta['name']}"
+    package = (
+        meta["name"]
+        if meta["name"].startswith(meta["lang"] + "_")
+        else f"{meta['lang']}_{meta['name']}"
+    )
     pipeline = meta.get("pipeline", [])
     factories = {name: config["components"][name].get("factory", "") for name in pipeline}
     encoder = spec.get("encoder") or {}
@@ -112,8 +135,8 @@ def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mappi
         "",
         "## Install",
         "",
-        f"With this package's wheel and the spacy_bert_tasks wheel in one folder (`dist/`, as "
-        f"the project's `package` step leaves them), the rest comes from PyPI:",
+        "With this package's wheel and the spacy_bert_tasks wheel in one folder (`dist/`, as "
+        "the project's `package` step leaves them), the rest comes from PyPI:",
         "",
         "```bash",
         f"pip install --find-links dist/ {package}=={meta['version']}",
@@ -137,7 +160,9 @@ def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mappi
         "",
         "## Accuracy",
         "",
-        spec.get("accuracy_note", "Scores on the dev sets, from `spacy evaluate`, in percent.").strip(),
+        spec.get(
+            "accuracy_note", "Scores on the dev sets, from `spacy evaluate`, in percent."
+        ).strip(),
         "",
         metrics_table(scores),
         "## Labels",
@@ -150,14 +175,28 @@ def model_card(meta: Mapping[str, Any], config: Mapping[str, Any], scores: Mappi
         if labels:
             lines.append(f"| `{name}` | {', '.join(f'`{label}`' for label in labels)} |")
     if "bert_qa" in factories.values():
-        lines.append("| `qa` | extractive: answers are spans of the text (`doc.spans[\"answers\"]`) |")
-    lines += ["", "## Data", "", "| source | used for | license | by |", "| --- | --- | --- | --- |"]
+        lines.append(
+            '| `qa` | extractive: answers are spans of the text (`doc.spans["answers"]`) |'
+        )
+    lines += [
+        "",
+        "## Data",
+        "",
+        "| source | used for | license | by |",
+        "| --- | --- | --- | --- |",
+    ]
     for source in spec["sources"]:
         lines.append(
             f"| {_linked(source['name'], source['url'])} | {source.get('used_for', '')} | "
             f"{source['license']} | {source.get('author', '')} |"
         )
-    lines += ["", "## License", "", f"{meta['license']}. " + spec.get("license_note", "").strip(), ""]
+    lines += [
+        "",
+        "## License",
+        "",
+        f"{meta['license']}. " + spec.get("license_note", "").strip(),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -170,7 +209,11 @@ def licenses_sources(spec: Mapping[str, Any]) -> str:
     blocks: List[str] = []
     for source in spec["sources"]:
         block = [source["name"], "-" * len(source["name"])]
-        block += [f"{key}: {source[key]}" for key in ("author", "url", "license", "used_for", "note") if source.get(key)]
+        block += [
+            f"{key}: {source[key]}"
+            for key in ("author", "url", "license", "used_for", "note")
+            if source.get(key)
+        ]
         blocks.append("\n".join(block))
     return "\n\n".join(blocks) + "\n"
 
@@ -196,9 +239,13 @@ def prepare_package(
     RAISES (ValueError): The name is not a Python identifier.
     """
     if not name.isidentifier():
-        raise ValueError(f"expected a package name that is a Python identifier such as bert_tasks_demo, got {name!r}")
+        raise ValueError(
+            f"expected a package name that is a Python identifier such as bert_tasks_demo, got {name!r}"
+        )
     model_path, output_path = Path(model_path), Path(output_path)
-    meta = package_meta(srsly.read_json(model_path / "meta.json"), scores, spec, name=name, version=version)
+    meta = package_meta(
+        srsly.read_json(model_path / "meta.json"), scores, spec, name=name, version=version
+    )
     config = util.load_config(model_path / "config.cfg", interpolate=False)
     if output_path.exists():
         shutil.rmtree(output_path)
@@ -216,10 +263,15 @@ def license_text(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
 
     Not a license's full legal text (the spec names a license, it does not hold its text).
     """
-    lines = [f"{meta['name']} {meta['version']} is distributed under the {spec['license']} license."]
+    lines = [
+        f"{meta['name']} {meta['version']} is distributed under the {spec['license']} license."
+    ]
     if spec.get("license_note"):
         lines += ["", " ".join(str(spec["license_note"]).split())]
-    lines += ["", "The data it was trained on and the encoder it builds on are listed, with their licenses, in LICENSES_SOURCES."]
+    lines += [
+        "",
+        "The data it was trained on and the encoder it builds on are listed, with their licenses, in LICENSES_SOURCES.",
+    ]
     return "\n".join(lines) + "\n"
 
 

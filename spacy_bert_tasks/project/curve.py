@@ -6,6 +6,7 @@ Each record's losses are summed over the steps since the previous evaluation (sp
 after each one), so the plot shows their mean per step, which stays comparable when evaluations
 are not evenly spaced.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
@@ -78,7 +79,9 @@ def loss_points(records: List[LogRecord]) -> Tuple[List[int], Dict[str, List[flo
     return steps[first:], {name: values[first:] for name, values in curves.items()}
 
 
-def plot_training_curve(records: List[LogRecord], output_path: PathLike, *, title: str = "Training") -> None:
+def plot_training_curve(
+    records: List[LogRecord], output_path: PathLike, *, title: str = "Training"
+) -> None:
     """Plot the losses and the dev scores against the training step, as a PNG.
 
     records (List[LogRecord]): The log, in step order (`read_training_log`).
@@ -108,7 +111,9 @@ def plot_training_curve(records: List[LogRecord], output_path: PathLike, *, titl
     for key in keys:
         values = [record["scores"].get(key) for record in records]
         score_axes.plot(steps, values, marker="o", markersize=3, label=key)
-    score_axes.plot(steps, [100 * record["score"] for record in records], "k--", label="score (weighted)")
+    score_axes.plot(
+        steps, [100 * record["score"] for record in records], "k--", label="score (weighted)"
+    )
     score_axes.set_ylabel("dev score (%)")
     score_axes.set_xlabel("training step")
     score_axes.set_ylim(0, 100)

@@ -4,6 +4,7 @@ This is how a user meets a model package: a new environment, `pip install`, noth
 order matters where a dependency must come from somewhere special, e.g. torch's CPU build
 (`torch==2.13.0` first; an unpinned torch would pull the CUDA build while resolving the rest).
 """
+
 import os
 import subprocess
 import venv
@@ -19,7 +20,10 @@ def venv_python(path: Union[str, Path]) -> Path:
 
 
 def make_fresh_venv(
-    path: Union[str, Path], steps: Sequence[Sequence[str]], *, find_links: Optional[Union[str, Path]] = None
+    path: Union[str, Path],
+    steps: Sequence[Sequence[str]],
+    *,
+    find_links: Optional[Union[str, Path]] = None,
 ) -> List[str]:
     """Create (or re-create, empty) a virtual environment and pip-install each step in turn.
 
@@ -40,7 +44,9 @@ def make_fresh_venv(
     for step in steps:
         if step:
             _run([python, "-m", "pip", "install", "--disable-pip-version-check", *links, *step])
-    freeze = _run([python, "-m", "pip", "freeze", "--disable-pip-version-check"], capture=True).splitlines()
+    freeze = _run(
+        [python, "-m", "pip", "freeze", "--disable-pip-version-check"], capture=True
+    ).splitlines()
     (path / FREEZE_NAME).write_text("\n".join(freeze) + "\n", encoding="utf8")
     return freeze
 

@@ -4,6 +4,7 @@ The scores are spaCy's (0-1 scale, speed in words per second); the table shows p
 two decimals, one row per headline metric of each head in the pipeline, then one table per label
 where the scores have them (entity types, text categories).
 """
+
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # (task, metric, score key): the headline rows, in this order, for the keys the scores have.
@@ -18,7 +19,10 @@ HEADLINE: Sequence[Tuple[str, str, str]] = (
 )
 
 # (score key, title of the first column): the per-label tables.
-PER_LABEL: Sequence[Tuple[str, str]] = (("ents_per_type", "entity type"), ("cats_f_per_type", "category"))
+PER_LABEL: Sequence[Tuple[str, str]] = (
+    ("ents_per_type", "entity type"),
+    ("cats_f_per_type", "category"),
+)
 
 
 def metrics_table(scores: Mapping[str, Any]) -> str:
@@ -28,7 +32,9 @@ def metrics_table(scores: Mapping[str, Any]) -> str:
     RETURNS (str): Markdown text ending in a newline.
     RAISES (ValueError): The scores hold none of the known headline metrics.
     """
-    rows = [(task, metric, _percent(scores[key])) for task, metric, key in HEADLINE if key in scores]
+    rows = [
+        (task, metric, _percent(scores[key])) for task, metric, key in HEADLINE if key in scores
+    ]
     if not rows:
         known = ", ".join(key for _, _, key in HEADLINE)
         raise ValueError(

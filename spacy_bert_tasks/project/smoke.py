@@ -9,6 +9,7 @@ the pipeline with a question, asks a second question with `ask`, and renders an 
 displaCy: the entities, each answer (as an entity labelled ANSWER) and the categories.
 `check_results` then says what looks wrong.
 """
+
 import html
 import json
 import os
@@ -29,14 +30,26 @@ TEXT = (
 )
 QUESTION = "Where did Taylor Swift play her concert?"
 SECOND_QUESTION = "Who did I visit the store with?"
-EXPECTED = {"entities": ("London", "Taylor Swift", "Paris"), "category": "POSITIVE", "answer": "Paris"}
+EXPECTED = {
+    "entities": ("London", "Taylor Swift", "Paris"),
+    "category": "POSITIVE",
+    "answer": "Paris",
+}
 
 ANSWER_LABEL = "ANSWER"
 # Colours for the entity types of the shipped samples and CoNLL-2003 (displaCy knows only its own).
 COLORS = {
-    "person": "#aa9cfc", "PER": "#aa9cfc", "location": "#ff9561", "LOC": "#ff9561",
-    "corporation": "#7aecec", "ORG": "#7aecec", "group": "#bfeeb7", "product": "#bfe1d9",
-    "creative-work": "#e4e7d2", "MISC": "#e4e7d2", ANSWER_LABEL: "#ffd54f",
+    "person": "#aa9cfc",
+    "PER": "#aa9cfc",
+    "location": "#ff9561",
+    "LOC": "#ff9561",
+    "corporation": "#7aecec",
+    "ORG": "#7aecec",
+    "group": "#bfeeb7",
+    "product": "#bfe1d9",
+    "creative-work": "#e4e7d2",
+    "MISC": "#e4e7d2",
+    ANSWER_LABEL: "#ffd54f",
 }
 TIMEOUT_S = 600
 
@@ -46,7 +59,11 @@ class SmokeTestError(RuntimeError):
 
 
 def run_isolated(
-    package: str, *, python: str = sys.executable, text: str = TEXT, questions: Sequence[str] = (QUESTION, SECOND_QUESTION)
+    package: str,
+    *,
+    python: str = sys.executable,
+    text: str = TEXT,
+    questions: Sequence[str] = (QUESTION, SECOND_QUESTION),
 ) -> Dict[str, Any]:
     """Load `package` in a fresh, isolated, offline interpreter and run the smoke test there.
 
@@ -76,7 +93,11 @@ def run_isolated(
         try:
             process = subprocess.run(
                 [python, "-I", "-c", code, request, str(response)],
-                cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise SmokeTestError(f"could not run {python}: {err}") from None
@@ -99,9 +120,16 @@ def serve(request: str, response_path: str) -> None:
     results["python"] = sys.executable
     results["modules"] = {
         name: getattr(sys.modules.get(name), "__file__", None)
-        for name in ("spacy_bert_tasks", "spacy", "torch", nlp.meta.get("lang", "en") + "_" + nlp.meta.get("name", ""))
+        for name in (
+            "spacy_bert_tasks",
+            "spacy",
+            "torch",
+            nlp.meta.get("lang", "en") + "_" + nlp.meta.get("name", ""),
+        )
     }
-    results["network_blocked"] = {key: os.environ.get(key) for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    results["network_blocked"] = {
+        key: os.environ.get(key) for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
     Path(response_path).write_text(json.dumps(results, indent=2), encoding="utf8")
 
 
@@ -120,8 +148,13 @@ def analyse(nlp, text: str, questions: Sequence[str]) -> Dict[str, Any]:
     doc = nlp(doc)
     ent_scores = _entity_scores(doc)
     entities = [
-        {"text": ent.text, "label": ent.label_, "start_char": ent.start_char, "end_char": ent.end_char,
-         "score": ent_scores.get((ent.start, ent.end, ent.label_))}
+        {
+            "text": ent.text,
+            "label": ent.label_,
+            "start_char": ent.start_char,
+            "end_char": ent.end_char,
+            "score": ent_scores.get((ent.start, ent.end, ent.label_)),
+        }
         for ent in doc.ents
     ]
     groups = [doc.spans.get("answers")]
@@ -138,7 +171,9 @@ def analyse(nlp, text: str, questions: Sequence[str]) -> Dict[str, Any]:
     }
 
 
-def check_results(results: Dict[str, Any], *, expected: Optional[Dict[str, str]] = None) -> List[str]:
+def check_results(
+    results: Dict[str, Any], *, expected: Optional[Dict[str, str]] = None
+) -> List[str]:
     """What looks wrong in the results of `analyse`: empty list if nothing does.
 
     Always checked: the pipeline has the three heads, the categories are probabilities, every
@@ -158,9 +193,13 @@ def check_results(results: Dict[str, Any], *, expected: Optional[Dict[str, str]]
     cats = results["cats"]
     if not cats or not all(0.0 <= score <= 1.0 for score in cats.values()):
         problems.append(f"expected category probabilities, got {cats}")
-    for item in results["entities"] + [answer for answer in results["answers"] if answer["text"] is not None]:
+    for item in results["entities"] + [
+        answer for answer in results["answers"] if answer["text"] is not None
+    ]:
         if text[item["start_char"] : item["end_char"]] != item["text"]:
-            problems.append(f"{item['text']!r} is not the text at {item['start_char']}:{item['end_char']}")
+            problems.append(
+                f"{item['text']!r} is not the text at {item['start_char']}:{item['end_char']}"
+            )
     if expected:
         found = [entity["text"] for entity in results["entities"]]
         missing = [text for text in expected["entities"] if text not in found]
@@ -171,7 +210,9 @@ def check_results(results: Dict[str, Any], *, expected: Optional[Dict[str, str]]
             problems.append(f"expected the category {expected['category']}, got {top} ({cats})")
         answer = results["answers"][0] if results["answers"] else {"question": None, "text": None}
         if expected["answer"] not in (answer["text"] or ""):
-            problems.append(f"expected an answer with {expected['answer']!r} to {answer['question']!r}, got {answer['text']!r}")
+            problems.append(
+                f"expected an answer with {expected['answer']!r} to {answer['question']!r}, got {answer['text']!r}"
+            )
     return problems
 
 
@@ -185,7 +226,10 @@ def render_page(nlp, results: Dict[str, Any]) -> str:
     from spacy import displacy
 
     doc = nlp.make_doc(results["text"])
-    doc.ents = [doc.char_span(e["start_char"], e["end_char"], label=e["label"], alignment_mode="expand") for e in results["entities"]]
+    doc.ents = [
+        doc.char_span(e["start_char"], e["end_char"], label=e["label"], alignment_mode="expand")
+        for e in results["entities"]
+    ]
     parts = [
         f"<h1>{html.escape(results['package'])}: smoke test</h1>",
         f"<p>pipeline: {html.escape(', '.join(results['pipeline']))}</p>",
@@ -197,18 +241,30 @@ def render_page(nlp, results: Dict[str, Any]) -> str:
         answer_doc = nlp.make_doc(results["text"])
         found = answer["text"] is not None
         if found:
-            answer_doc.ents = [answer_doc.char_span(answer["start_char"], answer["end_char"], label=ANSWER_LABEL, alignment_mode="expand")]
+            answer_doc.ents = [
+                answer_doc.char_span(
+                    answer["start_char"],
+                    answer["end_char"],
+                    label=ANSWER_LABEL,
+                    alignment_mode="expand",
+                )
+            ]
         score = f" (score {answer['score']:.2f})" if found and answer["score"] is not None else ""
         parts += [
             f"<h2>Q: {html.escape(answer['question'])}</h2>",
             f"<p>A: <b>{html.escape(answer['text'] or 'no answer')}</b>{score}</p>",
-            displacy.render(answer_doc, style="ent", options={"colors": COLORS}, page=False, jupyter=False),
+            displacy.render(
+                answer_doc, style="ent", options={"colors": COLORS}, page=False, jupyter=False
+            ),
         ]
     rows = "".join(
         f"<tr><td>{html.escape(label)}</td><td>{score:.3f}</td></tr>"
         for label, score in sorted(results["cats"].items(), key=lambda item: -item[1])
     )
-    parts += ["<h2>Categories (textcat)</h2>", f"<table><tr><th>label</th><th>score</th></tr>{rows}</table>"]
+    parts += [
+        "<h2>Categories (textcat)</h2>",
+        f"<table><tr><th>label</th><th>score</th></tr>{rows}</table>",
+    ]
     style = "body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em} td,th{padding:.2em 1em;text-align:left}"
     title = html.escape(results["package"])
     body = "\n".join(parts)
@@ -226,7 +282,13 @@ def _entity_scores(doc) -> Dict[Any, float]:
 
 def _answer(question: str, group) -> Dict[str, Any]:
     if group is None or len(group) == 0 or group.attrs.get("no_answer"):
-        return {"question": question, "text": None, "start_char": None, "end_char": None, "score": None}
+        return {
+            "question": question,
+            "text": None,
+            "start_char": None,
+            "end_char": None,
+            "score": None,
+        }
     span = group[0]
     scores = group.attrs.get("scores") or [None]
     return {

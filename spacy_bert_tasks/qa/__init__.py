@@ -2,6 +2,7 @@
 
 The exports import their module on first use (see ..lazy): `qa.extensions` stays free of torch.
 """
+
 from ..lazy import lazy_exports
 
 _EXPORTS = {

@@ -1,4 +1,5 @@
 """The `bert_qa` component: extractive span QA on the shared encoder's weights."""
+
 import warnings
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -166,11 +167,15 @@ class SpanQuestionAnswerer(EncoderHead, TrainablePipe):
         per_pair: Dict[int, List[WindowLogits]] = {}
         for i, pair in enumerate(windows.pair_of_window):
             per_pair.setdefault(pair, []).append(
-                WindowLogits(logits[i][:, 0], logits[i][:, 1], windows.offsets[i], windows.sequence_ids[i])
+                WindowLogits(
+                    logits[i][:, 0], logits[i][:, 1], windows.offsets[i], windows.sequence_ids[i]
+                )
             )
         for pair, doc_index in enumerate(asked):
             results[doc_index] = best_answers(
-                per_pair[pair], n_best=self.cfg["n_best"], max_answer_length=self.cfg["max_answer_length"]
+                per_pair[pair],
+                n_best=self.cfg["n_best"],
+                max_answer_length=self.cfg["max_answer_length"],
             )
         return results
 
@@ -181,7 +186,9 @@ class SpanQuestionAnswerer(EncoderHead, TrainablePipe):
             if result is not None:
                 doc.spans[key] = self._answer_group(doc, *result, name=key)
 
-    def _answer_group(self, doc: Doc, candidates: List[AnswerCandidate], null: float, *, name: str) -> SpanGroup:
+    def _answer_group(
+        self, doc: Doc, candidates: List[AnswerCandidate], null: float, *, name: str
+    ) -> SpanGroup:
         allow_no_answer = self.cfg["allow_no_answer"]
         no_answer = choose_answer(
             candidates,
@@ -218,7 +225,11 @@ class SpanQuestionAnswerer(EncoderHead, TrainablePipe):
         copies, owners = [], []
         for position, (doc, doc_questions) in enumerate(zip(docs, questions)):
             for question in doc_questions:
-                copy = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+                copy = Doc(
+                    doc.vocab,
+                    words=[t.text for t in doc],
+                    spaces=[bool(t.whitespace_) for t in doc],
+                )
                 copy._.question = question
                 copies.append(copy)
                 owners.append(position)
@@ -252,7 +263,9 @@ class SpanQuestionAnswerer(EncoderHead, TrainablePipe):
             batch = windows.wordpieces(chunk, pad_id)
             logits, backprop = self.model.begin_update(batch)
             positions = [
-                answer_positions(windows.offsets[i], windows.sequence_ids[i], golds[windows.pair_of_window[i]])
+                answer_positions(
+                    windows.offsets[i], windows.sequence_ids[i], golds[windows.pair_of_window[i]]
+                )
                 for i in chunk
             ]
             loss, d_logits = self._loss(logits, batch.lengths, positions)
@@ -376,7 +389,14 @@ def _check_ask_arguments(docs: Sequence[Doc], questions: Sequence[Sequence[str]]
 
 
 def _check_settings(settings: Dict) -> None:
-    positive = ("max_seq_length", "doc_stride", "max_question_length", "n_best", "max_answer_length", "max_batch_windows")
+    positive = (
+        "max_seq_length",
+        "doc_stride",
+        "max_question_length",
+        "n_best",
+        "max_answer_length",
+        "max_batch_windows",
+    )
     for name in positive:
         if settings[name] < 1:
             raise ValueError(f"bert_qa: {name} must be at least 1, got {settings[name]}.")

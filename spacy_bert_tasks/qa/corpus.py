@@ -8,6 +8,7 @@ QA docs are never split into sentences: the question and the answers belong to t
 and `Span.as_doc` drops the user data they live in. So with `max_length` set, QA docs are kept
 whole (with a warning) and the limit applies to the other docs only.
 """
+
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Union
@@ -40,10 +41,14 @@ class QACorpus(Corpus):
     def make_examples(self, nlp: "Language", reference_docs: Iterable[Doc]) -> Iterator[Example]:
         return self._examples(nlp, reference_docs, gold_preproc=False)
 
-    def make_examples_gold_preproc(self, nlp: "Language", reference_docs: Iterable[Doc]) -> Iterator[Example]:
+    def make_examples_gold_preproc(
+        self, nlp: "Language", reference_docs: Iterable[Doc]
+    ) -> Iterator[Example]:
         return self._examples(nlp, reference_docs, gold_preproc=True)
 
-    def _examples(self, nlp: "Language", reference_docs: Iterable[Doc], *, gold_preproc: bool) -> Iterator[Example]:
+    def _examples(
+        self, nlp: "Language", reference_docs: Iterable[Doc], *, gold_preproc: bool
+    ) -> Iterator[Example]:
         split = super().make_examples_gold_preproc if gold_preproc else super().make_examples
         for reference in reference_docs:
             if reference._.question is None:
@@ -110,4 +115,6 @@ def build_qa_corpus(
             "expected a path to a .spacy file or a folder of them, got None; set the corpus path, "
             "e.g. `path = ${paths.train}` in [corpora.train] and pass --paths.train"
         )
-    return QACorpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
+    return QACorpus(
+        path, gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter
+    )

@@ -15,6 +15,7 @@ A doc whose `_.question` is None is not a QA doc (an NER or textcat doc in a mix
 The values live in `doc.user_data`, so a DocBin keeps them only with `store_user_data=True`; it
 gives lists back as tuples.
 """
+
 from typing import Optional
 
 from spacy.tokens import Doc, Span

@@ -9,6 +9,7 @@ v1.1 script's numbers on answerable questions and adds "no answer":
   when it normalizes to "" too (the empty prediction, or one of only articles and punctuation).
 - A question's score is the best over its gold answers.
 """
+
 import re
 import string
 from collections import Counter
@@ -65,7 +66,10 @@ def squad_scores(pairs: Iterable[Pair]) -> Dict[str, float]:
         questions at all only "total" (0) is given: there is no score to report.
     """
     # (has gold answers, exact, f1) per question, in input order as the official sums are.
-    scored = [(len(golds) > 0, exact_match(prediction, golds), f1(prediction, golds)) for prediction, golds in pairs]
+    scored = [
+        (len(golds) > 0, exact_match(prediction, golds), f1(prediction, golds))
+        for prediction, golds in pairs
+    ]
     scores = _group_scores(scored, "")
     for prefix, has_answer in (("HasAns_", True), ("NoAns_", False)):
         # A raw gold list that normalizes to nothing still counts as HasAns, as officially.

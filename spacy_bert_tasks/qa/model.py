@@ -1,4 +1,5 @@
 """The span-QA model: the encoder's pair pass, then a start and an end logit per wordpiece."""
+
 from typing import Callable, Tuple
 
 from spacy.util import registry
@@ -26,7 +27,9 @@ def build_span_qa_head(dropout: float = 0.1, upstream: str = "*") -> Model[InT, 
     """
     link = PairLink(upstream)
     output_layer = Linear(nO=2)
-    model = Model("span_qa_head", forward, init=init, layers=[link, chain(Dropout(dropout), output_layer)])
+    model = Model(
+        "span_qa_head", forward, init=init, layers=[link, chain(Dropout(dropout), output_layer)]
+    )
     model.set_ref("encoder_link", link)
     model.set_ref("output_layer", output_layer)
     return model

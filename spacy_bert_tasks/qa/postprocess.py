@@ -10,6 +10,7 @@ and the QA component only has to call it.
 Invariants: token positions are indices into one window's wordpieces (0 is [CLS]); end token
 positions are INCLUSIVE; character offsets index the context string and `end_char` is EXCLUSIVE.
 """
+
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 

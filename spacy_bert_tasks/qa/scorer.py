@@ -6,6 +6,7 @@ component writes: "" (no answer) if its `attrs["no_answer"]` is true, else the b
 The gold answers are the raw ones in `reference._.gold_answers`, so answers whose characters align
 to no token still count, as they do in the official script.
 """
+
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from spacy.tokens import Doc
@@ -16,7 +17,9 @@ from .extensions import ANSWERS_KEY, install_qa_extensions
 from .metrics import Pair, squad_scores
 
 
-def score_squad(examples: Iterable[Example], *, spans_key: str = ANSWERS_KEY, **kwargs: Any) -> Dict[str, Any]:
+def score_squad(
+    examples: Iterable[Example], *, spans_key: str = ANSWERS_KEY, **kwargs: Any
+) -> Dict[str, Any]:
     """Score the predicted answers of the QA examples with the official SQuAD metrics.
 
     examples (Iterable[Example]): The examples; those without a question are skipped.

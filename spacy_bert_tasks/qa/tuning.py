@@ -4,6 +4,7 @@ For each dev question the model's best non-null answer and its null score are co
 `postprocess.best_threshold` then finds the threshold that maximises mean F1 (or EM), exactly as
 the official SQuAD 2.0 evaluation's best-threshold search does.
 """
+
 from typing import Dict, Iterable, List
 
 from spacy.language import Language
@@ -18,7 +19,9 @@ def qa_component_name(nlp: Language) -> str:
     """The name of the pipeline's (single) QA component."""
     names = [name for name, proc in nlp.pipeline if isinstance(proc, SpanQuestionAnswerer)]
     if len(names) != 1:
-        raise ValueError(f"Expected one bert_qa component in the pipeline, found {names or 'none'}.")
+        raise ValueError(
+            f"Expected one bert_qa component in the pipeline, found {names or 'none'}."
+        )
     return names[0]
 
 

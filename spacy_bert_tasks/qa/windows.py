@@ -7,6 +7,7 @@ the gold start/end positions of each window for training.
 Note: `doc_stride` is the OVERLAP between windows, as in Hugging Face's pipeline and tokenizer
 (BERT's run_squad used it as the step between window starts).
 """
+
 import re
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple

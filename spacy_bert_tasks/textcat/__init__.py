@@ -1,4 +1,5 @@
 """The `bert_textcat` head: [CLS] classification, exclusive or multi-label, with missing cats."""
+
 from .component import BertTextCategorizer, make_bert_textcat
 from .model import build_cls_classifier
 from .scorer import make_bert_textcat_scorer, score_known_cats

@@ -1,4 +1,5 @@
 """The `bert_textcat` component: spaCy's TextCategorizer with missing cats handled."""
+
 from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy

@@ -1,4 +1,5 @@
 """Text classification from BERT's [CLS] state."""
+
 from typing import List, Optional
 
 from spacy.tokens import Doc

@@ -4,6 +4,7 @@ spaCy's Scorer.score_cats counts a doc with no gold cats as all-negative, so in 
 every NER-only doc would turn a predicted label into a false positive. Those docs are skipped here
 and counted instead. Accuracy (exact match of the top label) is added for exclusive classes.
 """
+
 from typing import Any, Dict, Iterable, List, Optional
 
 from spacy.scorer import Scorer

@@ -25,6 +25,7 @@ training log reports.
 
 It needs the epoch as a list, which `spacy train` passes when `max_epochs >= 0` (the default 0).
 """
+
 import random
 from collections import defaultdict
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
@@ -114,11 +115,15 @@ def configure_batch_by_task(
         placed = []
         for task, share in task_shares(tokens, shares, temperature).items():
             drawn = draw(by_task[task], share * epoch_tokens, rng)
-            batches = list(minibatch_by_padded_size(
-                drawn, size, buffer=buffer, discard_oversize=discard_oversize
-            ))
+            batches = list(
+                minibatch_by_padded_size(
+                    drawn, size, buffer=buffer, discard_oversize=discard_oversize
+                )
+            )
             # Spread each task's batches evenly over the epoch, with jitter.
-            placed.extend(((i + rng.random()) / len(batches), task, b) for i, b in enumerate(batches))
+            placed.extend(
+                ((i + rng.random()) / len(batches), task, b) for i, b in enumerate(batches)
+            )
         placed.sort(key=lambda item: item[0])
         for _, task, batch in placed:
             EXPOSURE.add(task, batch)

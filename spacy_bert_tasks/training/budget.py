@@ -7,6 +7,7 @@ evaluated step's scores beside the last step's weights. `evaluation_schedule` pi
 that the last step is an evaluation. `steps_per_epoch` counts the batches that spaCy's
 `batch_by_padded` makes of a corpus, so that a budget can be given in epochs.
 """
+
 import math
 from pathlib import Path
 from typing import Iterable, List, NamedTuple, Union
@@ -46,7 +47,9 @@ def corpus_files(path: Union[str, Path]) -> List[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"Expected a .spacy file or a folder of them at {path}, found none.")
+        raise FileNotFoundError(
+            f"Expected a .spacy file or a folder of them at {path}, found none."
+        )
     files = sorted(p for p in path.rglob("*.spacy") if p.is_file())
     if not files:
         raise FileNotFoundError(f"Expected .spacy files in {path}, found none.")

@@ -5,6 +5,7 @@ The task batcher (batcher.py) adds each batch as it hands it to `spacy train`; t
 logger no way to talk to each other, so they meet in this one process-wide counter, which the
 logger resets when a training run starts, and which stays empty under other batchers.
 """
+
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional
 

@@ -10,6 +10,7 @@ With the task batcher (batcher.py), each evaluation also reports every task's ex
 docs, spaCy tokens and encoder wordpieces trained on (a line below the table row, and
 "exposure" in the JSON record).
 """
+
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
@@ -51,7 +52,10 @@ def make_console_logger(
             Path(output_file).parent.mkdir(parents=True, exist_ok=True)
             stream = open(output_file, "w", encoding="utf-8")
             if console_output:
-                print(msg.text(f"Saving results to {output_file}", icon="info", no_print=True), file=stdout)
+                print(
+                    msg.text(f"Saving results to {output_file}", icon="info", no_print=True),
+                    file=stdout,
+                )
         # As v3: the losses of trainable components, scores x 100 except speed.
         trainable = [name for name, proc in nlp.pipeline if getattr(proc, "is_trainable", False)]
         weights = nlp.config["training"]["score_weights"]

@@ -11,6 +11,7 @@ heaps ever more fragmented and resident memory climbs step after step.
 moving live blocks. Run after a step, when the step's activations are freed, it keeps resident
 memory at the size of one step while keeping the fast threshold. glibc only: elsewhere a no-op.
 """
+
 import ctypes
 import sys
 from typing import Any, Callable, Dict, Optional

@@ -10,6 +10,7 @@ layers name theirs with bare words ("W", "b").
 v2 steps the encoder's torch parameters with a torch optimizer configured from these same
 settings (torch_step.py): no per-step numpy copies of the weights; v1 steps them through thinc.
 """
+
 from typing import Dict, Tuple
 
 from spacy.util import registry

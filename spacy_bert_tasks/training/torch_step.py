@@ -19,6 +19,7 @@ so schedules (learn_rate, L2, beta1, beta2, eps, grad_clip) keep working:
   the keys PyTorchShim.use_params reads, so `spacy train` evaluates and saves the averaged
   weights, as it does for thinc's layers.
 """
+
 import re
 from typing import Dict, List, Optional
 

@@ -1,10 +1,10 @@
 """Fixtures of the annotate tests: the saved all-heads pipeline and rows to annotate."""
+
 import json
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
-
 from util import QA_DATA
 
 

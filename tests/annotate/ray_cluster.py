@@ -1,5 +1,6 @@
 """Helpers of the Ray tests: which sockets a process tree listens on, and which Ray
 processes run (read from /proc: Linux only)."""
+
 import os
 from pathlib import Path
 from typing import List, Set

@@ -1,5 +1,6 @@
 """annotate_files and the CLI with the local engine: input formats, folders and globs, Parquet
 and JSON Lines output written all or nothing, --overwrite, the summary."""
+
 import csv
 import json
 
@@ -26,6 +27,7 @@ def read_output(path):
 
 def comparable(rows):
     """Rows with float scores rounded, for comparisons across runs and formats."""
+
     def rounded(value):
         if isinstance(value, float):
             return round(value, 5)
@@ -56,7 +58,9 @@ def test_jsonl_to_parquet_and_jsonl_agree(pipeline_dir, tmp_path):
 def test_csv_parquet_and_a_folder_or_glob_give_the_same_rows(pipeline_dir, tmp_path):
     # Non-empty texts: CSV cannot tell an empty cell from a missing value (both are missing).
     rows = [
-        {"id": r["id"], "text": r["text"], "question": r.get("question")} for r in valid_rows() if r["text"]
+        {"id": r["id"], "text": r["text"], "question": r.get("question")}
+        for r in valid_rows()
+        if r["text"]
     ]
     half = len(rows) // 2
     folder = tmp_path / "parts"
@@ -112,7 +116,9 @@ def test_existing_output_is_refused_unless_overwrite(pipeline_dir, tmp_path):
     assert len(read_output(target)) == 2
 
 
-def test_an_interrupted_run_leaves_no_output_and_the_old_one_intact(pipeline_dir, tmp_path, monkeypatch):
+def test_an_interrupted_run_leaves_no_output_and_the_old_one_intact(
+    pipeline_dir, tmp_path, monkeypatch
+):
     from spacy_bert_tasks.annotate import run
 
     source = write_jsonl(tmp_path / "in.jsonl", valid_rows())
@@ -131,7 +137,9 @@ def test_an_interrupted_run_leaves_no_output_and_the_old_one_intact(pipeline_dir
     assert list(tmp_path.iterdir()) == [source]  # no OUTPUT, no temporary file
     target.write_text("old\n", encoding="utf8")
     with pytest.raises(KeyboardInterrupt):
-        annotate_files(source, target, pipeline_dir, AnnotateOptions(progress=False, overwrite=True))
+        annotate_files(
+            source, target, pipeline_dir, AnnotateOptions(progress=False, overwrite=True)
+        )
     assert target.read_text(encoding="utf8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
 
@@ -145,13 +153,20 @@ def test_parquet_refuses_a_column_of_two_types_and_writes_nothing(pipeline_dir, 
     assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [1, "x"]
 
 
-def test_parquet_in_several_row_groups_keeps_the_first_groups_types(pipeline_dir, tmp_path, monkeypatch):
+def test_parquet_in_several_row_groups_keeps_the_first_groups_types(
+    pipeline_dir, tmp_path, monkeypatch
+):
     from spacy_bert_tasks.annotate import outputs
 
     monkeypatch.setattr(outputs, "ROW_GROUP_ROWS", 3)
-    rows = [{"id": i, "text": f"john visited london {i}", "note": None if i < 5 else "x"} for i in range(8)]
+    rows = [
+        {"id": i, "text": f"john visited london {i}", "note": None if i < 5 else "x"}
+        for i in range(8)
+    ]
     rows[4]["note"] = "first"  # the first group holds only nulls: the column is null-typed there
-    source = write_jsonl(tmp_path / "in.jsonl", rows[:3] + [{"id": 3, "text": "a"}, {"id": 4, "text": "b"}])
+    source = write_jsonl(
+        tmp_path / "in.jsonl", rows[:3] + [{"id": 3, "text": "a"}, {"id": 4, "text": "b"}]
+    )
     annotate_files(source, tmp_path / "out.parquet", pipeline_dir, QUIET)
     parquet = pq.ParquetFile(tmp_path / "out.parquet")
     assert parquet.metadata.num_row_groups == 2
@@ -185,7 +200,14 @@ def test_local_workers_are_single_threaded(tmp_path):
 def test_cli_prints_the_summary_and_fails_cleanly(pipeline_dir, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", sample_rows())
     runner = CliRunner()
-    args = ["annotate", str(source), str(tmp_path / "out.parquet"), "--model", str(pipeline_dir), "--no-progress"]
+    args = [
+        "annotate",
+        str(source),
+        str(tmp_path / "out.parquet"),
+        "--model",
+        str(pipeline_dir),
+        "--no-progress",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"{len(sample_rows())} rows" in result.output and "3 errors" in result.output
@@ -196,7 +218,9 @@ def test_cli_prints_the_summary_and_fails_cleanly(pipeline_dir, tmp_path):
 
 def test_tsv_with_quotes_inside_texts(pipeline_dir, tmp_path):
     source = tmp_path / "in.tsv"
-    source.write_text('text\tlabel\n"Great" film, he said\tPOSITIVE\nbad "movie\tNEGATIVE\n', encoding="utf8")
+    source.write_text(
+        'text\tlabel\n"Great" film, he said\tPOSITIVE\nbad "movie\tNEGATIVE\n', encoding="utf8"
+    )
     annotate_files(source, tmp_path / "out.jsonl", pipeline_dir, QUIET)
     out = read_output(tmp_path / "out.jsonl")
     assert [(r["text"], r["label"]) for r in out] == [

@@ -1,5 +1,6 @@
 """Fuzzed rows: whatever a row holds, the local engine yields one output row for it, with an
 error exactly when its text or question is unusable, and never raises."""
+
 import math
 
 import pytest
@@ -21,7 +22,9 @@ VALUES = st.one_of(
 ROWS = st.lists(
     st.one_of(
         st.fixed_dictionaries({"text": VALUES}, optional={"question": VALUES, "id": VALUES}),
-        st.fixed_dictionaries({"text": st.text(max_size=60)}, optional={"question": st.text(max_size=20)}),
+        st.fixed_dictionaries(
+            {"text": st.text(max_size=60)}, optional={"question": st.text(max_size=20)}
+        ),
         VALUES,  # not a dict at all
     ),
     max_size=12,
@@ -50,7 +53,9 @@ def expected_error(row):
     return None
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=ROWS, batch_size=st.integers(1, 5))
 def test_any_rows_give_one_output_row_each(nlp, rows, batch_size):
     out = list(annotate_rows(rows, nlp, batch_size=batch_size))

@@ -1,6 +1,8 @@
 """The local engine: one output row per input row, in order, bad rows as errors, same
 predictions as nlp.pipe."""
+
 import spacy
+
 from spacy_bert_tasks.annotate import annotate_rows
 from spacy_bert_tasks.annotate.columns import OUTPUT_COLUMNS
 
@@ -19,7 +21,10 @@ def test_one_row_per_input_row_in_order_with_columns_kept(pipeline_dir):
 def test_bad_rows_are_errors_not_crashes(pipeline_dir):
     out = {r["id"]: r for r in annotate_rows(sample_rows(), pipeline_dir)}
     assert out[3]["error"].startswith("missing text")
-    assert out[20]["error"].startswith("text too long") and "nlp.max_length 1,000,000" in out[20]["error"]
+    assert (
+        out[20]["error"].startswith("text too long")
+        and "nlp.max_length 1,000,000" in out[20]["error"]
+    )
     assert out[21]["error"].startswith("bad question")
     for i in (3, 20, 21):
         assert out[i]["ents"] is None and out[i]["cats"] is None

@@ -1,5 +1,6 @@
 """The local engine with worker processes (nlp.pipe(n_process=2)): the same rows as one
 process, bad rows in their places, and a failing component costs its batch, not the run."""
+
 import spacy
 
 from spacy_bert_tasks.annotate import annotate_rows

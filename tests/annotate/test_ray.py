@@ -1,6 +1,7 @@
 """The Ray engine on one local cluster shared by the module (ray.init(num_cpus=2), started
 once): same output as the local engine, annotate_dataset, a worker crash mid-run, and a
 cluster started by the CLI that listens on 127.0.0.1 only and leaves no process behind."""
+
 import json
 import os
 import subprocess
@@ -12,10 +13,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spacy_bert_tasks.annotate import AnnotateOptions, RayAnnotator, annotate_dataset, annotate_files, annotate_rows
+from spacy_bert_tasks.annotate import (
+    AnnotateOptions,
+    RayAnnotator,
+    annotate_dataset,
+    annotate_files,
+    annotate_rows,
+)
 
 from .conftest import sample_rows, valid_rows, write_jsonl
-from .ray_cluster import LOOPBACK, descendants, listening_addresses, ray_processes_using
+from .ray_cluster import LOOPBACK, ray_processes_using
 from .test_files import comparable, read_output
 
 ray = pytest.importorskip("ray")
@@ -56,7 +63,12 @@ def test_ray_engine_output_equals_local(ray_cluster, pipeline_dir, tmp_path, suf
         write_jsonl(source, rows)
     else:
         pq.write_table(pa.Table.from_pylist(rows), source)
-    local = annotate_files(source, tmp_path / "local.parquet", pipeline_dir, AnnotateOptions(progress=False, batch_size=4))
+    local = annotate_files(
+        source,
+        tmp_path / "local.parquet",
+        pipeline_dir,
+        AnnotateOptions(progress=False, batch_size=4),
+    )
     options = AnnotateOptions(engine="ray", progress=False, batch_size=4)
     summary = annotate_files(source, tmp_path / "ray.parquet", pipeline_dir, options)
     assert (summary.rows, summary.errors) == (local.rows, local.errors)
@@ -69,7 +81,9 @@ def test_annotate_dataset_is_annotate_rows_on_a_ray_dataset(ray_cluster, pipelin
     import ray.data
 
     rows = valid_rows()
-    ds = ray.data.from_items([{"id": r["id"], "text": r["text"], "question": r.get("question")} for r in rows])
+    ds = ray.data.from_items(
+        [{"id": r["id"], "text": r["text"], "question": r.get("question")} for r in rows]
+    )
     out = sorted(annotate_dataset(ds, pipeline_dir, batch_size=3).take_all(), key=lambda r: r["id"])
     expected = list(annotate_rows([{"question": None, **r} for r in rows], pipeline_dir))
     expected = [{k: v for k, v in r.items() if k != "source"} for r in expected]
@@ -114,7 +128,9 @@ def test_a_worker_crash_mid_run_loses_and_repeats_no_row(ray_cluster, pipeline_d
     rows = [{"id": i, "text": f"john visited london {i}"} for i in range(n_rows)]
     ds = ray.data.from_items(rows, override_num_blocks=8)
     marker = tmp_path / "crashed"
-    out = annotate_dataset(ds, pipeline_dir, batch_size=5, annotator_cls=crash_once_annotator(str(marker)))
+    out = annotate_dataset(
+        ds, pipeline_dir, batch_size=5, annotator_cls=crash_once_annotator(str(marker))
+    )
     ids = [row["id"] for row in out.take_all()]
     assert marker.exists()  # a worker did die
     assert sorted(ids) == list(range(n_rows))  # every row exactly once
@@ -124,7 +140,9 @@ def test_a_worker_crash_mid_run_loses_and_repeats_no_row(ray_cluster, pipeline_d
 def test_cli_cluster_is_loopback_only_and_leaves_no_process(pipeline_dir, tmp_path):
     """In a fresh interpreter (this one holds the shared cluster): `annotate --engine ray`
     starts its own cluster, which listens on 127.0.0.1 only, and is gone after the run."""
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "text": "mary works in paris"} for i in range(3)])
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": i, "text": "mary works in paris"} for i in range(3)]
+    )
     # A short folder of its own: Ray's socket paths must stay under the 107-byte limit.
     ray_tmp = tempfile.mkdtemp(prefix="sbt-ray-", dir="/tmp")
     script = f"""
@@ -141,14 +159,16 @@ def spy(*args, **kwargs):
 original = ray_engine.annotate_dataset
 ray_engine.annotate_dataset = spy
 try:
-    app(["annotate", {str(source)!r}, {str(tmp_path / 'out.jsonl')!r}, "--model", {str(pipeline_dir)!r},
+    app(["annotate", {str(source)!r}, {str(tmp_path / "out.jsonl")!r}, "--model", {str(pipeline_dir)!r},
          "--engine", "ray", "--no-progress"])
 except SystemExit as exit:
     print(json.dumps({{"listening": listening, "code": exit.code}}))
 """
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     env.pop("RAY_ADDRESS", None)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0

@@ -1,4 +1,5 @@
 """The benchmark scripts live in bench/ (not a package), their helpers in bench/harness/: both are imported from bench/."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Result caching of bench/report.py: reuse only a successful run of the same command."""
+
 import json
 
 from harness import cache

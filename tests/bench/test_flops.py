@@ -1,7 +1,7 @@
 """FLOP counting of bench/flops.py: the formula, padding, and the forward hooks."""
-import pytest
 
 import flops
+import pytest
 
 DIMS = {"hidden": 4, "intermediate": 16, "layers": 2}
 
@@ -42,8 +42,15 @@ def test_recorder_sees_real_lengths_and_padded_shape():
     torch = pytest.importorskip("torch")
     from transformers import BertConfig, BertModel
 
-    model = BertModel(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1,
-                                 num_attention_heads=2, intermediate_size=16)).eval()
+    model = BertModel(
+        BertConfig(
+            vocab_size=30,
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+        )
+    ).eval()
     recorder = flops.ForwardRecorder(model)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
     with torch.no_grad():

@@ -1,4 +1,5 @@
 """The benchmark harness: every script on bench/harness/cli.py, one entry point, no tests/ import."""
+
 import ast
 import json
 import subprocess
@@ -40,20 +41,32 @@ def test_bench_never_imports_from_tests():
     test_modules = {p.stem for p in (BENCH.parent / "tests").rglob("*.py")}
     for path in list(BENCH.glob("*.py")) + list((BENCH / "harness").glob("*.py")):
         source = path.read_text(encoding="utf8")
-        assert "tests" not in {part for line in source.splitlines() if "sys.path" in line for part in line.split("/")}
+        assert "tests" not in {
+            part for line in source.splitlines() if "sys.path" in line for part in line.split("/")
+        }
         assert not set(imported_modules(path)) & (test_modules - {"__init__"}), path.name
 
 
 def test_run_lists_and_runs_a_benchmark():
     listed = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--list"], capture_output=True, text=True, check=True
+        [sys.executable, str(BENCH / "run.py"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    assert {p.stem for p in scripts()} <= set(line.split()[0] for line in listed.splitlines()[2:] if line.strip())
+    assert {p.stem for p in scripts()} <= set(
+        line.split()[0] for line in listed.splitlines()[2:] if line.strip()
+    )
     helped = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "qa_speed", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, str(BENCH / "run.py"), "qa_speed", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "--threads" in helped and "--json" in helped and "--n-questions" in helped
-    unknown = subprocess.run([sys.executable, str(BENCH / "run.py"), "nope"], capture_output=True, text=True)
+    unknown = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "nope"], capture_output=True, text=True
+    )
     assert unknown.returncode != 0 and "no benchmark 'nope'" in unknown.stderr
 
 

@@ -1,14 +1,18 @@
 """The Hugging Face side's recipe pieces (bench/hf_train.py): tags, entities, batches, groups."""
-import spacy
-from spacy.tokens import Doc, Span
 
+import spacy
 from harness import hf_train
+from spacy.tokens import Doc, Span
 
 
 def test_bio_entities_reads_tags_as_conlleval():
     tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-LOC", "I-ORG", "O", "B-MISC"]
     assert hf_train.bio_entities(tags) == [
-        (0, 2, "PER"), (3, 5, "LOC"), (5, 6, "LOC"), (6, 7, "ORG"), (8, 9, "MISC")
+        (0, 2, "PER"),
+        (3, 5, "LOC"),
+        (5, 6, "LOC"),
+        (6, 7, "ORG"),
+        (8, 9, "MISC"),
     ]
     assert hf_train.bio_entities([]) == []
     assert hf_train.bio_entities(["O", "O"]) == []
@@ -50,10 +54,16 @@ def epoch_batches(docs):
 def test_optimizer_groups_split_encoder_and_head():
     from transformers import BertConfig, BertForTokenClassification
 
-    model = BertForTokenClassification(BertConfig(
-        vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=16, num_labels=3,
-    ))
+    model = BertForTokenClassification(
+        BertConfig(
+            vocab_size=30,
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            num_labels=3,
+        )
+    )
     optimizer = hf_train.make_optimizer(model, lr=1e-4, weight_decay=0.01, head_lr_scale=20.0)
     encoder, head = optimizer.param_groups
     assert encoder["lr"] == 1e-4 and abs(head["lr"] - 2e-3) < 1e-12

@@ -1,9 +1,15 @@
 """Targets and tables of docs/benchmarks.md (bench/report_md.py), from made-up results."""
+
 import report_md
 
 
 def pipe(joint=3.0, ner=1.1):
-    return {"systems": {"spacy_ner_textcat": {"ratio_to_peer": joint}, "spacy_ner": {"ratio_to_peer": ner}}}
+    return {
+        "systems": {
+            "spacy_ner_textcat": {"ratio_to_peer": joint},
+            "spacy_ner": {"ratio_to_peer": ner},
+        }
+    }
 
 
 def qa(fp32=1.2, bf16=(1.6, 60.0), int8=(1.4, 60.5), base_f1=60.5):
@@ -23,7 +29,9 @@ def test_speed_targets_met_missed_and_missing():
     assert targets["ner_textcat_speed"].measured == "3.00x"
     assert targets["ner_speed"].met is False
     assert targets["qa_fp32_speed"].met is True
-    assert targets["encoder_flops"].met is None and targets["encoder_flops"].measured == "not measured"
+    assert (
+        targets["encoder_flops"].met is None and targets["encoder_flops"].measured == "not measured"
+    )
     assert targets["peak_rss"].met is None
 
 
@@ -40,7 +48,11 @@ def test_reduced_precision_needs_speed_and_accuracy_together():
 
 
 def scores(ner, textcat, qa_f1):
-    return {"ner": {"ents_f": ner}, "textcat": {"cats_accuracy": textcat}, "qa": {"qa_exact": 0.4, "qa_f1": qa_f1}}
+    return {
+        "ner": {"ents_f": ner},
+        "textcat": {"cats_accuracy": textcat},
+        "qa": {"qa_exact": 0.4, "qa_f1": qa_f1},
+    }
 
 
 def test_accuracy_rows_and_targets():
@@ -86,9 +98,17 @@ def test_get_walks_missing_levels():
 
 def test_render_without_results(tmp_path):
     page = report_md.render(
-        results={}, metas={"flops": {"returncode": 2}}, commands={name: f"python bench/{name}.py" for name in
-        tuple(part[0] for part in report_md.PARTS) + report_md.ACCURACY_STEPS},
-        notes={}, img=tmp_path / "img", page=tmp_path / "benchmarks.md", smoke=True, threads=2,
+        results={},
+        metas={"flops": {"returncode": 2}},
+        commands={
+            name: f"python bench/{name}.py"
+            for name in tuple(part[0] for part in report_md.PARTS) + report_md.ACCURACY_STEPS
+        },
+        notes={},
+        img=tmp_path / "img",
+        page=tmp_path / "benchmarks.md",
+        smoke=True,
+        threads=2,
     )
     assert "Smoke run" in page
     assert "_failed (exit 2)" in page and "_not run_" in page
@@ -97,10 +117,20 @@ def test_render_without_results(tmp_path):
 
 
 ANNOTATE = {
-    "rows": 100, "qa_rows": 5, "words": 1500, "threads": 2, "ray_start_s": 4.0, "model_load_s": 1.0,
-    "driver_io_rows_per_s": 9000.0, "same_output": {"ray_1x": True, "ray_nx1": False},
-    "systems": {"nlp_pipe": {"seconds": 1.0, "rows_per_s": 100.0}, "local": {"seconds": 1.0, "rows_per_s": 90.0},
-                "ray_1x": {"seconds": 1.0, "rows_per_s": 85.5}, "ray_nx1": {"seconds": 1.0, "rows_per_s": 72.0}},
+    "rows": 100,
+    "qa_rows": 5,
+    "words": 1500,
+    "threads": 2,
+    "ray_start_s": 4.0,
+    "model_load_s": 1.0,
+    "driver_io_rows_per_s": 9000.0,
+    "same_output": {"ray_1x": True, "ray_nx1": False},
+    "systems": {
+        "nlp_pipe": {"seconds": 1.0, "rows_per_s": 100.0},
+        "local": {"seconds": 1.0, "rows_per_s": 90.0},
+        "ray_1x": {"seconds": 1.0, "rows_per_s": 85.5},
+        "ray_nx1": {"seconds": 1.0, "rows_per_s": 72.0},
+    },
 }
 
 
@@ -108,7 +138,10 @@ def test_ray_overhead_target_takes_the_better_layout():
     target = report_md.ray_overhead_target(ANNOTATE)
     assert target.met is True  # 1 - 85.5 / 90 = 5% <= 10%
     assert "+5.0%" in target.measured and "+20.0%" in target.measured
-    slow = {**ANNOTATE, "systems": {**ANNOTATE["systems"], "ray_1x": {"seconds": 1.0, "rows_per_s": 80.0}}}
+    slow = {
+        **ANNOTATE,
+        "systems": {**ANNOTATE["systems"], "ray_1x": {"seconds": 1.0, "rows_per_s": 80.0}},
+    }
     assert report_md.ray_overhead_target(slow).met is False
     assert report_md.ray_overhead_target(None).met is None
 
@@ -119,20 +152,54 @@ def test_annotate_section_names_unequal_outputs():
 
 
 def test_pretrain_sections_and_target():
-    speed = {"spacy_bert_tasks": {"words_per_s": 1500.0}, "hf": {"words_per_s": 1000.0}, "ratio": 1.5,
-             "timed_steps": 35, "words": 40000}
+    speed = {
+        "spacy_bert_tasks": {"words_per_s": 1500.0},
+        "hf": {"words_per_s": 1000.0},
+        "ratio": 1.5,
+        "timed_steps": 35,
+        "words": 40000,
+    }
     target = by_id(report_md.speed_targets({"pretrain_speed": speed}))["pretrain_speed"]
     assert target.met is True and target.measured == "1.50x"
-    cells = [cell.strip() for cell in report_md.pretrain_speed_section(speed).splitlines()[2].split("|")]
+    cells = [
+        cell.strip() for cell in report_md.pretrain_speed_section(speed).splitlines()[2].split("|")
+    ]
     assert cells[1:4] == ["1,500", "1,000", "1.50x"]
     effect = {
-        "sizes": {"pretrain_steps": 200, "max_length": 64, "batch_tokens": 2048, "pretrain_learn_rate": 1e-4,
-                  "head_learn_rate": 1e-3, "ner_steps": 150, "textcat_steps": 100, "learn_rate": 1e-4,
-                  "sst2_dev": 1000, "sst2_train": 2000, "sst2_raw": 20000, "seeds": [0, 1]},
-        "pretrain": {"wnut-mlm": {"heldout_perplexity_before": 50000.0, "heldout_perplexity_after": 40.5, "steps": 200,
-                                  "train_words_per_second": 900.0, "wall_seconds": 300.0}},
-        "finetune": [{"task": "ner", "start": "minilm", "seed": s, "score": 0.4 + s / 100, "steps": 150,
-                      "train_seconds": 100.0} for s in (1, 0)],
+        "sizes": {
+            "pretrain_steps": 200,
+            "max_length": 64,
+            "batch_tokens": 2048,
+            "pretrain_learn_rate": 1e-4,
+            "head_learn_rate": 1e-3,
+            "ner_steps": 150,
+            "textcat_steps": 100,
+            "learn_rate": 1e-4,
+            "sst2_dev": 1000,
+            "sst2_train": 2000,
+            "sst2_raw": 20000,
+            "seeds": [0, 1],
+        },
+        "pretrain": {
+            "wnut-mlm": {
+                "heldout_perplexity_before": 50000.0,
+                "heldout_perplexity_after": 40.5,
+                "steps": 200,
+                "train_words_per_second": 900.0,
+                "wall_seconds": 300.0,
+            }
+        },
+        "finetune": [
+            {
+                "task": "ner",
+                "start": "minilm",
+                "seed": s,
+                "score": 0.4 + s / 100,
+                "steps": 150,
+                "train_seconds": 100.0,
+            }
+            for s in (1, 0)
+        ],
     }
     section = report_md.pretrain_effect_section(effect)
     row = next(line for line in section.splitlines() if "wnut-mlm" in line)

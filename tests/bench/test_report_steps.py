@@ -1,4 +1,5 @@
 """Which steps bench/report.py runs again and which it reuses (run_steps), with tiny commands."""
+
 import argparse
 import json
 
@@ -47,9 +48,14 @@ def test_a_step_runs_again_when_a_step_it_reads_ran_again(tmp_path):
 
 
 def test_qa_speed_reads_the_trained_qa_model():
-    args = argparse.Namespace(results=report.corpus.BENCH / "results" / "full", smoke=False,
-                              threads=2, corpus=report.corpus.CORPUS, img=None,
-                              steps=dict(report.STEPS))
+    args = argparse.Namespace(
+        results=report.corpus.BENCH / "results" / "full",
+        smoke=False,
+        threads=2,
+        corpus=report.corpus.CORPUS,
+        img=None,
+        steps=dict(report.STEPS),
+    )
     args.img = args.results
     steps = {s.name: s for s in report.plan(args)}
     assert steps["qa_speed"].reads == ("spacy_qa",)

@@ -1,8 +1,8 @@
 """Pure helpers of bench/scaling.py."""
+
 import argparse
 
 import pytest
-
 import scaling
 
 
@@ -13,8 +13,15 @@ def test_int_list():
 
 
 def test_curve_table():
-    points = [{"x": 1000, "n_texts": 1000, "spacy": {"words_per_s": 4500.4}, "hf": {"words_per_s": 2250.2},
-               "ratio": 2.0}]
+    points = [
+        {
+            "x": 1000,
+            "n_texts": 1000,
+            "spacy": {"words_per_s": 4500.4},
+            "hf": {"words_per_s": 2250.2},
+            "ratio": 2.0,
+        }
+    ]
     table = scaling.curve_table(points, "docs").splitlines()
     assert table[0].split("|")[1].strip() == "docs"
     assert "1,000" in table[2] and "4,500" in table[2] and "2.00x" in table[2]

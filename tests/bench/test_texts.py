@@ -1,8 +1,7 @@
 """Texts of chosen counts and lengths (bench/texts.py), on the shared datasets when present."""
-import pytest
 
-from harness import common
-from harness import texts
+import pytest
+from harness import common, texts
 from util import require_shared_data
 
 

@@ -1,5 +1,6 @@
 """The command line starts without heavy imports: `--help` imports neither spaCy, torch nor
 transformers, and `convert` not transformers (see spacy_bert_tasks/cli/__init__.py)."""
+
 import json
 import os
 import subprocess
@@ -27,7 +28,11 @@ def imported_by(args, cwd) -> list:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-c", RUN_CLI, json.dumps(args), json.dumps(HEAVY)],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] in (0, None), result.stdout[-2000:] + result.stderr[-2000:]
@@ -42,7 +47,9 @@ def test_help_imports_nothing_heavy(tmp_path):
 def test_convert_imports_no_transformers(tmp_path):
     data = tmp_path / "cats.tsv"
     data.write_text("text\tlabel\ngood film\tPOS\nbad film\tNEG\n", encoding="utf8")
-    imported = imported_by(["convert", "textcat", str(data), str(tmp_path / "cats.spacy")], tmp_path)
+    imported = imported_by(
+        ["convert", "textcat", str(data), str(tmp_path / "cats.spacy")], tmp_path
+    )
     assert (tmp_path / "cats.spacy").exists()
     # spaCy itself imports torch (thinc checks for it at import); transformers is the cost here.
     assert "spacy" in imported

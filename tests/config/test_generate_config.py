@@ -1,18 +1,26 @@
 """`generate_config` and `python -m spacy_bert_tasks init-config`: every combination builds."""
+
 import itertools
 
 import pytest
 from spacy import util
 from thinc.api import Config
 from typer.testing import CliRunner
+from util import CAT_LABELS, adam, cats_examples, ner_examples, train_steps
 
 from spacy_bert_tasks.cli import app
 from spacy_bert_tasks.config import generate_config
 from spacy_bert_tasks.config.generate import filled_config
 from spacy_bert_tasks.encoder import EMBEDDED_ENCODER
-from util import CAT_LABELS, adam, cats_examples, ner_examples, train_steps
 
-TASK_SETS = [["ner"], ["textcat"], ["ner", "textcat"], ["textcat", "ner"], ["qa"], ["ner", "textcat", "qa"]]
+TASK_SETS = [
+    ["ner"],
+    ["textcat"],
+    ["ner", "textcat"],
+    ["textcat", "ner"],
+    ["qa"],
+    ["ner", "textcat", "qa"],
+]
 COMBINATIONS = [
     (tasks, ner_head, multilabel)
     for tasks, ner_head, multilabel in itertools.product(
@@ -168,10 +176,16 @@ def setting(config, path):
 
 @pytest.mark.parametrize("gpu, multilabel, squad_v2", [(False, False, False), (True, True, True)])
 @pytest.mark.parametrize("ner_head", ["bert_ner", "ner"])
-def test_components_hold_only_what_differs_from_the_factory(tiny_bert, gpu, multilabel, squad_v2, ner_head):
+def test_components_hold_only_what_differs_from_the_factory(
+    tiny_bert, gpu, multilabel, squad_v2, ner_head
+):
     config = generate_config(
-        ["ner", "textcat", "qa"], encoder=tiny_bert, gpu=gpu, multilabel=multilabel,
-        squad_v2=squad_v2, ner_head=ner_head,
+        ["ner", "textcat", "qa"],
+        encoder=tiny_bert,
+        gpu=gpu,
+        multilabel=multilabel,
+        squad_v2=squad_v2,
+        ner_head=ner_head,
     )
     written = config["components"]
     # What spaCy fills for each component from its factory alone.
@@ -200,6 +214,9 @@ def test_fill_config_and_debug_config_on_the_written_file(tmp_path, capsys):
     filled = Config().from_str(filled_config(config).to_str(), interpolate=False)
     assert util.load_config(tmp_path / "filled.cfg", interpolate=False) == filled
     DocBin().to_disk(tmp_path / "empty.spacy")
-    corpora = {"paths.train": str(tmp_path / "empty.spacy"), "paths.dev": str(tmp_path / "empty.spacy")}
+    corpora = {
+        "paths.train": str(tmp_path / "empty.spacy"),
+        "paths.dev": str(tmp_path / "empty.spacy"),
+    }
     debug_config(tmp_path / "config.cfg", overrides=corpora)  # exits on an invalid config
     assert "Config is valid" in capsys.readouterr().out

@@ -4,6 +4,7 @@ no output at all (no file, no temp file, an older output left as it was), by API
 One row of BAD_INPUTS per case; each row is run as two tests. The format-specific tests
 (test_conll.py, test_textcat.py, test_squad.py) check the messages in more detail.
 """
+
 import json
 from dataclasses import dataclass, field
 from typing import Dict, List
@@ -48,7 +49,14 @@ def utf8(text: str) -> bytes:
 
 
 def squad(qas, context="Denver Broncos won in Santa Clara.") -> bytes:
-    return utf8(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]}))
+    return utf8(
+        json.dumps(
+            {
+                "version": "1.1",
+                "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}],
+            }
+        )
+    )
 
 
 def qa(qa_id="q1", question="Who won?", text="Denver Broncos", start=0) -> Dict:
@@ -79,11 +87,17 @@ BAD_INPUTS = {
         "d.tsv", b"text\tlabel\nx\tA\ny\tD\n", ":3: ", {"labels": ["A", "B"]}, ["--labels", "A,B"]
     ),
     "tsv: raw label outside --label-names": BadInput(
-        "d.tsv", b"text\tlabel\nx\t0\ny\t2\n", ":3: ", {"label_names": {"0": "N", "1": "P"}}, ["--label-names", "0=N,1=P"]
+        "d.tsv",
+        b"text\tlabel\nx\t0\ny\t2\n",
+        ":3: ",
+        {"label_names": {"0": "N", "1": "P"}},
+        ["--label-names", "0=N,1=P"],
     ),
     "tsv: empty file": BadInput("d.tsv", b"", ": "),
     "tsv: header only": BadInput("d.tsv", b"text\tlabel\n", ": "),
-    "tsv: latin-1 bytes": BadInput("d.tsv", b"text\tlabel\nok\tA\n" + LATIN1_CAFE + b"\tB\n", ":3: "),
+    "tsv: latin-1 bytes": BadInput(
+        "d.tsv", b"text\tlabel\nok\tA\n" + LATIN1_CAFE + b"\tB\n", ":3: "
+    ),
     # CSV -------------------------------------------------------------------------------------
     "csv: a row with an extra column": BadInput("d.csv", b"text,label\nx,A\ny,B,C\n", ":3: "),
     "csv: a row with a missing column": BadInput("d.csv", b'text,label\nx,A\n"y, z"\n', ":3: "),
@@ -97,34 +111,72 @@ BAD_INPUTS = {
     "csv: header only": BadInput("d.csv", b"text,label\n\n", ": "),
     "csv: latin-1 bytes": BadInput("d.csv", b"text,label\nok,A\n" + LATIN1_CAFE + b",B\n", ":3: "),
     # JSONL -----------------------------------------------------------------------------------
-    "jsonl: invalid JSON": BadInput("d.jsonl", b'{"text": "x", "label": "A"}\n{"text": "y", "label": \n', ":2: "),
-    "jsonl: a list, not an object": BadInput("d.jsonl", b'{"text": "x", "label": "A"}\n["y", "A"]\n', ":2: "),
-    "jsonl: no text": BadInput("d.jsonl", b'{"text": "x", "label": "A"}\n\n{"label": "A"}\n', ":3: "),
+    "jsonl: invalid JSON": BadInput(
+        "d.jsonl", b'{"text": "x", "label": "A"}\n{"text": "y", "label": \n', ":2: "
+    ),
+    "jsonl: a list, not an object": BadInput(
+        "d.jsonl", b'{"text": "x", "label": "A"}\n["y", "A"]\n', ":2: "
+    ),
+    "jsonl: no text": BadInput(
+        "d.jsonl", b'{"text": "x", "label": "A"}\n\n{"label": "A"}\n', ":3: "
+    ),
     "jsonl: no label key": BadInput("d.jsonl", b'{"text": "x"}\n', ":1: "),
-    "jsonl: label of the wrong type": BadInput("d.jsonl", b'{"text": "x", "labels": "A"}\n', ":1: "),
+    "jsonl: label of the wrong type": BadInput(
+        "d.jsonl", b'{"text": "x", "labels": "A"}\n', ":1: "
+    ),
     "jsonl: cats not 0 or 1": BadInput("d.jsonl", b'{"text": "x", "cats": {"A": 0.5}}\n', ":1: "),
-    "jsonl: nested too deeply": BadInput("d.jsonl", b'{"text": "x", "label": "A"}\n' + b"[" * 100_000 + b"\n", ":2: "),
+    "jsonl: nested too deeply": BadInput(
+        "d.jsonl", b'{"text": "x", "label": "A"}\n' + b"[" * 100_000 + b"\n", ":2: "
+    ),
     "jsonl: label outside --labels": BadInput(
-        "d.jsonl", b'{"text": "x", "label": "A"}\n{"text": "y", "label": "D"}\n', ":2: ", {"labels": ["A"]}, ["--labels", "A"]
+        "d.jsonl",
+        b'{"text": "x", "label": "A"}\n{"text": "y", "label": "D"}\n',
+        ":2: ",
+        {"labels": ["A"]},
+        ["--labels", "A"],
     ),
     "jsonl: empty file": BadInput("d.jsonl", b"", ": "),
     "jsonl: blank lines only": BadInput("d.jsonl", b"\n \n\n", ": "),
-    "jsonl: latin-1 bytes": BadInput("d.jsonl", b'{"text": "x", "label": "A"}\n{"text": "' + LATIN1_CAFE + b'", "label": "A"}\n', ":2: "),
+    "jsonl: latin-1 bytes": BadInput(
+        "d.jsonl",
+        b'{"text": "x", "label": "A"}\n{"text": "' + LATIN1_CAFE + b'", "label": "A"}\n',
+        ":2: ",
+    ),
     # SQuAD -----------------------------------------------------------------------------------
     "squad: invalid JSON": BadInput("d.json", b'{"version": "1.1",\n "data": [}\n', ":2: "),
-    "squad: nested too deeply": BadInput("d.json", b'{"data":\n' + b"[" * 100_000, ": expected a SQuAD JSON file"),
+    "squad: nested too deeply": BadInput(
+        "d.json", b'{"data":\n' + b"[" * 100_000, ": expected a SQuAD JSON file"
+    ),
     "squad: not an object": BadInput("d.json", b"[]", ": the top level: "),
-    "squad: no data key": BadInput("d.json", b'{"version": "1.1"}', ": expected the file to have the key 'data'"),
-    "squad: answer_start not where the text is": BadInput("d.json", squad([qa(start=1)]), Q1 + ".answers[0]: "),
-    "squad: answer_start past the context": BadInput("d.json", squad([qa(start=500)]), Q1 + ".answers[0]: "),
-    "squad: answer text not in the context": BadInput("d.json", squad([qa(text="Miami")]), Q1 + ".answers[0]: "),
-    "squad: answer_start not an integer": BadInput("d.json", squad([qa(start="0")]), Q1 + ".answers[0].answer_start: "),
-    "squad: question of the wrong type": BadInput("d.json", squad([qa(question=None)]), Q1 + ".question: "),
-    "squad: duplicate question ids": BadInput("d.json", squad([qa(), qa()]), ": data[0].paragraphs[0].qas[1] (id 'q1'): "),
-    "squad: no answers, not marked impossible": BadInput("d.json", squad([{**qa(), "answers": []}]), Q1 + ": "),
+    "squad: no data key": BadInput(
+        "d.json", b'{"version": "1.1"}', ": expected the file to have the key 'data'"
+    ),
+    "squad: answer_start not where the text is": BadInput(
+        "d.json", squad([qa(start=1)]), Q1 + ".answers[0]: "
+    ),
+    "squad: answer_start past the context": BadInput(
+        "d.json", squad([qa(start=500)]), Q1 + ".answers[0]: "
+    ),
+    "squad: answer text not in the context": BadInput(
+        "d.json", squad([qa(text="Miami")]), Q1 + ".answers[0]: "
+    ),
+    "squad: answer_start not an integer": BadInput(
+        "d.json", squad([qa(start="0")]), Q1 + ".answers[0].answer_start: "
+    ),
+    "squad: question of the wrong type": BadInput(
+        "d.json", squad([qa(question=None)]), Q1 + ".question: "
+    ),
+    "squad: duplicate question ids": BadInput(
+        "d.json", squad([qa(), qa()]), ": data[0].paragraphs[0].qas[1] (id 'q1'): "
+    ),
+    "squad: no answers, not marked impossible": BadInput(
+        "d.json", squad([{**qa(), "answers": []}]), Q1 + ": "
+    ),
     "squad: empty file": BadInput("d.json", b"", ":1: "),
     "squad: no questions": BadInput("d.json", b'{"version": "1.1", "data": []}', ": "),
-    "squad: latin-1 bytes": BadInput("d.json", b'{"version": "1.1",\n"data": ["' + LATIN1_CAFE + b'"]}', ":2: "),
+    "squad: latin-1 bytes": BadInput(
+        "d.json", b'{"version": "1.1",\n"data": ["' + LATIN1_CAFE + b'"]}', ":2: "
+    ),
 }
 CASES = list(BAD_INPUTS)
 

@@ -1,4 +1,5 @@
 """The converters' tokenizer, built without a Language, splits as spacy.blank(lang) does."""
+
 import pytest
 import spacy
 
@@ -9,7 +10,9 @@ TEXT = "Dr. Müller's U.S.-based start-up (est. 2019) didn't raise $5.5m, e-mail
 
 @pytest.mark.parametrize("lang", ["en", "de", "fr", "xx"])
 def test_same_tokens_as_spacy_blank(lang):
-    assert [t.text for t in blank_tokenizer(lang)(TEXT)] == [t.text for t in spacy.blank(lang)(TEXT)]
+    assert [t.text for t in blank_tokenizer(lang)(TEXT)] == [
+        t.text for t in spacy.blank(lang)(TEXT)
+    ]
     assert blank_tokenizer(lang).vocab.lang == lang
 
 

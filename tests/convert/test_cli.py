@@ -1,4 +1,5 @@
 """`python -m spacy_bert_tasks convert ...`: reports, exit codes, and the real datasets."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -7,9 +8,9 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
+from util import require_shared_data
 
 from spacy_bert_tasks.cli import app
-from util import require_shared_data
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 runner = CliRunner()
@@ -41,19 +42,43 @@ def test_textcat_options(tmp_path):
     path = tmp_path / "d.tsv"
     path.write_text("id\tbody\tcls\n1\tgood\t1\n2\tbad\t0\n", encoding="utf8")
     output = tmp_path / "d.spacy"
-    args = ["convert", "textcat", str(path), str(output), "--text-column", "body", "--label-column", "cls"]
-    result = runner.invoke(app, args + ["--label-names", "0=NEGATIVE, 1=POSITIVE", "--labels", "POSITIVE,NEGATIVE"])
+    args = [
+        "convert",
+        "textcat",
+        str(path),
+        str(output),
+        "--text-column",
+        "body",
+        "--label-column",
+        "cls",
+    ]
+    result = runner.invoke(
+        app, args + ["--label-names", "0=NEGATIVE, 1=POSITIVE", "--labels", "POSITIVE,NEGATIVE"]
+    )
     assert result.exit_code == 0, result.output
     assert "Docs per label: NEGATIVE 1, POSITIVE 1." in result.stdout
     docs = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
-    assert [doc.cats for doc in docs] == [{"POSITIVE": 1.0, "NEGATIVE": 0.0}, {"POSITIVE": 0.0, "NEGATIVE": 1.0}]
+    assert [doc.cats for doc in docs] == [
+        {"POSITIVE": 1.0, "NEGATIVE": 0.0},
+        {"POSITIVE": 0.0, "NEGATIVE": 1.0},
+    ]
 
 
 def test_textcat_multilabel_and_format(tmp_path):
     path = tmp_path / "d.txt"
     path.write_text("text,label\nx,A;B\ny,\n", encoding="utf8")
     output = tmp_path / "d.spacy"
-    args = ["convert", "textcat", str(path), str(output), "--format", "csv", "--multilabel", "--label-sep", ";"]
+    args = [
+        "convert",
+        "textcat",
+        str(path),
+        str(output),
+        "--format",
+        "csv",
+        "--multilabel",
+        "--label-sep",
+        ";",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     docs = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
@@ -64,7 +89,11 @@ def test_textcat_multilabel_and_format(tmp_path):
     "extra,code,needle",
     [
         ([], 1, "d.tsv:3: expected exactly one label"),
-        (["--multilabel", "--labels", "A"], 1, "d.tsv:3: expected one of the labels ['A'], got 'B'"),
+        (
+            ["--multilabel", "--labels", "A"],
+            1,
+            "d.tsv:3: expected one of the labels ['A'], got 'B'",
+        ),
         (["--format", "xml"], 1, "file_format"),
         (["--lang", "zz"], 1, "'zz'"),
         (["--label-names", "A:x"], 2, "RAW=NAME"),
@@ -87,7 +116,9 @@ def test_module_entry_point_exit_code(tmp_path):
     path.write_text("lonely\n", encoding="utf8")
     output = tmp_path / "out.spacy"
     command = [sys.executable, "-m", "spacy_bert_tasks", "convert", "conll", str(path), str(output)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
     assert result.returncode == 1
     assert "bad.conll:1: expected at least two whitespace-separated columns" in result.stderr
     assert "Traceback" not in result.stderr
@@ -96,14 +127,24 @@ def test_module_entry_point_exit_code(tmp_path):
 
 @pytest.mark.slow
 def test_real_datasets(tmp_path):
-    wnut, sst2 = SHARED / "datasets" / "wnut17" / "wnut17train.conll", SHARED / "datasets" / "sst2" / "train.tsv"
+    wnut, sst2 = (
+        SHARED / "datasets" / "wnut17" / "wnut17train.conll",
+        SHARED / "datasets" / "sst2" / "train.tsv",
+    )
     require_shared_data(wnut, sst2)
     result = runner.invoke(app, ["convert", "conll", str(wnut), str(tmp_path / "wnut.spacy")])
     assert result.exit_code == 0, result.output
     assert "Wrote 3,394 docs" in result.stdout and "from 3,394 sentences" in result.stdout
     # Entity counts as in the dataset's README (B- tags per type).
     assert "location 548" in result.stdout and "person 660" in result.stdout
-    args = ["convert", "textcat", str(sst2), str(tmp_path / "sst2.spacy"), "--label-names", "0=NEGATIVE,1=POSITIVE"]
+    args = [
+        "convert",
+        "textcat",
+        str(sst2),
+        str(tmp_path / "sst2.spacy"),
+        "--label-names",
+        "0=NEGATIVE,1=POSITIVE",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Wrote 67,349 docs" in result.stdout

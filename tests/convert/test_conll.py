@@ -1,12 +1,13 @@
 """CoNLL NER conversion: tag schemes, documents, n_sents, errors with file:line, atomic writes."""
+
 import os
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_bert_tasks.convert import ConversionError, convert_conll, read_conll
 from spacy_bert_tasks import atomic
+from spacy_bert_tasks.convert import ConversionError, convert_conll, read_conll
 
 WORDS = ["John", "Smith", "visited", "New", "York", "."]
 EXPECTED = [("John Smith", "PER"), ("New York", "LOC")]
@@ -70,13 +71,19 @@ def test_conll2003_four_columns_and_docstart(tmp_path):
     )
     docs = list(read_conll(path))
     assert [doc.text for doc in docs] == ["EU rejects", "Peter Blackburn", "BRUSSELS"]
-    assert [ents(doc) for doc in docs] == [[("EU", "ORG")], [("Peter Blackburn", "PER")], [("BRUSSELS", "LOC")]]
+    assert [ents(doc) for doc in docs] == [
+        [("EU", "ORG")],
+        [("Peter Blackburn", "PER")],
+        [("BRUSSELS", "LOC")],
+    ]
     assert all("-DOCSTART-" not in doc.text for doc in docs)
 
 
 def test_wnut_two_tab_columns_and_whitespace_only_separators(tmp_path):
     path = tmp_path / "wnut.conll"
-    path.write_text("@paul\tO\nEmpire\tB-location\nState\tI-location\n\t\n\n\nhi\tO\n", encoding="utf8")
+    path.write_text(
+        "@paul\tO\nEmpire\tB-location\nState\tI-location\n\t\n\n\nhi\tO\n", encoding="utf8"
+    )
     docs = list(read_conll(path))
     assert len(docs) == 2
     assert ents(docs[0]) == [("Empire State", "location")]
@@ -140,14 +147,18 @@ def test_non_utf8_names_the_line(tmp_path):
 def test_empty_file(tmp_path, content):
     path = tmp_path / "empty.conll"
     path.write_text(content, encoding="utf8")
-    with pytest.raises(ConversionError, match="empty.conll: expected at least one sentence") as info:
+    with pytest.raises(
+        ConversionError, match="empty.conll: expected at least one sentence"
+    ) as info:
         list(read_conll(path))
     assert info.value.line is None
 
 
 def test_convert_report_and_round_trip(tmp_path):
     path = tmp_path / "train.conll"
-    path.write_text(columns(WORDS, ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"]) + "\nBob B-PER\n\nno O\n")
+    path.write_text(
+        columns(WORDS, ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"]) + "\nBob B-PER\n\nno O\n"
+    )
     output = tmp_path / "deep" / "er" / "train.spacy"
     report = convert_conll(path, output, n_sents=2)
     assert (report.n_docs, report.n_read) == (2, 3)
@@ -159,7 +170,9 @@ def test_convert_report_and_round_trip(tmp_path):
     expected = list(read_conll(path, n_sents=2))
     assert [doc.text for doc in loaded] == [doc.text for doc in expected]
     assert [ents(doc) for doc in loaded] == [ents(doc) for doc in expected]
-    assert [[t.is_sent_start for t in doc] for doc in loaded] == [[t.is_sent_start for t in doc] for doc in expected]
+    assert [[t.is_sent_start for t in doc] for doc in loaded] == [
+        [t.is_sent_start for t in doc] for doc in expected
+    ]
     assert all(doc.has_annotation("ENT_IOB") for doc in loaded)
     assert [p.name for p in output.parent.iterdir()] == ["train.spacy"]
 

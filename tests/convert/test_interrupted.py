@@ -3,6 +3,7 @@
 Every converter reads all docs before writing (write_docbin), then writes through
 spacy_bert_tasks.atomic; these tests interrupt each stage and check for leftovers.
 """
+
 import json
 
 import pytest
@@ -33,12 +34,21 @@ def textcat_input(tmp_path, bad_last=False):
 def squad_input(tmp_path, bad_last=False):
     context = "Paris is in France. Berlin is in Germany."
     qas = [
-        {"id": f"q{i}", "question": "Where?", "answers": [{"text": t, "answer_start": context.index(t)}]}
+        {
+            "id": f"q{i}",
+            "question": "Where?",
+            "answers": [{"text": t, "answer_start": context.index(t)}],
+        }
         for i, t in enumerate(["France", "Germany", "Paris"])
     ]
     if bad_last:
-        qas.append({"id": "bad", "question": "Where?", "answers": [{"text": "Rome", "answer_start": 0}]})
-    data = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]}
+        qas.append(
+            {"id": "bad", "question": "Where?", "answers": [{"text": "Rome", "answer_start": 0}]}
+        )
+    data = {
+        "version": "1.1",
+        "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}],
+    }
     path = tmp_path / "in.json"
     path.write_text(json.dumps(data), encoding="utf8")
     return path, convert_squad

@@ -1,4 +1,5 @@
 """Converting a large file shows a progress bar on a terminal; a small one or a pipe gets none."""
+
 import io
 import json
 import sys
@@ -26,7 +27,9 @@ def test_large_tsv_shows_progress_on_a_terminal_only(tmp_path, monkeypatch):
     big.write_text("text\tlabel\n" + row * (PROGRESS_MIN_BYTES // len(row) + 1), encoding="utf8")
     shown = converted_stderr(monkeypatch, lambda: convert_textcat(big, tmp_path / "big.spacy"))
     assert "reading big.tsv" in shown and "/1.05M" in shown  # bytes read / file size
-    piped = converted_stderr(monkeypatch, lambda: convert_textcat(big, tmp_path / "b.spacy"), terminal=False)
+    piped = converted_stderr(
+        monkeypatch, lambda: convert_textcat(big, tmp_path / "b.spacy"), terminal=False
+    )
     assert piped == ""
     small = tmp_path / "small.tsv"
     small.write_text("text\tlabel\n" + row * 10, encoding="utf8")
@@ -35,7 +38,10 @@ def test_large_tsv_shows_progress_on_a_terminal_only(tmp_path, monkeypatch):
 
 def test_large_squad_file_shows_articles_read(tmp_path, monkeypatch):
     context = "The tower was finished in 1889. " * 50
-    paragraph = {"context": context, "qas": [{"id": "", "question": "When?", "answers": [{"text": "1889", "answer_start": 26}]}]}
+    paragraph = {
+        "context": context,
+        "qas": [{"id": "", "question": "When?", "answers": [{"text": "1889", "answer_start": 26}]}],
+    }
     articles = []
     for i in range(PROGRESS_MIN_BYTES // len(context) + 1):
         qas = [{**paragraph["qas"][0], "id": f"q{i}"}]

@@ -1,4 +1,5 @@
 """Converting part of a file: SQuAD articles by index, textcat records by seeded shuffle, skip, limit."""
+
 import json
 import random
 
@@ -77,7 +78,18 @@ def test_textcat_selection_report_and_errors(tmp_path):
 def test_textcat_selection_cli(tmp_path):
     path = _tsv(tmp_path / "d.tsv")
     output = tmp_path / "d.spacy"
-    args = ["convert", "textcat", str(path), str(output), "--shuffle-seed", "0", "--skip", "4", "--limit", "3"]
+    args = [
+        "convert",
+        "textcat",
+        str(path),
+        str(output),
+        "--shuffle-seed",
+        "0",
+        "--skip",
+        "4",
+        "--limit",
+        "3",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(DocBin().from_disk(output)) == 3

@@ -1,4 +1,5 @@
 """Text classification conversion: TSV/CSV/JSONL, exclusive and multilabel, errors with file:line."""
+
 import json
 
 import pytest
@@ -20,10 +21,15 @@ def jsonl(*records):
 
 
 def test_tsv_like_sst2_keeps_quotes_and_maps_label_names(tmp_path):
-    path = write(tmp_path / "train.tsv", 'sentence\tlabel\na " stray quote \t0\n"fully quoted" \t1\n')
+    path = write(
+        tmp_path / "train.tsv", 'sentence\tlabel\na " stray quote \t0\n"fully quoted" \t1\n'
+    )
     docs = read_textcat(path, label_names=SST)
     assert [doc.text for doc in docs] == ['a " stray quote', '"fully quoted"']
-    assert [doc.cats for doc in docs] == [{"NEGATIVE": 1.0, "POSITIVE": 0.0}, {"NEGATIVE": 0.0, "POSITIVE": 1.0}]
+    assert [doc.cats for doc in docs] == [
+        {"NEGATIVE": 1.0, "POSITIVE": 0.0},
+        {"NEGATIVE": 0.0, "POSITIVE": 1.0},
+    ]
 
 
 def test_docs_carry_no_entity_annotation(tmp_path):
@@ -77,9 +83,15 @@ def test_jsonl_cats_label_and_labels(tmp_path):
         {"A": 0.0, "B": 1.0, "C": 0.0},
         {"A": 0.0, "B": 0.0, "C": 1.0},
     ]
-    path = write(tmp_path / "d.json", jsonl({"text": "t", "labels": ["A", "B"]}, {"text": "u", "cats": {"C": 1}}))
+    path = write(
+        tmp_path / "d.json",
+        jsonl({"text": "t", "labels": ["A", "B"]}, {"text": "u", "cats": {"C": 1}}),
+    )
     docs = read_textcat(path, multilabel=True)
-    assert [doc.cats for doc in docs] == [{"A": 1.0, "B": 1.0, "C": 0.0}, {"A": 0.0, "B": 0.0, "C": 1.0}]
+    assert [doc.cats for doc in docs] == [
+        {"A": 1.0, "B": 1.0, "C": 0.0},
+        {"A": 0.0, "B": 0.0, "C": 1.0},
+    ]
     path = write(tmp_path / "n.jsonl", jsonl({"text": "t", "label": 0}, {"text": "u", "label": 1}))
     assert read_textcat(path, label_names=SST)[0].cats == {"NEGATIVE": 1.0, "POSITIVE": 0.0}
 
@@ -97,7 +109,13 @@ def test_jsonl_cats_label_and_labels(tmp_path):
         ("d.tsv", "text\tlabel\nx\t0\ny\t2\n", {"label_names": SST}, 3, "label_names"),
         ("d.csv", 'text,label\nx,A\n"y\nz,B\n', {}, 3, "well-formed"),
         ("d.csv", 'text,label\nx,A\n"a"b,B\n', {}, 3, "well-formed"),
-        ("d.jsonl", '{"text": "x", "label": "A"}\n{"text": "y", "label": \n', {}, 2, "invalid JSON"),
+        (
+            "d.jsonl",
+            '{"text": "x", "label": "A"}\n{"text": "y", "label": \n',
+            {},
+            2,
+            "invalid JSON",
+        ),
         ("d.jsonl", '{"text": "x", "label": "A"}\n\n{"label": "A"}\n', {}, 3, "'text'"),
         ("d.jsonl", '{"text": "x"}\n', {}, 1, "one of 'cats'"),
         ("d.jsonl", '{"text": "x", "label": "A", "labels": ["A"]}\n', {}, 1, "one of 'cats'"),
@@ -116,7 +134,9 @@ def test_malformed_records_name_file_and_line(tmp_path, name, content, options, 
     assert needle in str(info.value)
 
 
-@pytest.mark.parametrize("name,content", [("e.tsv", ""), ("h.tsv", "text\tlabel\n"), ("e.jsonl", "\n\n")])
+@pytest.mark.parametrize(
+    "name,content", [("e.tsv", ""), ("h.tsv", "text\tlabel\n"), ("e.jsonl", "\n\n")]
+)
 def test_empty_files(tmp_path, name, content):
     with pytest.raises(ConversionError, match=f"{name}: expected at least one record"):
         read_textcat(write(tmp_path / name, content))

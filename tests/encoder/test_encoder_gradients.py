@@ -1,7 +1,7 @@
 """Every head's gradient reaches the shared encoder, whatever the other heads do with a batch."""
+
 import pytest
 import torch
-
 from util import (
     CATS_DATA,
     NER_DATA,
@@ -114,7 +114,9 @@ def test_doc_pass_skips_docs_no_head_learns_from(tiny_bert):
     # the gradient is the one of the annotated docs alone.
     nlp, _ = warmed_up(tiny_bert, ("ner", "textcat"), dropout_free=True)
     unannotated = [
-        unannotated_example(nlp, "a much longer context that only the question answering head reads " * 3),
+        unannotated_example(
+            nlp, "a much longer context that only the question answering head reads " * 3
+        ),
         unannotated_example(nlp, "another paragraph without entities or categories"),
     ]
     alone = encoder_grads(nlp, ner_examples(nlp))
@@ -137,5 +139,9 @@ def test_heads_say_which_examples_they_learn_from(tiny_bert):
     nlp = initialized_nlp(tiny_bert, ("ner", "textcat"), both_examples)
     ner, textcat = nlp.get_pipe("ner"), nlp.get_pipe("textcat")
     plain = unannotated_example(nlp, "no annotation here")
-    assert [ner.learns_from(eg) for eg in ner_examples(nlp)[:1] + cats_examples(nlp)[:1] + [plain]] == [True, False, False]
-    assert [textcat.learns_from(eg) for eg in ner_examples(nlp)[:1] + cats_examples(nlp)[:1] + [plain]] == [False, True, False]
+    assert [
+        ner.learns_from(eg) for eg in ner_examples(nlp)[:1] + cats_examples(nlp)[:1] + [plain]
+    ] == [True, False, False]
+    assert [
+        textcat.learns_from(eg) for eg in ner_examples(nlp)[:1] + cats_examples(nlp)[:1] + [plain]
+    ] == [False, True, False]

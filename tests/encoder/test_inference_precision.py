@@ -1,11 +1,10 @@
 """`inference_precision`: predictions on a bf16 or int8 copy of the encoder, training in fp32."""
+
 import numpy
 import pytest
 import spacy
 import torch
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-from spacy_bert_tasks.encoder.precision import ReducedPrecisionPredict
 from util import (
     adam,
     both_examples,
@@ -16,6 +15,8 @@ from util import (
     qa_outputs,
     train_steps,
 )
+
+from spacy_bert_tasks.encoder.precision import ReducedPrecisionPredict
 
 REDUCED = ("bf16", "int8")
 
@@ -74,7 +75,9 @@ def test_int8_quantizes_the_linear_layers_and_fp32_restores(nlp):
     list(nlp.pipe(["john visited london"]))
     assert isinstance(shim.reduced_predictor(), ReducedPrecisionPredict)
     assert "predict" not in shim.__dict__  # a method of the shim's class, not patched in
-    quantized = [m for m in shim.reduced_predictor().module().modules() if isinstance(m, DynamicLinear)]
+    quantized = [
+        m for m in shim.reduced_predictor().module().modules() if isinstance(m, DynamicLinear)
+    ]
     plain = [m for m in shim.reduced_predictor().module().modules() if type(m) is torch.nn.Linear]
     assert quantized and not plain
     # The trained fp32 module is untouched.

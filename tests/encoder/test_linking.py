@@ -1,8 +1,8 @@
 """Heads stay linked to the encoder through rename, sourcing, freezing and replace_listeners."""
+
 import pytest
 import spacy
 import torch
-
 from util import (
     adam,
     assert_same_outputs,

@@ -5,6 +5,7 @@ the shim's message inside it); each decoding step copies them. Loading must not 
 copies alive longer than needed: a 90 MB MiniLM pipeline once peaked 470 MB above its imports in
 spacy.load, with the file's bytes, both decoded messages and the tensors all alive at once.
 """
+
 import gc
 import os
 import shutil
@@ -15,12 +16,18 @@ from pathlib import Path
 
 import spacy
 import torch
-
 from util import encoder_params, make_nlp
 
 # Not walked when collecting what a pipeline holds: classes, modules and functions lead to
 # every module's globals, and so to every object of the process.
-OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType)
+OPAQUE = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.CodeType,
+)
 
 
 def write_wide_bert(tiny_bert: str, path: Path) -> Path:
@@ -76,7 +83,10 @@ def test_spacy_load_peak_holds_at_most_three_copies_of_the_weights(tiny_bert, tm
     assert weights > 16 * 2**20
     result = subprocess.run(
         [sys.executable, "-c", MEASURE_LOAD, str(tmp_path / "pipeline")],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     peak = int(result.stdout.split()[-1])

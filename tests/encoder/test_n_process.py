@@ -3,6 +3,7 @@
 Each case runs in its own Python process: the bug was a hang (a test in this process would never
 end) and the orphan case kills the parent.
 """
+
 import os
 import signal
 import subprocess
@@ -11,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from util import initialized_nlp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,8 +57,13 @@ def python(code: str, *args: str, **popen) -> subprocess.Popen:
     # Its own session: on failure, killpg ends the workers too (they hold its pipes open).
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args], env=env, text=True, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen,
+        [sys.executable, "-c", code, *args],
+        env=env,
+        text=True,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
     )
 
 
@@ -78,7 +83,9 @@ def test_pipe_with_two_processes_after_a_pass_in_the_parent(saved_pipeline):
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["parent_threads"] == 2  # the parent's setting is untouched
     nlp = spacy.load(saved_pipeline)
-    expected = [[[e.text, e.label_] for e in d.ents] + [sorted(d.cats.items())] for d in nlp.pipe(TEXTS)]
+    expected = [
+        [[e.text, e.label_] for e in d.ents] + [sorted(d.cats.items())] for d in nlp.pipe(TEXTS)
+    ]
     assert len(result["out"]) == len(TEXTS)
     for got, want in zip(result["out"], expected):
         assert got[:-1] == want[:-1]  # entities

@@ -4,14 +4,15 @@ The default trims glibc's free pages between prediction batches and sets nothing
 "mmap" fixes the mmap threshold while predicting, and must not outlive its need: training, or
 another pipeline predicting with another mode, puts it back.
 """
+
 import sys
 from types import SimpleNamespace
 
 import pytest
 import spacy
+from util import both_examples, initialized_nlp
 
 from spacy_bert_tasks.encoder import heap
-from util import both_examples, initialized_nlp
 
 TEXTS = [f"Paul visited London on day {i} and loved it" for i in range(6)]
 

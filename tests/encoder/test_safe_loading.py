@@ -1,10 +1,9 @@
 """Saved pipelines hold no pickle: encoder weights are safetensors, and loading never unpickles."""
+
 import spacy
 import torch
 from safetensors.torch import load as load_safetensors
-
 from saved_pipelines import encoder_messages, forbid_unpickling, pickle_traces
-from spacy_bert_tasks.encoder.serialization import WEIGHTS_FORMAT
 from util import (
     QA_DATA,
     assert_same_answers,
@@ -14,6 +13,8 @@ from util import (
     qa_docs,
     round_trip_bytes,
 )
+
+from spacy_bert_tasks.encoder.serialization import WEIGHTS_FORMAT
 
 TEXTS = ["John visited London yesterday", "good movie", "Mary works in Paris"]
 

@@ -1,6 +1,7 @@
 """A tampered pipeline never runs the pickle planted in it: loading fails clearly, naming the
 file, or ignores what it does not read. Unpickling is forbidden throughout (forbid_unpickling),
 and the payload, if it ran, would create a marker file."""
+
 import json
 import os
 import pickle
@@ -11,11 +12,11 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from spacy.util import load_model_from_init_py
-
 from saved_pipelines import edit_encoder_message, forbid_unpickling, pickle_traces, torch_save_bytes
-from spacy_bert_tasks.encoder.serialization import WEIGHTS_FORMAT, WeightsFormatError
+from spacy.util import load_model_from_init_py
 from util import assert_same_outputs, run_module
+
+from spacy_bert_tasks.encoder.serialization import WEIGHTS_FORMAT, WeightsFormatError
 
 
 class Payload:
@@ -154,8 +155,14 @@ def test_remote_code_in_the_saved_config_is_not_run(pipeline, marker, all_heads_
 
 def test_pickles_beside_the_pipeline_files_are_ignored(pipeline, marker, all_heads_saved):
     payload = torch_save_bytes({"w": Payload(marker)})
-    for name in ["pytorch_model.bin", "transformer/pytorch_model.bin", "transformer/model.pkl",
-                 "ner/model.pt", "qa/weights.bin", "vocab/vectors.pkl"]:
+    for name in [
+        "pytorch_model.bin",
+        "transformer/pytorch_model.bin",
+        "transformer/model.pkl",
+        "ner/model.pt",
+        "qa/weights.bin",
+        "vocab/vectors.pkl",
+    ]:
         (pipeline / name).write_bytes(payload)
     nlp = load_without_unpickling(pipeline)
     texts = ["John visited London", "good movie"]

@@ -1,6 +1,6 @@
 """`doc._.trf_data`: released after the last head unless kept; never silently replaced by zeros."""
-import pytest
 
+import pytest
 from util import initialized_nlp as initialized
 from util import round_trip_disk
 

@@ -1,13 +1,14 @@
 """`upgrade-weights`: pipelines saved with torch.save weights become loadable, unchanged."""
+
 import pytest
 import spacy
+from saved_pipelines import encoder_messages, forbid_unpickling, pickle_traces
 from spacy_transformers.layers.hf_shim import HFShim
 from typer.testing import CliRunner
+from util import assert_same_outputs
 
-from saved_pipelines import encoder_messages, forbid_unpickling, pickle_traces
 from spacy_bert_tasks.cli import app
 from spacy_bert_tasks.encoder.serialization import SafeHFShim, WeightsFormatError
-from util import assert_same_outputs
 
 runner = CliRunner()
 
@@ -15,6 +16,8 @@ runner = CliRunner()
 def printed(result) -> str:
     """The command's output with wasabi's line wrapping undone."""
     return " ".join(result.output.split())
+
+
 TEXTS = ["John visited London yesterday", "good movie"]
 
 

@@ -1,4 +1,5 @@
 """Windows that fit the encoder: no wordpiece is silently truncated, no token loses its vector."""
+
 import random
 import warnings
 
@@ -8,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
+from util import STOCK_FACTORY, initialized_nlp
 
 from spacy_bert_tasks.encoder.windows import (
     count_wordpieces_per_token,
     fit_windows,
     split_window,
 )
-from util import STOCK_FACTORY, initialized_nlp
 
 MAX_WORDPIECES = 128  # the tiny BERT's limit
 

@@ -1,6 +1,7 @@
 """Windows sized in wordpieces (spacy-bert-tasks.wordpiece_windows.v1): every token encoded, each
 window within the encoder's limit, and the encoder's output for a window is what the Hugging Face
 model gives for that window's text."""
+
 import warnings
 
 import numpy
@@ -12,12 +13,16 @@ from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from transformers import AutoTokenizer, BertModel
-
-from spacy_bert_tasks.encoder.windows import WordpieceWindows, cut_by_wordpieces
 from util import initialized_nlp
 
+from spacy_bert_tasks.encoder.windows import WordpieceWindows, cut_by_wordpieces
+
 MAX_WORDPIECES = 128  # the tiny BERT's limit
-WORDPIECE_WINDOWS = {"@span_getters": "spacy-bert-tasks.wordpiece_windows.v1", "window": 128, "overlap": 16}
+WORDPIECE_WINDOWS = {
+    "@span_getters": "spacy-bert-tasks.wordpiece_windows.v1",
+    "window": 128,
+    "overlap": 16,
+}
 
 
 def long_text(n_words):

@@ -1,4 +1,5 @@
 """Tag schemes, valid-sequence decoding and entity scores, checked against brute force."""
+
 import itertools
 
 import numpy
@@ -139,11 +140,10 @@ def test_invalid_argmax_is_repaired_to_best_valid_path(scheme, argmax):
 
 
 def test_repair_prefers_the_likely_alternative():
-    tags = tag_names(["PER"], "BILUO")
+    # The columns of probs below.
+    assert tag_names(["PER"], "BILUO") == ["O", "B-PER", "I-PER", "L-PER", "U-PER"]
     # Token 2 says I-PER (0.5) or U-PER (0.4): after O, only U-PER makes sense.
-    probs = numpy.array(
-        [[0.9, 0.04, 0.02, 0.02, 0.02], [0.05, 0.02, 0.5, 0.03, 0.4]], dtype="f"
-    )
+    probs = numpy.array([[0.9, 0.04, 0.02, 0.02, 0.02], [0.05, 0.02, 0.5, 0.03, 0.4]], dtype="f")
     assert decode(probs, "BILUO", ["PER"]) == ["O", "U-PER"]
     bio = numpy.array([[0.9, 0.05, 0.05], [0.1, 0.35, 0.55]], dtype="f")
     assert decode(bio, "BIO", ["PER"]) == ["O", "B-PER"]
@@ -181,8 +181,10 @@ def valid_sequences(draw, scheme):
         label = draw(st.sampled_from(LABELS))
         length = draw(st.integers(1, 3))
         if scheme == "BILUO":
-            tags += [f"U-{label}"] if length == 1 else (
-                [f"B-{label}"] + [f"I-{label}"] * (length - 2) + [f"L-{label}"]
+            tags += (
+                [f"U-{label}"]
+                if length == 1
+                else ([f"B-{label}"] + [f"I-{label}"] * (length - 2) + [f"L-{label}"])
             )
         else:
             tags += [f"B-{label}"] + [f"I-{label}"] * (length - 1)

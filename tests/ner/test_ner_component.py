@@ -1,10 +1,9 @@
 """The `bert_ner` head: the component checklist of STYLE.md on the tiny BERT."""
+
 import numpy
 import pytest
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-
-from spacy_bert_tasks.ner import BertEntityRecognizer
 from util import (
     NER_DATA,
     NER_LABELS,
@@ -18,6 +17,8 @@ from util import (
     trained_nlp,
     unannotated_example,
 )
+
+from spacy_bert_tasks.ner import BertEntityRecognizer
 
 TEXTS = [text for text, _ in NER_DATA] + ["Paris is good", "John"]
 

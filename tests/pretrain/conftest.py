@@ -1,4 +1,5 @@
 """A toy corpus of templated sentences: a tiny BERT learns its masked words in a few dozen steps."""
+
 import random
 from pathlib import Path
 
@@ -23,7 +24,10 @@ def toy_paragraphs(n_docs: int, seed: int = 0) -> str:
     rng = random.Random(seed)
     docs = []
     for _ in range(n_docs):
-        sentences = [rng.choice(TEMPLATES).format(**{k: rng.choice(v) for k, v in FILL.items()}) for _ in range(3)]
+        sentences = [
+            rng.choice(TEMPLATES).format(**{k: rng.choice(v) for k, v in FILL.items()})
+            for _ in range(3)
+        ]
         docs.append("\n".join(sentences))
     return "\n\n".join(docs) + "\n"
 

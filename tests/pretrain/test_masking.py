@@ -1,4 +1,5 @@
 """Whole-word masking: share of tokens, 80/10/10, whole words, special tokens, dynamic masks."""
+
 import numpy
 import pytest
 from transformers import AutoTokenizer
@@ -6,7 +7,9 @@ from transformers import AutoTokenizer
 from spacy_bert_tasks.pretrain.masking import IGNORE_INDEX, NO_WORD, MaskingSettings, mask_sequence
 from spacy_bert_tasks.pretrain.sequences import window_sequences
 
-TEXT = "john visited london yesterday and said the city was great ; mary works at google in new york"
+TEXT = (
+    "john visited london yesterday and said the city was great ; mary works at google in new york"
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +22,23 @@ def _masked(tokenizer, sequences, seed=0, settings=MaskingSettings()):
     special = set(tokenizer.all_special_ids)
     random_ids = numpy.asarray([i for i in range(len(tokenizer)) if i not in special])
     return [
-        mask_sequence(s.input_ids, s.word_ids, rng=rng, mask_id=tokenizer.mask_token_id, random_ids=random_ids, settings=settings)
+        mask_sequence(
+            s.input_ids,
+            s.word_ids,
+            rng=rng,
+            mask_id=tokenizer.mask_token_id,
+            random_ids=random_ids,
+            settings=settings,
+        )
         for s in sequences
     ]
 
 
 def test_share_and_replacement_statistics(tokenizer):
     # Words the tiny vocabulary splits into several wordpieces, so whole words matter.
-    sequences = window_sequences(tokenizer, [TEXT + " ox zap cub elk yak"] * 2000, max_length=128, stride=0)
+    sequences = window_sequences(
+        tokenizer, [TEXT + " ox zap cub elk yak"] * 2000, max_length=128, stride=0
+    )
     results = _masked(tokenizer, sequences)
     n_tokens = sum(int((s.word_ids != NO_WORD).sum()) for s in sequences)
     chosen = [(s, ids, labels) for s, (ids, labels) in zip(sequences, results)]
@@ -35,10 +47,17 @@ def test_share_and_replacement_statistics(tokenizer):
     masked = random = kept = 0
     for sequence, ids, labels in chosen:
         positions = labels != IGNORE_INDEX
-        assert (labels[positions] == sequence.input_ids[positions]).all()  # labels are the originals
+        assert (
+            labels[positions] == sequence.input_ids[positions]
+        ).all()  # labels are the originals
         masked += int((ids[positions] == tokenizer.mask_token_id).sum())
         kept += int((ids[positions] == sequence.input_ids[positions]).sum())
-        random += int(((ids[positions] != tokenizer.mask_token_id) & (ids[positions] != sequence.input_ids[positions])).sum())
+        random += int(
+            (
+                (ids[positions] != tokenizer.mask_token_id)
+                & (ids[positions] != sequence.input_ids[positions])
+            ).sum()
+        )
         assert (ids[~positions] == sequence.input_ids[~positions]).all()  # nothing else changes
     assert abs(masked / n_chosen - 0.8) < 0.02
     # A random draw can hit the original token (it then counts as kept), as in BERT.
@@ -46,7 +65,9 @@ def test_share_and_replacement_statistics(tokenizer):
 
 
 def test_whole_words_together_and_special_tokens_never(tokenizer):
-    sequences = window_sequences(tokenizer, [TEXT + " ox zap cub elk yak"] * 300, max_length=128, stride=0)
+    sequences = window_sequences(
+        tokenizer, [TEXT + " ox zap cub elk yak"] * 300, max_length=128, stride=0
+    )
     multi_piece_words_chosen = 0
     for sequence, (_, labels) in zip(sequences, _masked(tokenizer, sequences, seed=1)):
         chosen = labels != IGNORE_INDEX
@@ -59,11 +80,18 @@ def test_whole_words_together_and_special_tokens_never(tokenizer):
 
 
 def test_token_level_masking_splits_words(tokenizer):
-    sequences = window_sequences(tokenizer, ["zebrafish quokka platypus"] * 300, max_length=64, stride=0)
+    sequences = window_sequences(
+        tokenizer, ["zebrafish quokka platypus"] * 300, max_length=64, stride=0
+    )
     split = 0
-    for sequence, (_, labels) in zip(sequences, _masked(tokenizer, sequences, settings=MaskingSettings(whole_word=False))):
+    for sequence, (_, labels) in zip(
+        sequences, _masked(tokenizer, sequences, settings=MaskingSettings(whole_word=False))
+    ):
         chosen = labels != IGNORE_INDEX
-        split += any(0 < chosen[sequence.word_ids == w].sum() < (sequence.word_ids == w).sum() for w in range(3))
+        split += any(
+            0 < chosen[sequence.word_ids == w].sum() < (sequence.word_ids == w).sum()
+            for w in range(3)
+        )
     assert split > 50
 
 

@@ -1,5 +1,6 @@
 """Pre-training on a tiny BERT: the loss falls, a resumed run equals an uninterrupted one, the
 output is an encoder that init-config and spaCy training accept."""
+
 import json
 import os
 import signal
@@ -21,19 +22,34 @@ SMALL = DataSettings(max_length=32, stride=8, batch_tokens=256, heldout_share=0.
 
 
 def _run(raw, out_dir, encoder, *, data=SMALL, **train):
-    settings = TrainSettings(**{"learn_rate": 2e-3, "warmup_share": 0.1, "eval_every": 1000, **train})
-    return pretrain(raw, out_dir, encoder=encoder, data_settings=data, train_settings=settings, echo=lambda text: None)
+    settings = TrainSettings(
+        **{"learn_rate": 2e-3, "warmup_share": 0.1, "eval_every": 1000, **train}
+    )
+    return pretrain(
+        raw,
+        out_dir,
+        encoder=encoder,
+        data_settings=data,
+        train_settings=settings,
+        echo=lambda text: None,
+    )
 
 
 def _weights(out_dir):
-    return {**load_file(str(out_dir / "encoder" / "model.safetensors")), **load_file(str(out_dir / HEADS_FILE))}
+    return {
+        **load_file(str(out_dir / "encoder" / "model.safetensors")),
+        **load_file(str(out_dir / HEADS_FILE)),
+    }
 
 
 def test_masked_lm_loss_falls_on_a_toy_corpus(tiny_bert, toy_raw, tmp_path):
     meta = _run(toy_raw, tmp_path / "out", tiny_bert, max_steps=60, log_every=5)
     assert meta["mlm_head"] == "initialized" and meta["nsp_head"] == "not trained"
     assert meta["heldout_perplexity_after"] < 0.5 * meta["heldout_perplexity_before"]
-    records = [json.loads(line) for line in (tmp_path / "out" / "pretrain_log.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "pretrain_log.jsonl").read_text().splitlines()
+    ]
     losses = [r["mlm_loss"] for r in records if "mlm_loss" in r]
     assert len(losses) == 12 and losses[-1] < 0.7 * losses[0]
     assert records[-1]["step"] == 60 and records[-1]["words_per_second"] > 0
@@ -57,7 +73,9 @@ def _interrupt_at(monkeypatch, step, how):
 
 
 @pytest.mark.parametrize("how,nsp", [("ctrl-c", False), ("crash", True)])
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_bert, toy_raw, tmp_path, monkeypatch, how, nsp):
+def test_resume_gives_the_weights_of_an_uninterrupted_run(
+    tiny_bert, toy_raw, tmp_path, monkeypatch, how, nsp
+):
     # Batches of 256 padded tokens: an epoch is a few steps, so the run crosses epochs; dropout on.
     data = DataSettings(max_length=32, stride=8, batch_tokens=256, heldout_share=0.1, nsp=nsp)
     options = dict(data=data, max_steps=14, checkpoint_every=4, eval_every=5)
@@ -71,16 +89,40 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_bert, toy_raw, tm
     with pytest.raises(ValueError, match="--resume"):
         _run(toy_raw, tmp_path / "cut", tiny_bert, **options)
     with pytest.raises(ValueError, match="learn_rate"):
-        pretrain(toy_raw, tmp_path / "cut", encoder=tiny_bert, data_settings=data, resume=True,
-                 train_settings=TrainSettings(learn_rate=1e-3, max_steps=14, checkpoint_every=4, eval_every=5), echo=lambda t: None)
-    pretrain(toy_raw, tmp_path / "cut", encoder=tiny_bert, data_settings=data, resume=True,
-             train_settings=TrainSettings(learn_rate=2e-3, warmup_share=0.1, max_steps=14, checkpoint_every=4, eval_every=5), echo=lambda t: None)
+        pretrain(
+            toy_raw,
+            tmp_path / "cut",
+            encoder=tiny_bert,
+            data_settings=data,
+            resume=True,
+            train_settings=TrainSettings(
+                learn_rate=1e-3, max_steps=14, checkpoint_every=4, eval_every=5
+            ),
+            echo=lambda t: None,
+        )
+    pretrain(
+        toy_raw,
+        tmp_path / "cut",
+        encoder=tiny_bert,
+        data_settings=data,
+        resume=True,
+        train_settings=TrainSettings(
+            learn_rate=2e-3, warmup_share=0.1, max_steps=14, checkpoint_every=4, eval_every=5
+        ),
+        echo=lambda t: None,
+    )
     whole, resumed = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
     assert whole.keys() == resumed.keys()
     assert all(torch.equal(whole[key], resumed[key]) for key in whole)
     # The log holds each step once, as the uninterrupted run's does.
-    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / "pretrain_log.jsonl").read_text().splitlines()]
-    assert steps == [json.loads(line)["step"] for line in (tmp_path / "whole" / "pretrain_log.jsonl").read_text().splitlines()]
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "cut" / "pretrain_log.jsonl").read_text().splitlines()
+    ]
+    assert steps == [
+        json.loads(line)["step"]
+        for line in (tmp_path / "whole" / "pretrain_log.jsonl").read_text().splitlines()
+    ]
 
 
 def test_output_feeds_init_config_and_spacy_training(tiny_bert, toy_raw, tmp_path):
@@ -105,9 +147,14 @@ def test_start_from_a_pipeline_or_an_earlier_output(tiny_bert, all_heads_saved, 
     nlp, folder = all_heads_saved
     start = load_starting_point(str(folder))
     module, _ = nlp.get_pipe("transformer").hf_encoder()
-    assert all(torch.equal(start.model.bert.state_dict()[k], v) for k, v in module.state_dict().items())
+    assert all(
+        torch.equal(start.model.bert.state_dict()[k], v) for k, v in module.state_dict().items()
+    )
     assert start.mlm_head == "initialized"
-    assert start.model.cls.predictions.decoder.weight is start.model.bert.embeddings.word_embeddings.weight
+    assert (
+        start.model.cls.predictions.decoder.weight
+        is start.model.bert.embeddings.word_embeddings.weight
+    )
     _run(toy_raw, tmp_path / "first", str(folder), max_steps=2)
     again = load_starting_point(str(tmp_path / "first"))
     assert again.mlm_head == "loaded"
@@ -120,10 +167,17 @@ def test_freeze_encoder_trains_the_heads_only(tiny_bert, toy_raw, tmp_path):
     torch.manual_seed(0)  # as the run seeds before it initializes the heads
     start = load_starting_point(tiny_bert)
     exported = load_file(str(tmp_path / "probe" / "encoder" / "model.safetensors"))
-    assert all(torch.equal(start.model.bert.state_dict()[key], value) for key, value in exported.items())
+    assert all(
+        torch.equal(start.model.bert.state_dict()[key], value) for key, value in exported.items()
+    )
     heads = load_file(str(tmp_path / "probe" / HEADS_FILE))
-    assert torch.equal(heads["seq_relationship.weight"], start.model.cls.seq_relationship.weight)  # same start
-    assert not torch.equal(heads["predictions.transform.dense.weight"], start.model.cls.predictions.transform.dense.weight)
+    assert torch.equal(
+        heads["seq_relationship.weight"], start.model.cls.seq_relationship.weight
+    )  # same start
+    assert not torch.equal(
+        heads["predictions.transform.dense.weight"],
+        start.model.cls.predictions.transform.dense.weight,
+    )
     assert meta["heldout_perplexity_after"] < meta["heldout_perplexity_before"]
 
 

@@ -1,9 +1,15 @@
 """The Markdown table of evaluation scores and the training curve."""
+
 import json
 
 import pytest
 
-from spacy_bert_tasks.project.curve import loss_points, mean_losses, plot_training_curve, read_training_log
+from spacy_bert_tasks.project.curve import (
+    loss_points,
+    mean_losses,
+    plot_training_curve,
+    read_training_log,
+)
 from spacy_bert_tasks.project.report import headline, metrics_table
 
 SCORES = {
@@ -47,8 +53,13 @@ def test_metrics_table_rejects_other_json():
 
 def test_headline_in_percent():
     assert headline(SCORES) == {
-        "ents_p": 50.0, "ents_r": 25.0, "ents_f": 33.33, "cats_accuracy": 87.5, "cats_macro_f": 80.0,
-        "qa_exact": 40.0, "qa_f1": None,
+        "ents_p": 50.0,
+        "ents_r": 25.0,
+        "ents_f": 33.33,
+        "cats_accuracy": 87.5,
+        "cats_macro_f": 80.0,
+        "qa_exact": 40.0,
+        "qa_f1": None,
     }
 
 
@@ -58,9 +69,27 @@ def _write_log(path, records):
 
 
 RECORDS = [
-    {"epoch": 0, "step": 0, "losses": {"ner": 10.0, "qa": 4.0}, "scores": {"ents_f": 0.0, "speed": 900.0}, "score": 0.0},
-    {"epoch": 0, "step": 10, "losses": {"ner": 50.0, "qa": 20.0}, "scores": {"ents_f": 20.0, "speed": 950.0}, "score": 0.2},
-    {"epoch": 1, "step": 30, "losses": {"ner": 40.0, "qa": 0.0}, "scores": {"ents_f": 40.0, "speed": 940.0}, "score": 0.4},
+    {
+        "epoch": 0,
+        "step": 0,
+        "losses": {"ner": 10.0, "qa": 4.0},
+        "scores": {"ents_f": 0.0, "speed": 900.0},
+        "score": 0.0,
+    },
+    {
+        "epoch": 0,
+        "step": 10,
+        "losses": {"ner": 50.0, "qa": 20.0},
+        "scores": {"ents_f": 20.0, "speed": 950.0},
+        "score": 0.2,
+    },
+    {
+        "epoch": 1,
+        "step": 30,
+        "losses": {"ner": 40.0, "qa": 0.0},
+        "scores": {"ents_f": 40.0, "speed": 940.0},
+        "score": 0.4,
+    },
 ]
 
 
@@ -88,4 +117,6 @@ def test_read_training_log_errors(tmp_path):
     with pytest.raises(ValueError, match="at least one evaluation"):
         read_training_log(_write_log(tmp_path / "empty.jsonl", []))
     with pytest.raises(ValueError, match="line 1: .* without losses"):
-        read_training_log(_write_log(tmp_path / "bad.jsonl", [{"step": 0, "scores": {}, "score": 0}]))
+        read_training_log(
+            _write_log(tmp_path / "bad.jsonl", [{"step": 0, "scores": {}, "score": 0}])
+        )

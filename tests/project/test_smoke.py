@@ -1,7 +1,9 @@
 """The smoke test of a packaged pipeline: analysis, checks, displaCy page, isolated process."""
+
 import sys
 
 import pytest
+from util import QA_SETTINGS, both_examples, qa_examples, trained_qa_nlp
 
 from spacy_bert_tasks.project.smoke import (
     EXPECTED,
@@ -11,7 +13,6 @@ from spacy_bert_tasks.project.smoke import (
     render_page,
     run_isolated,
 )
-from util import QA_SETTINGS, both_examples, qa_examples, trained_qa_nlp
 
 TEXT = "john visited london yesterday and mary works in paris with paul"
 QUESTIONS = ["where does mary work ?", "who visited london ?"]
@@ -19,7 +20,13 @@ QUESTIONS = ["where does mary work ?", "who visited london ?"]
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_bert, tmp_path_factory):
-    nlp, _ = trained_qa_nlp(tiny_bert, lambda nlp: both_examples(nlp) + qa_examples(nlp), 20, ("ner", "textcat"), **QA_SETTINGS)
+    nlp, _ = trained_qa_nlp(
+        tiny_bert,
+        lambda nlp: both_examples(nlp) + qa_examples(nlp),
+        20,
+        ("ner", "textcat"),
+        **QA_SETTINGS,
+    )
     path = tmp_path_factory.mktemp("smoke") / "model"
     nlp.to_disk(path)
     return nlp, path
@@ -39,7 +46,9 @@ def test_analyse_runs_every_head(pipeline):
 def test_page_shows_entities_answers_and_categories(pipeline):
     nlp, _ = pipeline
     results = analyse(nlp, TEXT, QUESTIONS)
-    results["entities"] = [{"text": "london", "label": "LOC", "start_char": 13, "end_char": 19, "score": 0.9}]
+    results["entities"] = [
+        {"text": "london", "label": "LOC", "start_char": 13, "end_char": 19, "score": 0.9}
+    ]
     results["answers"][0].update(text="paris", start_char=49, end_char=54, score=0.8)
     page = render_page(nlp, results)
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -53,7 +62,13 @@ def _results(**changes):
         "pipeline": ["transformer", "ner", "textcat", "qa"],
         "text": "Taylor Swift played in Paris with Emma from London.",
         "entities": [
-            {"text": "Taylor Swift", "label": "person", "start_char": 0, "end_char": 12, "score": 0.9},
+            {
+                "text": "Taylor Swift",
+                "label": "person",
+                "start_char": 0,
+                "end_char": 12,
+                "score": 0.9,
+            },
             {"text": "Paris", "label": "location", "start_char": 23, "end_char": 28, "score": 0.9},
         ],
         "cats": {"POSITIVE": 0.9, "NEGATIVE": 0.1},
@@ -67,7 +82,9 @@ def _results(**changes):
 
 def test_check_results():
     london = {"text": "London", "label": "location", "start_char": 44, "end_char": 50, "score": 0.8}
-    assert check_results(_results(), expected=EXPECTED) == ["expected the entities London, got ['Taylor Swift', 'Paris']"]
+    assert check_results(_results(), expected=EXPECTED) == [
+        "expected the entities London, got ['Taylor Swift', 'Paris']"
+    ]
     complete = _results()
     complete["entities"].append(london)
     assert check_results(complete, expected=EXPECTED) == []
@@ -77,7 +94,9 @@ def test_check_results():
     assert check_results(_results(pipeline=["transformer", "ner"])) == [
         "expected the components ner, textcat and qa, got ['transformer', 'ner']"
     ]
-    shifted = _results(entities=[{"text": "Paris", "label": "location", "start_char": 22, "end_char": 27}])
+    shifted = _results(
+        entities=[{"text": "Paris", "label": "location", "start_char": 22, "end_char": 27}]
+    )
     assert check_results(shifted) == ["'Paris' is not the text at 22:27"]
     wrong = _results(entities=[], cats={"POSITIVE": 0.2, "NEGATIVE": 0.8})
     wrong["answers"][0].update(text=None)

@@ -1,4 +1,5 @@
 """spacy-bert-tasks.Corpus.v1: questions reach eg.predicted; other docs go through spaCy's Corpus."""
+
 import json
 import warnings
 
@@ -22,7 +23,11 @@ SQUAD = {
                 {
                     "context": CONTEXT,
                     "qas": [
-                        {"id": "a1", "question": "Who won?", "answers": [{"text": "Denver Broncos", "answer_start": 0}]},
+                        {
+                            "id": "a1",
+                            "question": "Who won?",
+                            "answers": [{"text": "Denver Broncos", "answer_start": 0}],
+                        },
                         {"id": "a2", "question": "Who sang?", "answers": [], "is_impossible": True},
                     ],
                 }
@@ -68,7 +73,11 @@ def test_mixed_folder_leaves_other_docs_alone(corpus_dir):
     # spaCy's Corpus reads a folder's files in sorted order: ner.spacy, then qa.spacy.
     assert [eg.predicted._.question for eg in examples] == [None, "Who won?", "Who sang?"]
     ner = examples[0]
-    assert [(ent.text, ent.label_) for ent in ner.reference.ents] == [("John", "PER"), ("London", "LOC"), ("Mary", "PER")]
+    assert [(ent.text, ent.label_) for ent in ner.reference.ents] == [
+        ("John", "PER"),
+        ("London", "LOC"),
+        ("Mary", "PER"),
+    ]
     assert ner.reference._.gold_answers is None and "answers" not in ner.reference.spans
 
 
@@ -106,7 +115,14 @@ def test_gold_preproc_predicted_doc_from_reference_tokens(corpus_dir):
 
 
 def test_limit_and_config_resolution(corpus_dir):
-    config = {"train": {"@readers": READER, "path": str(corpus_dir / "qa.spacy"), "gold_preproc": False, "limit": 1}}
+    config = {
+        "train": {
+            "@readers": READER,
+            "path": str(corpus_dir / "qa.spacy"),
+            "gold_preproc": False,
+            "limit": 1,
+        }
+    }
     corpus = registry.resolve(config)["train"]
     assert isinstance(corpus, QACorpus)
     assert [eg.predicted._.question for eg in corpus(spacy.blank("en"))] == ["Who won?"]

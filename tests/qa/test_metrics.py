@@ -1,4 +1,5 @@
 """The official SQuAD metrics, checked against hand-computed values of the official scripts."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,7 +33,12 @@ def test_normalize_answer(text, normalized):
         ("Carolina Panthers", ["Denver Broncos"], 0.0, 0.0),
         ("Broncos", ["Denver Broncos", "Broncos", "Denver"], 1.0, 1.0),  # the best gold counts
         ("Santa Clara, California", ["Levi's Stadium", "Santa Clara"], 0.0, 0.8),
-        ("cat cat", ["the cat"], 0.0, 2 / 3),  # overlap counts each token at most as often as in both: P 1/2, R 1
+        (
+            "cat cat",
+            ["the cat"],
+            0.0,
+            2 / 3,
+        ),  # overlap counts each token at most as often as in both: P 1/2, R 1
         ("Denver", [], 0.0, 0.0),  # SQuAD 2.0: no answer
         ("", [], 1.0, 1.0),
         ("the", [], 1.0, 1.0),  # normalizes to "", as the official v2.0 script counts it
@@ -71,9 +77,23 @@ def test_squad_scores_official_shape():
 
 def test_squad_scores_omit_empty_groups():
     assert squad_scores([("x y", ["x y z"])]) == pytest.approx(
-        {"exact": 0.0, "f1": 80.0, "total": 1, "HasAns_exact": 0.0, "HasAns_f1": 80.0, "HasAns_total": 1}
+        {
+            "exact": 0.0,
+            "f1": 80.0,
+            "total": 1,
+            "HasAns_exact": 0.0,
+            "HasAns_f1": 80.0,
+            "HasAns_total": 1,
+        }
     )
-    assert set(squad_scores([("", [])])) == {"exact", "f1", "total", "NoAns_exact", "NoAns_f1", "NoAns_total"}
+    assert set(squad_scores([("", [])])) == {
+        "exact",
+        "f1",
+        "total",
+        "NoAns_exact",
+        "NoAns_f1",
+        "NoAns_total",
+    }
     assert squad_scores([]) == {"total": 0}
 
 

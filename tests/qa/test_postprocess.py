@@ -1,4 +1,5 @@
 """QA post-processing: hand-built windows, brute-force references and a real fast tokenizer."""
+
 import math
 import re
 import string

@@ -3,10 +3,9 @@
 The trained pipeline is transformer + textcat + qa, trained on a corpus that mixes cats-only docs
 and QA docs, so the checks below also cover a QA head next to a listener head.
 """
+
 import pytest
 import spacy
-
-from spacy_bert_tasks.qa.component import SpanQuestionAnswerer
 from util import (
     QA_DATA,
     QA_SETTINGS,
@@ -25,6 +24,8 @@ from util import (
     round_trip_disk,
     trained_qa_nlp,
 )
+
+from spacy_bert_tasks.qa.component import SpanQuestionAnswerer
 
 # A context of 66 one-wordpiece words: 4 windows at QA_SETTINGS; and one of 198 words, longer
 # than the tiny BERT's 128 positions (the doc-level pass strides it; QA windows fit anyway).
@@ -90,7 +91,9 @@ def test_removed_encoder_unlinks_qa(tiny_bert):
     with pytest.raises(ValueError, match="not linked to an encoder"):
         nlp(qa_doc(nlp, "john visited london", "who visited london ?"))
     # An encoder added back links it again (spaCy relinks the pipeline on add_pipe).
-    nlp.add_pipe("bert_transformer", name="transformer", first=True, config=encoder_config(tiny_bert))
+    nlp.add_pipe(
+        "bert_transformer", name="transformer", first=True, config=encoder_config(tiny_bert)
+    )
     assert nlp.get_pipe("qa").encoder is nlp.get_pipe("transformer")
 
 

@@ -1,7 +1,7 @@
 """The QA head's pair pass trains the shared encoder, in the encoder's one backward per step."""
+
 import pytest
 import torch
-
 from util import (
     adam,
     assert_gradient_is_sum,

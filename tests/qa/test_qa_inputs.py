@@ -1,6 +1,6 @@
 """Odd and wrong inputs to `bert_qa`: what users' data holds, and how misuse of `ask` is told."""
-import pytest
 
+import pytest
 from hardening import randomize_heads
 from util import QA_DATA, answer_outputs, assert_same_group, qa_doc, qa_examples, qa_nlp, qa_outputs
 

@@ -1,4 +1,5 @@
 """`spacy train` and `spacy evaluate` end to end on a corpus mixing QA (SQuAD) and textcat docs."""
+
 import json
 from pathlib import Path
 
@@ -6,10 +7,10 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 from spacy.util import registry
+from util import QA_DATA, QA_SETTINGS, cats_examples, qa_doc, run_module
 
 from spacy_bert_tasks.config import generate_config
 from spacy_bert_tasks.convert.squad import convert_squad
-from util import QA_DATA, QA_SETTINGS, cats_examples, qa_doc, run_module
 
 QA_KEYS = ("qa_exact", "qa_f1", "qa_total", "qa_docs_without_question")
 
@@ -52,9 +53,17 @@ def trained(tiny_bert, tmp_path_factory):
     config.to_disk(folder / "config.cfg")
     corpus = str(write_corpus(folder / "corpus"))
     run_module(
-        "spacy", "train", "config.cfg", "--output", "out",
-        "--paths.train", corpus, "--paths.dev", corpus,
-        "--training.eval_frequency", "10",
+        "spacy",
+        "train",
+        "config.cfg",
+        "--output",
+        "out",
+        "--paths.train",
+        corpus,
+        "--paths.dev",
+        corpus,
+        "--training.eval_frequency",
+        "10",
         cwd=folder,
     )
     return folder, corpus
@@ -102,8 +111,14 @@ def test_evaluate_prints_qa_scores_on_the_console(trained):
     folder, corpus = trained
     repo = str(Path(__file__).resolve().parents[2])
     result = run_module(
-        "spacy_bert_tasks", "evaluate", "out/model-last", corpus, "--output", "ours.json",
-        cwd=folder, env={"PYTHONPATH": repo},
+        "spacy_bert_tasks",
+        "evaluate",
+        "out/model-last",
+        corpus,
+        "--output",
+        "ours.json",
+        cwd=folder,
+        env={"PYTHONPATH": repo},
     )
     metrics = json.loads((folder / "ours.json").read_text(encoding="utf8"))
     lines = result.stdout.splitlines()
@@ -111,4 +126,6 @@ def test_evaluate_prints_qa_scores_on_the_console(trained):
     assert "Other scores" in result.stdout
     row = next(line for line in lines if line.split()[:1] == ["qa_f1"])
     assert row.split()[1] == f"{100 * metrics['qa_f1']:.2f}"
-    assert next(line for line in lines if line.split()[:1] == ["qa_total"]).split()[1] == str(len(QA_DATA))
+    assert next(line for line in lines if line.split()[:1] == ["qa_total"]).split()[1] == str(
+        len(QA_DATA)
+    )

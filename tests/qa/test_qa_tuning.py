@@ -1,13 +1,14 @@
 """Tuning null_score_diff_threshold on a dev set (SQuAD 2.0), as a function and a command."""
+
 import json
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
+from util import QA_DATA, qa_examples, run_module, trained_qa_nlp
 
 from spacy_bert_tasks.qa.tuning import tune_null_threshold
-from util import QA_DATA, qa_examples, run_module, trained_qa_nlp
 
 NO_ANSWER_DATA = [
     ("paul lives in berlin", "who works at google ?", None),
@@ -48,13 +49,24 @@ def test_tuning_needs_questions(trained):
 def test_tune_command_saves_the_pipeline(trained, tmp_path):
     nlp, examples = trained
     nlp.to_disk(tmp_path / "model")
-    DocBin(docs=[eg.reference for eg in examples], store_user_data=True).to_disk(tmp_path / "dev.spacy")
+    DocBin(docs=[eg.reference for eg in examples], store_user_data=True).to_disk(
+        tmp_path / "dev.spacy"
+    )
     run_module(
-        "spacy_bert_tasks", "tune-qa-threshold", "model", "dev.spacy",
-        "--output", "tuned", "--json", "result.json", cwd=tmp_path,
+        "spacy_bert_tasks",
+        "tune-qa-threshold",
+        "model",
+        "dev.spacy",
+        "--output",
+        "tuned",
+        "--json",
+        "result.json",
+        cwd=tmp_path,
     )
     result = json.loads((tmp_path / "result.json").read_text())
     tuned = spacy.load(tmp_path / "tuned")
-    assert tuned.get_pipe("qa").cfg["null_score_diff_threshold"] == pytest.approx(result["threshold"])
+    assert tuned.get_pipe("qa").cfg["null_score_diff_threshold"] == pytest.approx(
+        result["threshold"]
+    )
     assert tuned.get_pipe("qa").cfg["allow_no_answer"] is True
     assert spacy.load(tmp_path / "model").get_pipe("qa").cfg["allow_no_answer"] is False

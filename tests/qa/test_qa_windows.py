@@ -1,14 +1,15 @@
 """Pair windows `[CLS] question [SEP] context [SEP]`: sizes, segments, overlap, gold positions;
 long, empty and unanswerable inputs through the component."""
+
 import numpy
 import pytest
 import spacy
+from conftest import TINY_WORDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import TINY_WORDS
-from spacy_bert_tasks.qa.windows import answer_positions, encode_pairs
 from util import QA_DATA, QA_SETTINGS, qa_doc, qa_examples, qa_outputs, trained_qa_nlp
+
+from spacy_bert_tasks.qa.windows import answer_positions, encode_pairs
 
 STRIDE = QA_SETTINGS["doc_stride"]
 QUESTION = "who visited london ?"  # 4 wordpieces: windows of 32 hold 25 context wordpieces

@@ -1,4 +1,5 @@
 """score_squad: predictions read from the n-best span group, QA docs only, spaCy's 0-1 scale."""
+
 import pytest
 import spacy
 from spacy.tokens import SpanGroup
@@ -16,7 +17,9 @@ def qa_example(golds, spans=(), *, no_answer=False, set_group=True, question="Wh
     reference = nlp.make_doc(CONTEXT)
     reference._.question = question
     reference._.qa_id = "q"
-    reference._.gold_answers = [{"text": text, "answer_start": CONTEXT.index(text)} for text in golds]
+    reference._.gold_answers = [
+        {"text": text, "answer_start": CONTEXT.index(text)} for text in golds
+    ]
     predicted = nlp.make_doc(CONTEXT)
     predicted._.question = question
     if set_group:
@@ -68,7 +71,9 @@ def test_groups_without_questions_are_none():
     assert scores["qa_no_ans_exact"] is None and scores["qa_no_ans_f1"] is None
     scores = score_squad([ner_example(), ner_example()])
     assert scores["qa_total"] == 0 and scores["qa_docs_without_question"] == 2
-    assert all(scores[key] is None for key in scores if key not in ("qa_total", "qa_docs_without_question"))
+    assert all(
+        scores[key] is None for key in scores if key not in ("qa_total", "qa_docs_without_question")
+    )
 
 
 def test_other_span_key_and_unused_settings():

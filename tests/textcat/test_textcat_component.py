@@ -1,9 +1,8 @@
 """The `bert_textcat` head: exclusive and multi-label, missing cats, scorer, checklist."""
+
 import numpy
 import pytest
 from spacy.training import Example
-
-from spacy_bert_tasks.textcat import BertTextCategorizer, score_known_cats
 from util import (
     CAT_LABELS,
     CATS_DATA,
@@ -19,6 +18,8 @@ from util import (
     trained_nlp,
     unannotated_example,
 )
+
+from spacy_bert_tasks.textcat import BertTextCategorizer, score_known_cats
 
 TEXTS = [text for text, _ in CATS_DATA] + ["good film", "John"]
 MULTILABEL = {"model": {"exclusive_classes": False}}

@@ -1,4 +1,5 @@
 """spacy-bert-tasks.batch_by_task.v1: each task's share of an epoch, one task per padded batch."""
+
 from collections import Counter
 
 import pytest
@@ -6,13 +7,13 @@ import spacy
 import srsly
 from spacy.training import Example
 from spacy.util import registry
+from training_runs import training_config, write_corpus
 from typer.testing import CliRunner
 
 from spacy_bert_tasks.cli import app
 from spacy_bert_tasks.qa.extensions import install_qa_extensions
 from spacy_bert_tasks.training.batcher import example_task
 from spacy_bert_tasks.training.exposure import EXPOSURE
-from training_runs import training_config, write_corpus
 
 SIZE = 200
 
@@ -23,7 +24,9 @@ def toy_epoch():
     nlp = spacy.blank("en")
     examples = []
     for i in range(60):
-        examples.append(Example.from_dict(nlp.make_doc(" ".join(["good"] * 5)), {"cats": {"POS": 1.0}}))
+        examples.append(
+            Example.from_dict(nlp.make_doc(" ".join(["good"] * 5)), {"cats": {"POS": 1.0}})
+        )
     for i in range(40):
         doc = nlp.make_doc(" ".join(["context"] * 50))
         doc._.question = "what?"
@@ -45,7 +48,11 @@ def tokens_by_task(batches):
 
 def test_task_of_a_doc_comes_from_its_annotation():
     examples = toy_epoch()
-    assert [example_task(eg) for eg in (examples[0], examples[60], examples[100])] == ["textcat", "qa", "ner"]
+    assert [example_task(eg) for eg in (examples[0], examples[60], examples[100])] == [
+        "textcat",
+        "qa",
+        "ner",
+    ]
     nlp = spacy.blank("en")
     both = Example.from_dict(nlp.make_doc("Paris is nice"), {"entities": [], "cats": {"POS": 1.0}})
     assert example_task(both) == "ner+textcat"
@@ -92,16 +99,30 @@ def test_training_log_reports_each_tasks_exposure(tmp_path, tiny_bert):
     corpus = write_corpus(tmp_path / "corpus")
     config = training_config(tiny_bert, max_steps=6, eval_frequency=3)
     config["training"]["batcher"] = {
-        "@batchers": "spacy-bert-tasks.batch_by_task.v1", "size": 40, "shares": "equal", "seed": 0,
+        "@batchers": "spacy-bert-tasks.batch_by_task.v1",
+        "size": 40,
+        "shares": "equal",
+        "seed": 0,
     }
     path = tmp_path / "config.cfg"
     config.to_disk(path)
     out = tmp_path / "out"
-    args = ["train", str(path), "--output", str(out), "--paths.train", str(corpus), "--paths.dev", str(corpus)]
+    args = [
+        "train",
+        str(path),
+        "--output",
+        str(out),
+        "--paths.train",
+        str(corpus),
+        "--paths.dev",
+        str(corpus),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Exposure: ner" in result.output
-    records = [srsly.json_loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    records = [
+        srsly.json_loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()
+    ]
     last = records[-1]["exposure"]
     assert set(last) == {"ner", "textcat", "qa"}
     for counts in last.values():

@@ -1,8 +1,10 @@
 """Budgets in epochs, evaluations that score the last step, checkpoints that carry their own scores."""
+
 import pytest
 import srsly
 from spacy import util
 from spacy.training.batchers import minibatch_by_padded_size
+from training_runs import training_config, write_corpus
 from typer.testing import CliRunner
 
 from spacy_bert_tasks.cli import app
@@ -11,7 +13,6 @@ from spacy_bert_tasks.training.budget import (
     evaluation_schedule,
     steps_for_epochs,
 )
-from training_runs import training_config, write_corpus
 
 runner = CliRunner()
 
@@ -59,10 +60,23 @@ def test_model_best_and_model_last_carry_their_own_scores(tmp_path, tiny_bert):
     path = tmp_path / "config.cfg"
     config.to_disk(path)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["train", str(path), "--output", str(out), "--paths.train",
-                                 str(corpus), "--paths.dev", str(corpus)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(path),
+            "--output",
+            str(out),
+            "--paths.train",
+            str(corpus),
+            "--paths.dev",
+            str(corpus),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    records = [srsly.json_loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    records = [
+        srsly.json_loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()
+    ]
     assert records[-1]["step"] == 10
     last = srsly.read_json(out / "model-last" / "meta.json")["performance"]
     best = srsly.read_json(out / "model-best" / "meta.json")["performance"]

@@ -4,13 +4,13 @@ hash seeds (set and dict order of strings); another seed gives other weights.
 Each run is a real `spacy train` in a fresh process (encoder, bert_ner, bert_textcat, bert_qa
 on the tiny BERT, dropout on), so nothing cached in this process can make two runs agree.
 """
+
 from pathlib import Path
 
 import numpy
 import pytest
 import spacy
 import torch
-
 from training_runs import HEADS, training_config, write_corpus
 from util import encoder_params, run_module
 
@@ -27,8 +27,17 @@ def workdir(tiny_bert, tmp_path_factory):
 
 def train(workdir: Path, output: str, *, seed: int, hash_seed: str) -> Path:
     run_module(
-        "spacy", "train", "config.cfg", "--output", output,
-        "--paths.train", "corpus", "--paths.dev", "corpus", "--system.seed", str(seed),
+        "spacy",
+        "train",
+        "config.cfg",
+        "--output",
+        output,
+        "--paths.train",
+        "corpus",
+        "--paths.dev",
+        "corpus",
+        "--system.seed",
+        str(seed),
         cwd=workdir,
         env={"PYTHONHASHSEED": hash_seed},
     )

@@ -5,6 +5,7 @@ model-last with nlp.to_disk and, at a new best score, replaces model-best with a
 (rmtree + copytree). On any exception or Ctrl-C it saves model-last once more (`finally`). These
 tests run that loop in this process on the three-head pipeline and interrupt it at each stage.
 """
+
 import io
 
 import pytest
@@ -12,10 +13,10 @@ import spacy
 from spacy.training import loop as spacy_loop
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
+from training_runs import training_config, tree_digest, write_corpus
 
 from spacy_bert_tasks.encoder.component import BertTransformer
 from spacy_bert_tasks.ner.component import BertEntityRecognizer
-from training_runs import training_config, tree_digest, write_corpus
 
 MODEL_FILES = ("transformer/model", "ner/model", "textcat/model", "qa/model")
 
@@ -65,7 +66,10 @@ def test_ctrl_c_in_a_training_step_keeps_model_best(config_path, tmp_path, monke
     seen = {}
     # Update call 7 is step 6: model-best was saved at step 0 and maybe at step 4.
     interrupt_on_call(
-        monkeypatch, BertEntityRecognizer, "update", 7,
+        monkeypatch,
+        BertEntityRecognizer,
+        "update",
+        7,
         lambda: seen.update(best=tree_digest(output / "model-best")),
     )
     with pytest.raises(KeyboardInterrupt):
@@ -81,7 +85,10 @@ def test_ctrl_c_while_saving_a_checkpoint_keeps_model_best(config_path, tmp_path
     seen = {}
     # The encoder's second save is model-last at step 4; the first made model-best (step 0).
     calls = interrupt_on_call(
-        monkeypatch, BertTransformer, "to_disk", 2,
+        monkeypatch,
+        BertTransformer,
+        "to_disk",
+        2,
         lambda: seen.update(best=tree_digest(output / "model-best")),
     )
     with pytest.raises(KeyboardInterrupt):

@@ -1,4 +1,5 @@
 """spacy-bert-tasks.release_freed_memory.v1: malloc_trim between training steps (glibc)."""
+
 import sys
 
 import pytest

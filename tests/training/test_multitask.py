@@ -1,12 +1,13 @@
 """NER and textcat trained together on one corpus where each doc is annotated for one task only."""
+
 import json
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
+from util import CAT_LABELS, NER_LABELS, cats_examples, ner_examples, run_module, trained_nlp
 
 from spacy_bert_tasks.config import generate_config
-from util import CAT_LABELS, NER_LABELS, cats_examples, ner_examples, run_module, trained_nlp
 
 
 def mixed_examples(nlp):
@@ -46,9 +47,17 @@ def test_spacy_train_and_evaluate_cli(tiny_bert, tmp_path):
     config.to_disk(tmp_path / "config.cfg")
     corpus = write_corpus(spacy.blank("en"), tmp_path / "corpus.spacy")
     run_module(
-        "spacy", "train", "config.cfg", "--output", "out",
-        "--paths.train", str(corpus), "--paths.dev", str(corpus),
-        "--training.eval_frequency", "10",
+        "spacy",
+        "train",
+        "config.cfg",
+        "--output",
+        "out",
+        "--paths.train",
+        str(corpus),
+        "--paths.dev",
+        str(corpus),
+        "--training.eval_frequency",
+        "10",
         cwd=tmp_path,
     )
     nlp = spacy.load(tmp_path / "out" / "model-last")
@@ -61,7 +70,12 @@ def test_spacy_train_and_evaluate_cli(tiny_bert, tmp_path):
     assert (tmp_path / "out" / "model-best").exists()
 
     result = run_module(
-        "spacy", "evaluate", "out/model-last", str(corpus), "--output", "metrics.json",
+        "spacy",
+        "evaluate",
+        "out/model-last",
+        str(corpus),
+        "--output",
+        "metrics.json",
         cwd=tmp_path,
     )
     assert "NER (per type)" in result.stdout

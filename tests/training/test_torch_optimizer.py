@@ -1,10 +1,8 @@
 """spacy-bert-tasks.Adam.v2: the encoder stepped by torch's AdamW, the heads by thinc."""
+
 import pytest
 import torch
 from thinc.api import constant, fix_random_seed
-
-from spacy_bert_tasks.training.optimizer import make_head_scaled_adam, make_head_scaled_adam_v2
-from spacy_bert_tasks.training.torch_step import layer_groups
 from util import (
     assert_same_answers,
     assert_same_outputs,
@@ -21,6 +19,9 @@ from util import (
     snapshot,
     train_steps,
 )
+
+from spacy_bert_tasks.training.optimizer import make_head_scaled_adam, make_head_scaled_adam_v2
+from spacy_bert_tasks.training.torch_step import layer_groups
 
 SETTINGS = dict(L2=0.0, grad_clip=1.0, head_learn_rate_scale=1.0)
 
