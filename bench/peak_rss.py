@@ -157,12 +157,12 @@ def measure(args) -> Dict[str, Any]:
 
 def print_report(report: Dict[str, Any]) -> None:
     args = report["args"]
-    print(
-        f"torch {report['versions']['torch']}, transformers {report['versions']['transformers']}, "
-        f"spacy {report['versions']['spacy']}; {report['threads']} threads; each side in a fresh "
-        f"process: {args['n_texts']} CoNLL sentences + {args['n_questions']} SQuAD questions; "
-        f"encoder: {args.get('encoder') or 'embedded all-MiniLM-L6-v2'}\n"
+    details = (
+        f"each side in a fresh process: {args['n_texts']} CoNLL sentences + "
+        f"{args['n_questions']} SQuAD questions; "
+        f"encoder: {args.get('encoder') or 'embedded all-MiniLM-L6-v2'}"
     )
+    print(cli.headline(report, details))
     rows = []
     for side in SIDES:
         found = report["sides"][side]

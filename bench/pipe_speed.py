@@ -202,14 +202,12 @@ def measure(texts: List[str], args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def print_report(report: Dict[str, Any]) -> None:
-    v = report["versions"]
-    print(
-        f"torch {v['torch']}, transformers {v['transformers']}, spacy {v['spacy']}, "
-        f"spacy-transformers {v['spacy-transformers']}; {report['threads']} threads; "
+    details = (
         f"{report['n_texts']} texts, {report['n_words']} words (max {report['max_wordpieces']} "
         f"wordpieces); {report['args']['repeats']} timed pass(es) per system, interleaved, "
-        "median shown\n"
+        "median shown"
     )
+    print(cli.headline(report, details))
     labels = {key: label for key, label, _ in ROWS}
     rows = []
     for key, label, peer in ROWS:

@@ -21,7 +21,6 @@ Usage: python bench/pretrain_speed.py [--steps 40] [--warmup-steps 5] [--max-len
 """
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -126,21 +125,7 @@ def measure(args) -> Dict[str, Any]:
             seconds["spacy_bert_tasks"].append(ours_seconds)
             seconds["hf"].append(hf_seconds)
             words.append(n_words)
-    found = {
-        side: {
-            "seconds": times,
-            "words_per_s": sum(words) / sum(times),
-            "median_step_seconds": statistics.median(times),
-        }
-        for side, times in seconds.items()
-    }
-    return {
-        **found,
-        "ratio": found["spacy_bert_tasks"]["words_per_s"] / found["hf"]["words_per_s"],
-        "timed_steps": len(words),
-        "words": sum(words),
-        "docs": n_docs,
-    }
+    return {**common.step_rates(seconds, words, "spacy_bert_tasks", "hf"), "docs": n_docs}
 
 
 def main() -> None:
@@ -157,12 +142,12 @@ def main() -> None:
         }
 
     def render(found: Dict[str, Any]) -> None:
-        versions = found["versions"]
-        print(
-            f"torch {versions['torch']}, transformers {versions.get('transformers', '?')}; {args.threads} threads; "
-            f"{args.steps} steps of <= {args.batch_tokens} padded tokens (sequences <= {args.max_length}), the first "
-            f"{args.warmup_steps} untimed; text: {args.conll.name} ({found['docs']:,} docs); same batches on both sides\n"
+        details = (
+            f"{args.steps} steps of <= {args.batch_tokens} padded tokens (sequences <= "
+            f"{args.max_length}), the first {args.warmup_steps} untimed; text: {args.conll.name} "
+            f"({found['docs']:,} docs); same batches on both sides"
         )
+        print(cli.headline(found, details))
         rows = [
             [
                 f"{found['spacy_bert_tasks']['words_per_s']:,.0f}",

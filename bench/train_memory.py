@@ -303,11 +303,11 @@ def run_child(args, system: str, folder: Path) -> Dict[str, Any]:
 
 def print_report(report: Dict[str, Any]) -> None:
     args = report["args"]
-    print(
-        f"\n{args['task']}: {args['steps']} steps of ~{args['batch_size']} padded tokens, same "
-        f"batches; {report['threads']} threads; dev prediction of {args['eval_docs']} docs every "
-        f"{args['eval_every']} steps; torch {report['versions']['torch']}\n"
+    details = (
+        f"{args['task']}: {args['steps']} steps of ~{args['batch_size']} padded tokens, same "
+        f"batches; dev prediction of {args['eval_docs']} docs every {args['eval_every']} steps"
     )
+    print("\n" + cli.headline(report, details))
     hf = report["systems"].get("hf")
     rows = []
     for name, found in report["systems"].items():

@@ -21,7 +21,6 @@ Usage: python bench/train_speed.py [--tasks ner,textcat] [--steps 60] [--warmup-
 """
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -148,30 +147,16 @@ def measure_task(task: str, args, folder: Path) -> Dict[str, Any]:
             seconds["spacy"].append(spacy_seconds)
             seconds["hf"].append(hf_seconds)
             words.append(common.count_words(eg.reference.text for eg in batch))
-    found = {
-        side: {
-            "seconds": times,
-            "words_per_s": sum(words) / sum(times),
-            "median_step_seconds": statistics.median(times),
-        }
-        for side, times in seconds.items()
-    }
-    return {
-        **found,
-        "ratio": found["spacy"]["words_per_s"] / found["hf"]["words_per_s"],
-        "timed_steps": len(words),
-        "words": sum(words),
-        "docs": args.n_docs,
-    }
+    return {**common.step_rates(seconds, words, "spacy", "hf"), "docs": args.n_docs}
 
 
 def print_report(report: Dict[str, Any]) -> None:
     args = report["args"]
-    print(
-        f"torch {report['versions']['torch']}, spacy {report['versions']['spacy']}; "
-        f"{report['threads']} threads; {args['steps']} steps of ~{args['batch_size']} padded "
-        f"tokens, the first {args['warmup_steps']} untimed; same batches on both sides\n"
+    details = (
+        f"{args['steps']} steps of ~{args['batch_size']} padded tokens, the first "
+        f"{args['warmup_steps']} untimed; same batches on both sides"
     )
+    print(cli.headline(report, details))
     rows = []
     for task, found in report["tasks"].items():
         rows.append(

@@ -66,6 +66,14 @@ def run(
     return report
 
 
+def headline(report: Report, details: str) -> str:
+    """A printed report's first line: library versions, threads, then what ran (`details`)."""
+    versions = report["versions"]
+    libraries = ("torch", "transformers", "spacy", "spacy-transformers")
+    found = ", ".join(f"{name} {versions[name]}" for name in libraries if name in versions)
+    return f"{found}; {report['threads']} threads; {details}\n"
+
+
 def arguments(args: argparse.Namespace) -> Dict[str, Any]:
     """The parsed options as JSON values (paths as strings), for a report's "args"."""
     return {

@@ -324,3 +324,25 @@ def write_json(path: Path, data: Dict[str, Any]) -> None:
     """Write `data` as indented JSON, creating the folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
+
+
+def step_rates(
+    seconds: Dict[str, List[float]], words: Sequence[int], ours: str, peer: str
+) -> Dict[str, Any]:
+    """Training words/s of each side over the same timed steps, and ours / the peer's.
+
+    seconds (Dict[str, List[float]]): Each side's seconds per timed step.
+    words (Sequence[int]): Words of each timed step's batch (the same batches on both sides).
+    RETURNS (Dict[str, Any]): Per side "seconds", "words_per_s", "median_step_seconds"; "ratio",
+        "timed_steps", "words".
+    """
+    found: Dict[str, Any] = {
+        side: {
+            "seconds": times,
+            "words_per_s": sum(words) / sum(times),
+            "median_step_seconds": statistics.median(times),
+        }
+        for side, times in seconds.items()
+    }
+    ratio = found[ours]["words_per_s"] / found[peer]["words_per_s"]
+    return {**found, "ratio": ratio, "timed_steps": len(words), "words": sum(words)}
