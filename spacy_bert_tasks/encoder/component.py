@@ -16,7 +16,7 @@ passes.
 
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import srsly
 from spacy import util
@@ -36,7 +36,13 @@ from ..layers.listener import EncoderListener
 from ..layers.pair_link import find_pair_links
 from . import heap  # windows: registers spacy-bert-tasks.wordpiece_windows.v1
 from .forking import register_fork_handler, watch_parent
-from .gradients import PendingPass, backward, unscale_gradients
+from .gradients import (
+    PendingPass,
+    backward,
+    fill_skipped_docs,
+    gradient_picker,
+    unscale_gradients,
+)
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
@@ -341,8 +347,8 @@ class BertTransformer(Transformer):
             self._pending.append(pending)
             encoded = output.doc_data
         # Every listener gets the whole batch, even when nothing in it was encoded.
-        doc_data = _fill_skipped_docs(docs, wanted, encoded, self.width, self.model.ops.xp)
-        gradient_of = _gradient_positions(doc_data, set(wanted))
+        doc_data = fill_skipped_docs(docs, wanted, encoded, self.width, self.model.ops.xp)
+        gradient_of = gradient_picker(doc_data, set(wanted))
 
         def accumulate(d_trf_datas: List[TransformerData]) -> None:
             if pending is not None:
@@ -443,57 +449,3 @@ class BertTransformer(Transformer):
                 UserWarning,
             )
             self._warned_early_step = True
-
-
-def _fill_skipped_docs(
-    docs: List[Doc], wanted: List[int], encoded: List[TransformerData], width: int, xp
-) -> List[TransformerData]:
-    """One TransformerData per doc: the encoder's output for the docs in `wanted`, zeros for
-    the other non-empty docs, and an empty one (as spacy-transformers gives) for empty docs.
-
-    Listeners check that they get the whole batch, and heads still run their forward over every
-    doc of it; for a doc no head learns from, that forward is masked out of the loss, so zeros
-    serve as well as the encoder's output and their gradient is dropped.
-    """
-    if len(wanted) == len(docs):
-        return encoded
-    by_index = dict(zip(wanted, encoded))
-    return [
-        by_index[i]
-        if i in by_index
-        else (
-            TransformerData.zeros(len(doc), width, xp=xp) if len(doc) else TransformerData.empty()
-        )
-        for i, doc in enumerate(docs)
-    ]
-
-
-def _gradient_positions(
-    doc_data: List[TransformerData], encoded: Set[int]
-) -> Callable[[List[TransformerData]], List[TransformerData]]:
-    """A function picking, from a head's gradients, those of the encoded docs, in order.
-
-    A head gives one gradient per doc that had an output (spacy-transformers' layers skip empty
-    docs) or one per doc; either way, only the encoded docs' gradients reach the encoder.
-    """
-    with_output = [i for i, data in enumerate(doc_data) if _has_output(data)]
-
-    def pick(d_trf_datas: List[TransformerData]) -> List[TransformerData]:
-        if len(d_trf_datas) == len(with_output):
-            by_doc = dict(zip(with_output, d_trf_datas))
-        elif len(d_trf_datas) == len(doc_data):
-            by_doc = dict(enumerate(d_trf_datas))
-        else:
-            raise ValueError(
-                f"A head sent {len(d_trf_datas)} gradients for a batch of {len(doc_data)} docs "
-                f"({len(with_output)} with encoder output): expected one per doc, or one per doc "
-                "with output."
-            )
-        return [by_doc[i] for i in sorted(encoded) if i in by_doc]
-
-    return pick
-
-
-def _has_output(data: TransformerData) -> bool:
-    state = data.model_output.get("last_hidden_state")
-    return state is not None and state.size > 0

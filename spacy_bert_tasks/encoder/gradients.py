@@ -7,11 +7,16 @@ here, and heads add their gradients for it. `backward` then runs a single
 accumulated gradients once per pass: with mixed precision, a second pass in a step divides the
 first pass's gradients by the loss scale again. Here gradients stay scaled until
 `unscale_gradients`, called once before the optimizer step.
+
+The doc pass encodes only the non-empty docs some head learns from: `fill_skipped_docs` gives
+every doc of the batch its entry for the listeners, and `gradient_picker` takes back, from what a
+head sends, the gradients of the encoded docs alone.
 """
 
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Set
 
 import torch
+from spacy.tokens import Doc
 from spacy_transformers.data_classes import TransformerData
 from thinc.api import xp2torch
 
@@ -69,3 +74,57 @@ def backward(passes: List[PendingPass], grad_scaler) -> None:
 def unscale_gradients(torch_model: torch.nn.Module, grad_scaler) -> None:
     """Unscale the step's accumulated gradients once, before the optimizer (mixed precision)."""
     grad_scaler.unscale([p.grad for p in torch_model.parameters() if p.grad is not None])
+
+
+def fill_skipped_docs(
+    docs: List[Doc], wanted: List[int], encoded: List[TransformerData], width: int, xp
+) -> List[TransformerData]:
+    """One TransformerData per doc: the encoder's output for the docs in `wanted`, zeros for
+    the other non-empty docs, and an empty one (as spacy-transformers gives) for empty docs.
+
+    Listeners check that they get the whole batch, and heads still run their forward over every
+    doc of it; for a doc no head learns from, that forward is masked out of the loss, so zeros
+    serve as well as the encoder's output and their gradient is dropped.
+    """
+    if len(wanted) == len(docs):
+        return encoded
+    by_index = dict(zip(wanted, encoded))
+    return [
+        by_index[i]
+        if i in by_index
+        else (
+            TransformerData.zeros(len(doc), width, xp=xp) if len(doc) else TransformerData.empty()
+        )
+        for i, doc in enumerate(docs)
+    ]
+
+
+def gradient_picker(
+    doc_data: List[TransformerData], encoded: Set[int]
+) -> Callable[[List[TransformerData]], List[TransformerData]]:
+    """A function picking, from a head's gradients, those of the encoded docs, in order.
+
+    A head gives one gradient per doc that had an output (spacy-transformers' layers skip empty
+    docs) or one per doc; either way, only the encoded docs' gradients reach the encoder.
+    """
+    with_output = [i for i, data in enumerate(doc_data) if _has_output(data)]
+
+    def pick(d_trf_datas: List[TransformerData]) -> List[TransformerData]:
+        if len(d_trf_datas) == len(with_output):
+            by_doc = dict(zip(with_output, d_trf_datas))
+        elif len(d_trf_datas) == len(doc_data):
+            by_doc = dict(enumerate(d_trf_datas))
+        else:
+            raise ValueError(
+                f"A head sent {len(d_trf_datas)} gradients for a batch of {len(doc_data)} docs "
+                f"({len(with_output)} with encoder output): expected one per doc, or one per doc "
+                "with output."
+            )
+        return [by_doc[i] for i in sorted(encoded) if i in by_doc]
+
+    return pick
+
+
+def _has_output(data: TransformerData) -> bool:
+    state = data.model_output.get("last_hidden_state")
+    return state is not None and state.size > 0
