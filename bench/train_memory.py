@@ -27,7 +27,6 @@ Usage: python bench/train_memory.py [--task ner] [--steps 150] [--systems spacy,
 """
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess
@@ -80,33 +79,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 # ---- inside a child process ----------------------------------------------------------------
 
 
-class MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
 def heap_stats():
-    """(MB in use, MB free inside the heaps, MB in mmapped blocks), or None off glibc 2.33+."""
-    try:
-        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError):
-        return None
-    mallinfo2.restype = MallInfo2
-    info = mallinfo2()
-    return info.uordblks / 2**20, info.fordblks / 2**20, info.hblkhd / 2**20
+    """(MB in use, MB free inside the heaps, MB in mmapped blocks), or None off glibc."""
+    from spacy_bert_tasks.encoder import heap
+
+    usage = heap.heap_usage()
+    return None if usage is None else tuple(n / 2**20 for n in usage)
 
 
 def rss_mb() -> float:

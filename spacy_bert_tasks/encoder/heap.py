@@ -36,7 +36,7 @@ Off glibc (macOS, musl) every mode does nothing. For a process you start yoursel
 import ctypes
 import logging
 import sys
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,22 @@ def free_heap_bytes() -> int:
     return 0 if _LIBC is None else _LIBC.mallinfo2().fordblks
 
 
+def heap_usage() -> Optional[Tuple[int, int, int]]:
+    """(bytes in use, bytes free inside the heaps, bytes in mmapped blocks); None off glibc."""
+    if _LIBC is None:
+        return None
+    info = _LIBC.mallinfo2()
+    return info.uordblks, info.fordblks, info.hblkhd
+
+
+def trim() -> bool:
+    """Hand every whole free page of glibc's heaps back to the OS (malloc_trim(0)).
+
+    RETURNS (bool): Whether glibc did (False off glibc).
+    """
+    return _LIBC is not None and _LIBC.malloc_trim(0) >= 0
+
+
 def trim_if_worth_it(min_free: int = TRIM_WHEN_FREE_EXCEEDS) -> bool:
     """Give glibc's free pages back to the OS if more than `min_free` bytes are free.
 
@@ -140,8 +156,7 @@ def trim_if_worth_it(min_free: int = TRIM_WHEN_FREE_EXCEEDS) -> bool:
     """
     if _LIBC is None or free_heap_bytes() <= min_free:
         return False
-    _LIBC.malloc_trim(0)
-    return True
+    return trim()
 
 
 def before_prediction(release_heap: Union[bool, str], n_tokens: int) -> None:

@@ -12,32 +12,17 @@ moving live blocks. Run after a step, when the step's activations are freed, it 
 memory at the size of one step while keeping the fast threshold. glibc only: elsewhere a no-op.
 """
 
-import ctypes
-import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 from spacy.language import Language
 from spacy.util import registry
 
-
-def _find_malloc_trim() -> Optional[Callable[[int], int]]:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_MALLOC_TRIM = _find_malloc_trim()
+from ..encoder import heap
 
 
 def release_freed_memory() -> bool:
     """Return the free pages of malloc's heaps to the OS. RETURNS (bool): Whether glibc did."""
-    return bool(_MALLOC_TRIM is not None and _MALLOC_TRIM(0) >= 0)
+    return heap.trim()
 
 
 @registry.callbacks("spacy-bert-tasks.release_freed_memory.v1")
