@@ -6,9 +6,10 @@ Import as `from training_runs import ...` (tests/ is on sys.path, as for util.py
 
 import hashlib
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Tuple
 
 import spacy
+import srsly
 from spacy.tokens import DocBin
 from thinc.api import Config
 from util import QA_SETTINGS, cats_examples, ner_examples, qa_examples
@@ -43,3 +44,25 @@ def tree_digest(folder: Path) -> Dict[str, str]:
         for path in sorted(Path(folder).rglob("*"))
         if path.is_file()
     }
+
+
+def train_with_cli(config: Config, folder: Path, corpus: Path) -> Tuple[object, Path, List[Dict]]:
+    """`python -m spacy_bert_tasks train` of `config` on `corpus` (train and dev) in `folder`.
+
+    RETURNS: (the CliRunner result, the output folder, the records of its train_log.jsonl).
+    """
+    from typer.testing import CliRunner
+
+    from spacy_bert_tasks.cli import app
+
+    config.to_disk(folder / "config.cfg")
+    out = folder / "out"
+    paths = ["--paths.train", str(corpus), "--paths.dev", str(corpus)]
+    result = CliRunner().invoke(
+        app, ["train", str(folder / "config.cfg"), "--output", str(out)] + paths
+    )
+    log = out / "train_log.jsonl"
+    records = (
+        [srsly.json_loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    )
+    return result, out, records

@@ -4,13 +4,10 @@ from collections import Counter
 
 import pytest
 import spacy
-import srsly
 from spacy.training import Example
 from spacy.util import registry
-from training_runs import training_config, write_corpus
-from typer.testing import CliRunner
+from training_runs import train_with_cli, training_config, write_corpus
 
-from spacy_bert_tasks.cli import app
 from spacy_bert_tasks.qa.extensions import install_qa_extensions
 from spacy_bert_tasks.training.batcher import example_task
 from spacy_bert_tasks.training.exposure import EXPOSURE
@@ -104,25 +101,9 @@ def test_training_log_reports_each_tasks_exposure(tmp_path, tiny_bert):
         "shares": "equal",
         "seed": 0,
     }
-    path = tmp_path / "config.cfg"
-    config.to_disk(path)
-    out = tmp_path / "out"
-    args = [
-        "train",
-        str(path),
-        "--output",
-        str(out),
-        "--paths.train",
-        str(corpus),
-        "--paths.dev",
-        str(corpus),
-    ]
-    result = CliRunner().invoke(app, args)
+    result, _, records = train_with_cli(config, tmp_path, corpus)
     assert result.exit_code == 0, result.output
     assert "Exposure: ner" in result.output
-    records = [
-        srsly.json_loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()
-    ]
     last = records[-1]["exposure"]
     assert set(last) == {"ner", "textcat", "qa"}
     for counts in last.values():

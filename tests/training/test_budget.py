@@ -4,7 +4,7 @@ import pytest
 import srsly
 from spacy import util
 from spacy.training.batchers import minibatch_by_padded_size
-from training_runs import training_config, write_corpus
+from training_runs import train_with_cli, training_config, write_corpus
 from typer.testing import CliRunner
 
 from spacy_bert_tasks.cli import app
@@ -57,26 +57,8 @@ def test_model_best_and_model_last_carry_their_own_scores(tmp_path, tiny_bert):
     corpus = write_corpus(tmp_path / "corpus")
     config = training_config(tiny_bert, max_steps=10, eval_frequency=1)
     config["training"]["eval_frequency"] = evaluation_schedule(10).eval_frequency
-    path = tmp_path / "config.cfg"
-    config.to_disk(path)
-    out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            str(path),
-            "--output",
-            str(out),
-            "--paths.train",
-            str(corpus),
-            "--paths.dev",
-            str(corpus),
-        ],
-    )
+    result, out, records = train_with_cli(config, tmp_path, corpus)
     assert result.exit_code == 0, result.output
-    records = [
-        srsly.json_loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()
-    ]
     assert records[-1]["step"] == 10
     last = srsly.read_json(out / "model-last" / "meta.json")["performance"]
     best = srsly.read_json(out / "model-best" / "meta.json")["performance"]
