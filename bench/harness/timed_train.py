@@ -80,15 +80,17 @@ def train_timed(config: Path, output: Path, overrides: Dict[str, Any]) -> Dict[s
         evaluate = create_evaluation(*args, **kwargs)
 
         def timed():
-            seconds, start = clock.elapsed(), time.perf_counter()
+            seconds = clock.elapsed()
             with clock.paused():
+                start = time.perf_counter()
                 score, scores = evaluate()
+                spent = time.perf_counter() - start
             curve.append(
                 {
                     # spaCy's step (0-based: it evaluates after the update of step 0 too)
                     "step": len(step_seconds),
                     "train_seconds": seconds,
-                    "eval_seconds": time.perf_counter() - start,
+                    "eval_seconds": spent,
                     "scores": scores,
                 }
             )
