@@ -19,7 +19,7 @@ spacy-transformers' `mixed_precision = true` is the CUDA fp16 autocast with a gr
 the component's `inference_precision` (precision.py).
 """
 
-from typing import Any, Tuple
+from typing import Any, List, Tuple
 
 import torch
 from spacy.util import logger
@@ -83,23 +83,31 @@ class TrainPrecisionShim:
     """
 
     train_precision = "auto"  # until set_train_precision; an instance attribute then
-    _resolved_train_precision: Tuple = (None, "")  # (device, precision) once resolved
+    _resolved_train_precision: Tuple = (None, "", "")  # (device, precision, reason)
 
     def set_train_precision(self, precision: str) -> None:
         mixed = self._mixed_precision  # type: ignore[attr-defined]
         self.train_precision = check_train_precision(precision, mixed)
-        self._resolved_train_precision = (None, "")
+        self._resolved_train_precision = (None, "", "")
 
     def resolved_train_precision(self) -> str:
         """ "fp32", "bf16" or "fp16-mixed": what the training forward runs in on this device."""
+        return self._resolve()[0]
+
+    def train_precision_note(self) -> str:
+        """E.g. "bf16 (train_precision = 'auto': this CPU has AVX512-BF16)"."""
+        precision, reason = self._resolve()
+        return f"{precision} ({reason})"
+
+    def _resolve(self) -> Tuple[str, str]:
         device = self.device  # type: ignore[attr-defined]
-        resolved_for, precision = self._resolved_train_precision
+        resolved_for, precision, reason = self._resolved_train_precision
         if resolved_for != device:  # first use, or the module moved (to_gpu)
             mixed = self._mixed_precision  # type: ignore[attr-defined]
             precision, reason = resolve_train_precision(self.train_precision, device, mixed)
             logger.info(f"Training the encoder in {precision} ({reason})")
-            self._resolved_train_precision = (device, precision)
-        return precision
+            self._resolved_train_precision = (device, precision, reason)
+        return precision, reason
 
     def begin_update(self, inputs: ArgsKwargs):
         if self.resolved_train_precision() != "bf16":
@@ -119,3 +127,18 @@ class TrainPrecisionShim:
             return convert_recursive(lambda x: hasattr(x, "grad"), lambda x: x.grad, inputs)
 
         return output, backprop
+
+
+def train_precision_lines(nlp) -> List[str]:
+    """For the training console: per trained encoder component, its training precision and why.
+
+    nlp (Language): An initialized pipeline.
+    RETURNS (List[str]): One line per component whose model has a TrainPrecisionShim.
+    """
+    frozen = set(nlp.config["training"].get("frozen_components", []))
+    lines = []
+    for name, proc in nlp.pipeline:
+        shim = getattr(getattr(proc, "model", None), "shim", None)
+        if name not in frozen and isinstance(shim, TrainPrecisionShim) and shim._model is not None:
+            lines.append(f"'{name}' trains its encoder in {shim.train_precision_note()}")
+    return lines

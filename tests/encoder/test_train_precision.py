@@ -20,6 +20,7 @@ from util import (
 )
 
 from spacy_bert_tasks.encoder import train_precision as tp
+from spacy_bert_tasks.encoder.train_precision import train_precision_lines
 from spacy_bert_tasks.training.optimizer import make_head_scaled_adam_v2
 
 CPU = torch.device("cpu")
@@ -156,3 +157,11 @@ def test_setting_survives_save_load_and_copy(tiny_bert, tmp_path):
     assert loaded.config["components"]["transformer"]["model"]["train_precision"] == "bf16"
     assert encoder.model.shim.train_precision == "bf16"
     assert encoder.model.copy().shim.train_precision == "bf16"
+
+
+def test_training_console_says_which_precision(tiny_bert):
+    nlp = bf16_nlp(tiny_bert)
+    lines = train_precision_lines(nlp)
+    assert lines == ["'transformer' trains its encoder in bf16 (train_precision = 'bf16')"]
+    nlp.config["training"]["frozen_components"] = ["transformer"]
+    assert train_precision_lines(nlp) == []  # a frozen encoder does not train
