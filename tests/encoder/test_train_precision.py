@@ -6,6 +6,7 @@ import pytest
 import spacy
 import torch
 from spacy_transformers.layers.hf_shim import HFShim
+from training_runs import train_with_cli, training_config, write_corpus
 from util import (
     adam,
     assert_reaches_encoder,
@@ -165,3 +166,12 @@ def test_training_console_says_which_precision(tiny_bert):
     assert lines == ["'transformer' trains its encoder in bf16 (train_precision = 'bf16')"]
     nlp.config["training"]["frozen_components"] = ["transformer"]
     assert train_precision_lines(nlp) == []  # a frozen encoder does not train
+
+
+def test_train_command_prints_the_precision(tiny_bert, tmp_path):
+    config = training_config(tiny_bert, max_steps=2, eval_frequency=2)
+    config["components"]["transformer"]["model"]["train_precision"] = "fp32"
+    result, _, records = train_with_cli(config, tmp_path, write_corpus(tmp_path / "corpus"))
+    assert result.exit_code == 0, result.output
+    assert "'transformer' trains its encoder in fp32 (train_precision = 'fp32')" in result.output
+    assert records  # it trained
