@@ -175,3 +175,22 @@ def test_train_command_prints_the_precision(tiny_bert, tmp_path):
     assert result.exit_code == 0, result.output
     assert "'transformer' trains its encoder in fp32 (train_precision = 'fp32')" in result.output
     assert records  # it trained
+
+
+def test_a_heads_own_encoder_copy_trains_in_bf16(tiny_bert):
+    """After replace_listeners, the head's encoder backpropagates through the shim itself."""
+    nlp = bf16_nlp(tiny_bert, heads=("ner",))
+    examples = ner_examples(nlp)
+    train_steps(nlp, examples, adam(), 2)  # the head's output layer starts at zero
+    nlp.replace_listeners("transformer", "ner", ["model.tok2vec"])
+    (shim,) = [s for node in nlp.get_pipe("ner").model.walk() for s in node.shims]
+    assert shim.train_precision == "bf16"
+    seen = []
+    query = shim._model.encoder.layer[0].attention.self.query
+    query.register_forward_hook(lambda mod, inputs, output: seen.append(output.dtype))
+    before = {name: p.detach().clone() for name, p in shim._model.named_parameters()}
+    train_steps(nlp, examples, adam(), 2)
+    assert set(seen) == {torch.bfloat16}
+    moved = [n for n, p in shim._model.named_parameters() if not torch.equal(p, before[n])]
+    assert len(moved) >= 0.9 * len(before)
+    assert {p.grad.dtype for p in shim._model.parameters() if p.grad is not None} <= {torch.float32}
