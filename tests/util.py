@@ -57,7 +57,10 @@ def encoder_config(tiny_bert: str, factory: str = "bert_transformer", **model) -
             "tokenizer_config": {"use_fast": True},
         }
     else:
-        base = {"name": tiny_bert}
+        # Pinned to fp32: the default "auto" trains in bf16 on CPUs with native bf16, and many
+        # tests compare gradients and weights exactly (sums of heads, determinism, Adam.v2 vs
+        # thinc's Adam). tests/encoder/test_train_precision.py tests "auto" and "bf16".
+        base = {"name": tiny_bert, "train_precision": "fp32"}
     return {"model": {**base, **model}}
 
 

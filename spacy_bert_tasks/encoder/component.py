@@ -55,6 +55,7 @@ tokenizer_config = {{"use_fast": true}}
 transformer_config = {{}}
 mixed_precision = false
 grad_scaler_config = {{}}
+train_precision = "auto"
 
 [model.get_spans]
 @span_getters = "spacy-transformers.strided_spans.v1"
@@ -98,8 +99,9 @@ def make_bert_transformer(
     keep_trf_data (bool): Keep `doc._.trf_data` on processed docs. By default the last head that
         reads it releases it: it holds kilobytes per token and is serialised with the doc.
     inference_precision (str): "fp32", "bf16" or "int8": the precision of predictions (the doc
-        pass and QA's pair pass), on a converted copy of the weights; training stays fp32. See
-        precision.py. Can be changed on a loaded pipeline with `set_inference_precision`.
+        pass and QA's pair pass), on a converted copy of the weights; training runs in the
+        model's train_precision (train_precision.py). See precision.py. Can be changed on a
+        loaded pipeline with `set_inference_precision`.
     release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
         "trim" (default; `true`) hands freed heap pages back to the OS between prediction
         batches, without the page faults of "mmap"; "mmap" also keeps activations out of the

@@ -36,6 +36,7 @@ def build_bert_encoder(
     transformer_config: dict,
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
+    train_precision: str = "auto",
 ) -> "BertEncoderModel":
     """A BERT-family encoder over windows of each doc, for the `bert_transformer` component.
 
@@ -46,8 +47,11 @@ def build_bert_encoder(
         window with more wordpieces than the encoder accepts is cut further, never truncated.
     tokenizer_config (dict): Passed to AutoTokenizer.from_pretrained ({"use_fast": true}).
     transformer_config (dict): Passed to AutoConfig.from_pretrained.
-    mixed_precision (bool): Run the encoder under torch autocast.
+    mixed_precision (bool): spacy-transformers' CUDA fp16 autocast with a gradient scaler.
     grad_scaler_config (dict): Passed to thinc's PyTorchGradScaler.
+    train_precision (str): "auto", "fp32" or "bf16": the precision of the training forward
+        ("bf16": autocast, fp32 weights and gradients; "auto": bf16 where the device runs it
+        natively). Predictions use the component's inference_precision. See train_precision.py.
     RETURNS (BertEncoderModel): Outputs a FullTransformerBatch, as the stock model does.
     """
     return BertEncoderModel(
@@ -57,6 +61,7 @@ def build_bert_encoder(
         transformer_config=transformer_config,
         mixed_precision=mixed_precision,
         grad_scaler_config=dict(grad_scaler_config),
+        train_precision=train_precision,
     )
 
 
@@ -64,7 +69,7 @@ class BertEncoderModel(TransformerModel):
     """TransformerModel with this module's forward and init, kept by `copy`, and weights saved
     as safetensors (loading never unpickles: see serialization.py)."""
 
-    def __init__(self, name: str, get_spans: Callable, **kwargs):
+    def __init__(self, name: str, get_spans: Callable, *, train_precision="auto", **kwargs):
         super().__init__(name, get_spans, **kwargs)
         wrapper = self.layers[0]
         wrapper.shims[0] = SafeHFShim(
@@ -72,6 +77,8 @@ class BertEncoderModel(TransformerModel):
             mixed_precision=kwargs.get("mixed_precision", False),
             grad_scaler_config=dict(kwargs.get("grad_scaler_config", {})),
         )
+        wrapper.shims[0].set_train_precision(train_precision)
+        kwargs["train_precision"] = train_precision  # for copy()
         self._func = forward
         self.init = init
         self._init_kwargs = kwargs

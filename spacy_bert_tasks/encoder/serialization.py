@@ -25,6 +25,7 @@ from spacy_transformers.util import make_tempdir
 from thinc.api import get_torch_default_device
 
 from .precision import ReducedPrecisionShim
+from .train_precision import TrainPrecisionShim
 
 WEIGHTS_FORMAT = "safetensors"
 # What torch.save writes starts with a zip header (torch >= 1.6) or a pickle protocol opcode.
@@ -36,9 +37,10 @@ class WeightsFormatError(ValueError):
     """Saved encoder weights that are not safetensors, or not readable."""
 
 
-class SafeHFShim(ReducedPrecisionShim, HFShim):
-    """HFShim whose weights travel as safetensors, in `to_bytes` and `from_bytes` alike, and
-    whose `predict` runs in the component's inference precision (precision.py)."""
+class SafeHFShim(TrainPrecisionShim, ReducedPrecisionShim, HFShim):
+    """HFShim whose weights travel as safetensors, in `to_bytes` and `from_bytes` alike, whose
+    `predict` runs in the component's inference precision (precision.py) and whose training
+    forward runs in the model's train precision (train_precision.py)."""
 
     def to_bytes(self) -> bytes:
         hf_model = self._hfmodel

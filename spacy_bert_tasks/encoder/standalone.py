@@ -25,6 +25,7 @@ def _own_encoder(
     transformer_config,
     mixed_precision,
     grad_scaler_config,
+    train_precision,
     reader: Model,
 ) -> Model:
     encoder = chain(
@@ -35,6 +36,7 @@ def _own_encoder(
             transformer_config,
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
+            train_precision=train_precision,
         ),
         split_trf_batch(),
     )
@@ -54,6 +56,7 @@ def build_token_vector_encoder(
     grad_factor: float = 1.0,
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
+    train_precision: str = "auto",
 ) -> Model[List[Doc], List[Floats2d]]:
     """Token vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
     return _own_encoder(
@@ -63,6 +66,7 @@ def build_token_vector_encoder(
         transformer_config,
         mixed_precision,
         grad_scaler_config,
+        train_precision,
         trfs2arrays(pooling, grad_factor),
     )
 
@@ -76,6 +80,7 @@ def build_cls_vector_encoder(
     grad_factor: float = 1.0,
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
+    train_precision: str = "auto",
 ) -> Model[List[Doc], Floats2d]:
     """[CLS] vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
     return _own_encoder(
@@ -85,5 +90,6 @@ def build_cls_vector_encoder(
         transformer_config,
         mixed_precision,
         grad_scaler_config,
+        train_precision,
         cls_vectors(grad_factor),
     )

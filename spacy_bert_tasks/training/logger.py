@@ -21,6 +21,7 @@ from spacy.training.loggers import console_logger_v3
 from spacy.util import registry
 from wasabi import msg
 
+from ..encoder.train_precision import train_precision_lines
 from .exposure import EXPOSURE
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
@@ -56,6 +57,9 @@ def make_console_logger(
                     msg.text(f"Saving results to {output_file}", icon="info", no_print=True),
                     file=stdout,
                 )
+        if console_output:
+            for line in train_precision_lines(nlp):
+                print(msg.text(line, icon="info", no_print=True), file=stdout)
         # As v3: the losses of trainable components, scores x 100 except speed.
         trainable = [name for name, proc in nlp.pipeline if getattr(proc, "is_trainable", False)]
         weights = nlp.config["training"]["score_weights"]
