@@ -202,6 +202,7 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         "threads": args.threads,
         "quantized_engine": quantized_engine(),
         "args": cli.arguments(args),
+        "repeats": repeats,
         "budget": args.budget,
         "results": results,
         "recommendation": recommend(results, args.budget),
@@ -237,7 +238,7 @@ def render(report: Dict[str, Any]) -> None:
     details = (
         f"{report['task']} on {report['dev_docs']} docs of {report['dev']}; model {report['model']} "
         f"({report['layers']} layers); engine {report['quantized_engine']}; "
-        f"median of {report['args']['repeats']} interleaved rounds"
+        f"median of {report['repeats']} interleaved rounds"
     )
     print(cli.headline(report, details))
     print(table(report))
