@@ -4,8 +4,9 @@ import json
 import sys
 
 import int8_sweep
+import pytest
 from spacy.tokens import DocBin
-from util import adam, make_nlp, ner_examples, train_steps
+from util import ner_examples, qa_examples, trained_qa_nlp
 
 
 def rows(**scores_and_speeds):
@@ -44,21 +45,32 @@ def test_best_single_layers_combines_the_best_ffn_outputs():
     assert combos[0][0] == "int8, L1+2 FFN out fp32"
 
 
-def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys):
-    nlp = make_nlp(tiny_bert, ("ner",))
-    examples = ner_examples(nlp)
-    nlp.initialize(lambda: examples)
-    train_steps(nlp, examples, adam(), 5)
+def trained_pipeline(tiny_bert, task):
+    """A pipeline with the encoder, an NER head and a QA head, a few steps trained, and the
+    examples of `task`."""
+    nlp, examples = trained_qa_nlp(
+        tiny_bert, lambda nlp: ner_examples(nlp) + qa_examples(nlp), 5, heads=("ner",)
+    )
+    wanted = [eg for eg in examples if (eg.reference._.question is not None) == (task == "qa")]
+    return nlp, wanted
+
+
+@pytest.mark.parametrize("task", ["ner", "qa"])
+def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
+    nlp, examples = trained_pipeline(tiny_bert, task)
     nlp.to_disk(tmp_path / "model")
-    DocBin(docs=[eg.reference for eg in examples]).to_disk(tmp_path / "dev.spacy")
+    refs = [eg.reference for eg in examples]
+    DocBin(docs=refs, store_user_data=True).to_disk(tmp_path / "dev.spacy")
     out = tmp_path / "sweep.json"
-    argv = ["int8_sweep.py", "--model", str(tmp_path / "model"), "--task", "ner", "--smoke"]
+    argv = ["int8_sweep.py", "--model", str(tmp_path / "model"), "--task", task, "--smoke"]
     argv += ["--dev", str(tmp_path / "dev.spacy"), "--threads", "1", "--json", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
     int8_sweep.main()
     report = json.loads(out.read_text())
     assert set(report["results"]) == {name for name, _, _ in int8_sweep.whole_model_groups(2)}
+    assert report["dev_docs"] == min(8, len(refs))
     assert report["recommendation"] in report["results"]
     assert all(row["speed"] > 0 for row in report["results"].values())
     printed = capsys.readouterr().out
     assert "(recommended)" in printed and "| int8, FFN out fp32" in printed
+    assert ("questions/s" in printed) == (task == "qa")
