@@ -44,6 +44,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=common.positive_int, default=2, help="timed rounds")
     parser.add_argument("--budget", type=float, default=1.0, help="points of score int8 may lose")
     parser.add_argument("--top", type=int, default=3, help="combine the N best single layers")
+    parser.add_argument(
+        "--no-per-layer",
+        action="store_true",
+        help="only the whole-model groups (and --fp32-layers): a confirming run on a full dev set",
+    )
+    parser.add_argument(
+        "--fp32-layers",
+        nargs="+",
+        metavar="PATTERN",
+        help="one more row: int8 with these int8_fp32_layers patterns (e.g. a sweep's choice)",
+    )
     cli.run(parser.parse_args(), measure, render)
 
 
@@ -186,10 +197,13 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         raise SystemExit(f"error: {dev_path} has no {args.task} dev docs")
     repeats = 1 if args.smoke else args.repeats
     n_layers = encoder.model.shim._model.config.num_hidden_layers
-    settings = whole_model_groups(n_layers) + ([] if args.smoke else per_layer_groups(n_layers))
+    per_layer = not (args.smoke or args.no_per_layer)
+    settings = whole_model_groups(n_layers) + (per_layer_groups(n_layers) if per_layer else [])
+    if args.fp32_layers:
+        settings.append(("int8, given layers fp32", INT8, tuple(args.fp32_layers)))
     print(f"{len(settings)} settings, {len(dev_docs)} dev docs, {repeats} rounds", flush=True)
     results = sweep(nlp, encoder, settings, dev_docs, args.task, repeats)
-    if not args.smoke:  # the best single layers together, now that they are known
+    if per_layer:  # the best single layers together, now that they are known
         combos = best_single_layers(results, args.top)
         results.update(sweep(nlp, encoder, combos, dev_docs, args.task, repeats))
     return {

@@ -64,10 +64,15 @@ def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
     out = tmp_path / "sweep.json"
     argv = ["int8_sweep.py", "--model", str(tmp_path / "model"), "--task", task, "--smoke"]
     argv += ["--dev", str(tmp_path / "dev.spacy"), "--threads", "1", "--json", str(out)]
+    argv += ["--fp32-layers", "encoder.layer.1.output.dense"]  # one more row
     monkeypatch.setattr(sys, "argv", argv)
     int8_sweep.main()
     report = json.loads(out.read_text())
-    assert set(report["results"]) == {name for name, _, _ in int8_sweep.whole_model_groups(2)}
+    expected = {name for name, _, _ in int8_sweep.whole_model_groups(2)}
+    assert set(report["results"]) == expected | {"int8, given layers fp32"}
+    assert report["results"]["int8, given layers fp32"]["fp32_layers"] == [
+        "encoder.layer.1.output.dense"
+    ]
     assert report["dev_docs"] == min(8, len(refs))
     assert report["recommendation"] in report["results"]
     assert all(row["speed"] > 0 for row in report["results"].values())
