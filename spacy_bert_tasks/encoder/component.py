@@ -16,7 +16,7 @@ passes.
 
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import srsly
 from spacy import util
@@ -43,6 +43,7 @@ from .gradients import (
     gradient_picker,
     unscale_gradients,
 )
+from .int8_layers import check_layer_patterns, kept_fp32_layers
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
 from .serialization import WeightsFormatError
@@ -76,6 +77,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "max_batch_items": 1024,
         "keep_trf_data": False,
         "inference_precision": "fp32",
+        "int8_fp32_layers": [],
         "release_heap": "trim",
     },
 )
@@ -87,6 +89,7 @@ def make_bert_transformer(
     max_batch_items: int,
     keep_trf_data: bool,
     inference_precision: str,
+    int8_fp32_layers: List[str],
     release_heap: Union[bool, str],
 ) -> "BertTransformer":
     """The shared BERT encoder.
@@ -102,6 +105,8 @@ def make_bert_transformer(
         pass and QA's pair pass), on a converted copy of the weights; training runs in the
         model's train_precision (train_precision.py). See precision.py. Can be changed on a
         loaded pipeline with `set_inference_precision`.
+    int8_fp32_layers (List[str]): With "int8": patterns of the encoder's Linear layers kept in
+        fp32, e.g. "encoder.layer.*.output.dense" (int8_layers.py; bench/int8_sweep.py picks them).
     release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
         "trim" (default; `true`) hands freed heap pages back to the OS between prediction
         batches, without the page faults of "mmap"; "mmap" also keeps activations out of the
@@ -117,6 +122,7 @@ def make_bert_transformer(
         name=name,
         keep_trf_data=keep_trf_data,
         inference_precision=inference_precision,
+        int8_fp32_layers=int8_fp32_layers,
         release_heap=release_heap,
     )
 
@@ -137,6 +143,7 @@ class BertTransformer(Transformer):
         max_batch_items: int = 1024,
         keep_trf_data: bool = False,
         inference_precision: str = "fp32",
+        int8_fp32_layers: Sequence[str] = (),
         release_heap: Union[bool, str] = "trim",
     ):
         super().__init__(
@@ -145,6 +152,7 @@ class BertTransformer(Transformer):
         self.cfg["keep_trf_data"] = keep_trf_data
         # Not in cfg: cfg is saved with the weights and would override a load-time config.
         self.inference_precision = check_precision(inference_precision)
+        self.int8_fp32_layers = check_layer_patterns(int8_fp32_layers)
         self.release_heap = heap.check_mode(release_heap)
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
@@ -303,6 +311,7 @@ class BertTransformer(Transformer):
             "model": load_model,
         }
         util.from_disk(path, deserialize, exclude)
+        self._check_int8_fp32_layers()  # a typo in a load-time config fails at load
         return self
 
     # Training --------------------------------------------------------------------------------
@@ -386,15 +395,32 @@ class BertTransformer(Transformer):
         self._apply_inference_precision()
         return super().predict(docs)
 
-    def set_inference_precision(self, precision: str) -> None:
+    def set_inference_precision(
+        self, precision: str, int8_fp32_layers: Optional[Sequence[str]] = None
+    ) -> None:
         """Predict in "fp32", "bf16" or "int8" from now on, in this process.
 
-        To save the choice with a pipeline, set the factory setting instead (config.cfg); it
+        int8_fp32_layers (Optional[Sequence[str]]): With "int8", the Linear layers kept in fp32
+            (int8_layers.py); None keeps the current setting.
+        To save the choice with a pipeline, set the factory settings instead (config.cfg); they
         can also be chosen at load time: spacy.load(path, config={"components": {name:
-        {"inference_precision": "int8"}}}).
+        {"inference_precision": "int8", "int8_fp32_layers": [...]}}}).
         """
-        self.inference_precision = check_precision(precision)
+        check_precision(precision)
+        if int8_fp32_layers is not None:  # checked before anything changes
+            self._check_int8_fp32_layers(check_layer_patterns(int8_fp32_layers))
+            self.int8_fp32_layers = tuple(int8_fp32_layers)
+        self.inference_precision = precision
         self._apply_inference_precision()
+
+    def _check_int8_fp32_layers(self, patterns: Optional[Sequence[str]] = None) -> None:
+        patterns = self.int8_fp32_layers if patterns is None else patterns
+        module = self.model.shim._model  # None until initialized or loaded: checked then
+        if patterns and module is not None:
+            try:
+                kept_fp32_layers(module, patterns)
+            except ValueError as error:
+                raise ValueError(f"'{self.name}': {error}") from None
 
     def _apply_inference_precision(self) -> None:
         # Applied at each prediction, not once: loading may replace the shim's module, and the
@@ -407,7 +433,7 @@ class BertTransformer(Transformer):
                 f"'{self.name}': inference_precision 'int8' is torch's dynamic quantization, "
                 f"which runs on CPU only; use 'bf16' on {device}"
             )
-        set_shim_precision(shim, precision)
+        set_shim_precision(shim, precision, self.int8_fp32_layers)
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Backpropagate the heads' summed gradients into the encoder, then step its weights."""

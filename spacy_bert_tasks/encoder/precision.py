@@ -8,7 +8,8 @@ copy of the torch module converted once and cached, so that:
   bf16, fast on CPUs with AMX or AVX512-BF16 and on GPUs. Outputs are cast back to fp32 for
   the heads, which are numpy models.
 - "int8": torch's dynamic quantization of the Linear layers (per-channel int8 weights,
-  activations quantized per batch), for CPUs. Embeddings, LayerNorm and softmax stay fp32.
+  activations quantized per batch), for CPUs. Embeddings, LayerNorm and softmax stay fp32, and
+  so do the Linear layers named by `int8_fp32_layers` (int8_layers.py).
 
 The copy is rebuilt whenever the weights it came from change. thinc's optimizer step writes the
 new values into the same memory without bumping torch's version counters, so the component
@@ -18,11 +19,12 @@ which costs microseconds next to a forward pass.
 """
 
 import copy
-import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 from thinc.api import ArgsKwargs
+
+from .int8_layers import check_layer_patterns, quantize_dynamic_int8
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
@@ -35,8 +37,14 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def reduced_precision_copy(module: torch.nn.Module, precision: str) -> torch.nn.Module:
-    """An inference-only copy of `module` in `precision` ("bf16" or "int8")."""
+def reduced_precision_copy(
+    module: torch.nn.Module, precision: str, fp32_layers: Sequence[str] = ()
+) -> torch.nn.Module:
+    """An inference-only copy of `module` in `precision` ("bf16" or "int8").
+
+    fp32_layers (Sequence[str]): int8 only: patterns of the Linear layers kept in fp32
+        (int8_layers.py).
+    """
     check_precision(precision)
     if precision == "fp32":
         raise ValueError("fp32 predictions run on the module itself, not on a copy")
@@ -45,16 +53,7 @@ def reduced_precision_copy(module: torch.nn.Module, precision: str) -> torch.nn.
         param.requires_grad_(False)
     if precision == "bf16":
         return reduced.to(torch.bfloat16)
-    with warnings.catch_warnings():
-        # torch >= 2.8 marks torch.ao eager quantization deprecated in favour of torchao; it is
-        # still the only int8 path in torch itself, and this package pins the torch it tests.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        return quantize_dynamic(
-            reduced, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
-        )
+    return quantize_dynamic_int8(reduced, fp32_layers)
 
 
 def _weights_key(module: torch.nn.Module) -> Tuple:
@@ -68,11 +67,13 @@ class ReducedPrecisionPredict:
 
     shim (PyTorchShim): The encoder's shim; its `_model` is the fp32 module being trained.
     precision (str): "bf16" or "int8".
+    fp32_layers (Sequence[str]): int8 only: patterns of the Linear layers kept in fp32.
     """
 
-    def __init__(self, shim, precision: str) -> None:
+    def __init__(self, shim, precision: str, fp32_layers: Sequence[str] = ()) -> None:
         self.shim = shim
         self.precision = check_precision(precision)
+        self.fp32_layers = check_layer_patterns(fp32_layers) if precision == "int8" else ()
         self._copy: Optional[torch.nn.Module] = None
         self._key: Optional[Tuple] = None
 
@@ -83,7 +84,7 @@ class ReducedPrecisionPredict:
         """The reduced-precision copy of the shim's current weights, rebuilt if they changed."""
         key = _weights_key(self.shim._model)
         if self._copy is None or key != self._key:
-            self._copy = reduced_precision_copy(self.shim._model, self.precision)
+            self._copy = reduced_precision_copy(self.shim._model, self.precision, self.fp32_layers)
             self._key = key
         return self._copy
 
@@ -116,14 +117,19 @@ class ReducedPrecisionShim:
 
     inference_precision = "fp32"  # until set_inference_precision; an instance attribute then
 
-    def set_inference_precision(self, precision: str) -> None:
+    def set_inference_precision(self, precision: str, fp32_layers: Sequence[str] = ()) -> None:
         self.inference_precision = check_precision(precision)
-        if precision != "fp32" and precision not in self._reduced_predictors():
-            self._reduced_predictors()[precision] = ReducedPrecisionPredict(self, precision)
+        # int8 with different kept-fp32 layers is a different copy (the int8 sweep switches).
+        self._predictor_key = (precision, check_layer_patterns(fp32_layers))
+        predictors = self._reduced_predictors()
+        if precision != "fp32" and self._predictor_key not in predictors:
+            predictors[self._predictor_key] = ReducedPrecisionPredict(self, precision, fp32_layers)
 
     def reduced_predictor(self) -> Optional[ReducedPrecisionPredict]:
         """The predictor of the current precision, None for fp32."""
-        return self._reduced_predictors().get(self.inference_precision)
+        if self.inference_precision == "fp32":
+            return None
+        return self._reduced_predictors().get(self._predictor_key)
 
     def predict(self, inputs: ArgsKwargs) -> Any:
         predictor = self.reduced_predictor()
@@ -145,21 +151,22 @@ class ReducedPrecisionShim:
         for predictor in self._reduced_predictors().values():
             predictor.invalidate()
 
-    def _reduced_predictors(self) -> Dict[str, ReducedPrecisionPredict]:
+    def _reduced_predictors(self) -> Dict[Tuple, ReducedPrecisionPredict]:
         if "_reduced_precision_predictors" not in self.__dict__:
-            self._reduced_precision_predictors: Dict[str, ReducedPrecisionPredict] = {}
+            self._reduced_precision_predictors: Dict[Tuple, ReducedPrecisionPredict] = {}
         return self._reduced_precision_predictors
 
 
-def set_shim_precision(shim, precision: str) -> None:
+def set_shim_precision(shim, precision: str, fp32_layers: Sequence[str] = ()) -> None:
     """Make `shim.predict` run in `precision` ("fp32": the shim's own weights).
 
     shim: The encoder's shim; reduced precisions need a ReducedPrecisionShim (SafeHFShim, the
         shim of spacy-bert-tasks.BertEncoder.v1).
+    fp32_layers (Sequence[str]): int8 only: patterns of the Linear layers kept in fp32.
     """
     check_precision(precision)
     if isinstance(shim, ReducedPrecisionShim):
-        shim.set_inference_precision(precision)
+        shim.set_inference_precision(precision, fp32_layers if precision == "int8" else ())
     elif precision != "fp32":
         raise ValueError(
             f"inference_precision {precision!r} needs the encoder model "

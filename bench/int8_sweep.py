@@ -1,0 +1,268 @@
+"""int8 sensitivity sweep: which encoder layers to keep in fp32 so int8 loses <= 1 point.
+
+Loads a trained pipeline with only the encoder and one task's head (`--task ner`: NER on its
+dev .spacy file, ents F; `--task qa`: span QA, SQuAD F1), then scores and times, in one run,
+fp32, full int8 and int8 with each candidate group of Linear layers kept in fp32
+(`int8_fp32_layers`): each layer's FFN output projection, each layer's FFN input projection,
+all of either, all attention output projections, the first / last layer, and the layers whose
+FFN output helped most on their own, together. Each setting's score and speed come from the
+same `nlp.evaluate` pass (spaCy times the pipeline alone: its "speed"); the passes of all
+settings are interleaved round by round (`--repeats`), and the median speed is reported.
+The recommendation is the fastest setting within `--budget` points of fp32.
+
+    python bench/int8_sweep.py --model training/model-best --task ner \
+        [--dev DEV.spacy] [--max-dev-docs 1000] [--repeats 2] [--json out.json]
+
+By default the dev file is the fixed split of bench/harness/corpus.py (CoNLL-2003 valid for
+ner, SQuAD articles 26-31 for qa).
+"""
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+from harness import cli, common, corpus
+
+HEADS = {"ner": "bert_ner", "qa": "bert_qa"}  # the head factory each task keeps
+SCORE_KEYS = {"ner": "ents_f", "qa": "qa_f1"}
+UNITS = {"ner": "words/s", "qa": "questions/s"}
+FP32 = "fp32"
+INT8 = "int8"
+
+# A candidate: (its name in the table, inference_precision, int8_fp32_layers).
+Setting = Tuple[str, str, Tuple[str, ...]]
+
+
+def main() -> None:
+    parser = cli.benchmark_parser(__doc__, smoke="8 dev docs, 1 round, whole-model groups only")
+    parser.add_argument("--model", type=Path, required=True, help="a trained pipeline")
+    parser.add_argument("--task", choices=sorted(HEADS), required=True)
+    parser.add_argument("--dev", type=Path, help="the task's dev .spacy file (default: the split)")
+    parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="the splits' folder")
+    parser.add_argument("--max-dev-docs", type=common.positive_int, help="the first N dev docs")
+    parser.add_argument("--repeats", type=common.positive_int, default=2, help="timed rounds")
+    parser.add_argument("--budget", type=float, default=1.0, help="points of score int8 may lose")
+    parser.add_argument("--top", type=int, default=3, help="combine the N best single layers")
+    parser.add_argument(
+        "--no-per-layer",
+        action="store_true",
+        help="only the whole-model groups (and --fp32-layers): a confirming run on a full dev set",
+    )
+    parser.add_argument(
+        "--fp32-layers",
+        nargs="+",
+        metavar="PATTERN",
+        help="one more row: int8 with these int8_fp32_layers patterns (e.g. a sweep's choice)",
+    )
+    cli.run(parser.parse_args(), measure, render)
+
+
+def whole_model_groups(n_layers: int) -> List[Setting]:
+    """fp32, full int8, and int8 with groups spanning the model kept fp32."""
+    last = n_layers - 1
+    return [
+        (FP32, FP32, ()),
+        (INT8, INT8, ()),
+        ("int8, FFN out fp32", INT8, ("encoder.layer.*.output.dense",)),
+        ("int8, FFN in fp32", INT8, ("encoder.layer.*.intermediate.dense",)),
+        ("int8, attention out fp32", INT8, ("encoder.layer.*.attention.output.dense",)),
+        ("int8, layer 0 fp32", INT8, ("encoder.layer.0",)),
+        (f"int8, layer {last} fp32", INT8, (f"encoder.layer.{last}",)),
+        (f"int8, layers 0+{last} fp32", INT8, ("encoder.layer.0", f"encoder.layer.{last}")),
+    ]
+
+
+def per_layer_groups(n_layers: int) -> List[Setting]:
+    """int8 with one layer's FFN output, or FFN input, projection kept fp32."""
+    settings = []
+    for i in range(n_layers):
+        settings.append((f"int8, L{i} FFN out fp32", INT8, (f"encoder.layer.{i}.output.dense",)))
+    for i in range(n_layers):
+        settings.append(
+            (f"int8, L{i} FFN in fp32", INT8, (f"encoder.layer.{i}.intermediate.dense",))
+        )
+    return settings
+
+
+def best_single_layers(results: Dict[str, Dict[str, Any]], top: int) -> List[Setting]:
+    """int8 with the FFN outputs of the `top` best single-layer rows kept fp32 together (2..top).
+
+    results: name -> {"score", "fp32_layers"} of the rows measured so far.
+    """
+    singles = [
+        (row["score"], row["fp32_layers"][0])
+        for name, row in results.items()
+        if " FFN out fp32" in name and name.startswith("int8, L")
+    ]
+    ranked = [layer for _, layer in sorted(singles, key=lambda pair: -pair[0])]
+    combos = []
+    for k in range(2, min(top, len(ranked)) + 1):
+        layers = tuple(sorted(ranked[:k]))
+        names = "+".join(layer.split(".")[2] for layer in layers)
+        combos.append((f"int8, L{names} FFN out fp32", INT8, layers))
+    return combos
+
+
+def recommend(rows: Dict[str, Dict[str, float]], budget: float) -> str:
+    """The fastest row whose score is within `budget` points of the fp32 row (fp32 if none).
+
+    rows: name -> {"score": points, "speed": items/s}; must hold FP32.
+    """
+    floor = rows[FP32]["score"] - budget
+    within = [name for name, row in rows.items() if row["score"] >= floor - 1e-9]
+    return max(within, key=lambda name: rows[name]["speed"])
+
+
+def load_task_pipeline(model: Path, task: str):
+    """The pipeline at `model` with only its encoder(s) and the task's head."""
+    import spacy
+    from spacy import util
+
+    config = util.load_config(model / "config.cfg")
+    wanted = {"bert_transformer", HEADS[task]}
+    factories = {
+        name: config["components"][name].get("factory") for name in config["nlp"]["pipeline"]
+    }
+    if HEADS[task] not in factories.values():
+        raise SystemExit(f"error: {model} has no {HEADS[task]} component (it has {factories})")
+    exclude = [name for name, factory in factories.items() if factory not in wanted]
+    nlp = spacy.load(model, exclude=exclude)
+    encoders = [c for _, c in nlp.pipeline if hasattr(c, "set_inference_precision")]
+    if len(encoders) != 1:
+        raise SystemExit(f"error: expected one bert_transformer in {model}, found {len(encoders)}")
+    return nlp, encoders[0]
+
+
+def make_examples(nlp, dev_docs: Sequence, task: str) -> List:
+    """Fresh dev examples (evaluate writes into the predicted docs, so each pass needs new ones)."""
+    from spacy.training import Example
+
+    from spacy_bert_tasks.qa.corpus import qa_example
+
+    if task == "qa":
+        return [qa_example(nlp, doc) for doc in dev_docs]
+    return [Example(nlp.make_doc(doc.text), doc) for doc in dev_docs]
+
+
+def run_setting(nlp, encoder, setting: Setting, dev_docs, task: str) -> Dict[str, float]:
+    """One scored, timed pass of `setting`; the converted copy is built and warmed up first."""
+    from spacy_bert_tasks.encoder.precision import invalidate_reduced_copies
+
+    _, precision, layers = setting
+    encoder.set_inference_precision(precision, layers)
+    nlp.evaluate(make_examples(nlp, dev_docs[:8], task))  # convert, warm up: not timed
+    examples = make_examples(nlp, dev_docs, task)
+    scores = nlp.evaluate(examples)
+    invalidate_reduced_copies(encoder.model.shim)  # free the copy: one in memory at a time
+    n_words = sum(len(eg.predicted) for eg in examples)
+    seconds = n_words / scores["speed"]
+    items = len(examples) if task == "qa" else n_words
+    return {"score": 100 * (scores[SCORE_KEYS[task]] or 0.0), "speed": items / seconds}
+
+
+def sweep(nlp, encoder, settings: List[Setting], dev_docs, task: str, repeats: int) -> Dict:
+    """Every setting scored, and timed in `repeats` interleaved rounds (median speed)."""
+    runs: Dict[str, List[Dict[str, float]]] = {name: [] for name, _, _ in settings}
+    for round_ in range(repeats):
+        for setting in settings:
+            runs[setting[0]].append(run_setting(nlp, encoder, setting, dev_docs, task))
+            if round_ == 0:
+                row = runs[setting[0]][0]
+                print(f"  {setting[0]}: {row['score']:.2f}, {row['speed']:,.1f}", flush=True)
+    results = {}
+    for name, precision, layers in settings:
+        scores = {run["score"] for run in runs[name]}
+        if max(scores) - min(scores) > 1e-6:  # int8 kernels are deterministic on one machine
+            print(f"warning: {name}: the score varied between rounds: {sorted(scores)}")
+        results[name] = {
+            "precision": precision,
+            "fp32_layers": list(layers),
+            "score": statistics.median(run["score"] for run in runs[name]),
+            "speed": statistics.median(run["speed"] for run in runs[name]),
+            "speeds": [run["speed"] for run in runs[name]],
+        }
+    return results
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    """Sweep the candidate settings; RETURNS (Dict[str, Any]): the report."""
+    nlp, encoder = load_task_pipeline(args.model, args.task)
+    dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
+    limit = 8 if args.smoke else args.max_dev_docs
+    dev_docs = corpus.read_docs(dev_path, limit, nlp.vocab)
+    if args.task == "qa":
+        dev_docs = [doc for doc in dev_docs if doc._.question is not None]
+    if not dev_docs:
+        raise SystemExit(f"error: {dev_path} has no {args.task} dev docs")
+    repeats = 1 if args.smoke else args.repeats
+    n_layers = encoder.model.shim._model.config.num_hidden_layers
+    per_layer = not (args.smoke or args.no_per_layer)
+    settings = whole_model_groups(n_layers) + (per_layer_groups(n_layers) if per_layer else [])
+    if args.fp32_layers:
+        settings.append(("int8, given layers fp32", INT8, tuple(args.fp32_layers)))
+    print(f"{len(settings)} settings, {len(dev_docs)} dev docs, {repeats} rounds", flush=True)
+    results = sweep(nlp, encoder, settings, dev_docs, args.task, repeats)
+    if per_layer:  # the best single layers together, now that they are known
+        combos = best_single_layers(results, args.top)
+        results.update(sweep(nlp, encoder, combos, dev_docs, args.task, repeats))
+    return {
+        "task": args.task,
+        "model": str(args.model),
+        "dev": str(dev_path),
+        "dev_docs": len(dev_docs),
+        "layers": n_layers,
+        "versions": common.versions(),
+        "threads": args.threads,
+        "quantized_engine": quantized_engine(),
+        "args": cli.arguments(args),
+        "repeats": repeats,
+        "budget": args.budget,
+        "results": results,
+        "recommendation": recommend(results, args.budget),
+    }
+
+
+def quantized_engine() -> str:
+    import torch
+
+    return torch.backends.quantized.engine
+
+
+def table(report: Dict[str, Any]) -> str:
+    """The rows side by side with fp32: score, loss, speed, speed-up."""
+    rows = report["results"]
+    base = rows[FP32]
+    cells = [
+        [
+            name + (" (recommended)" if name == report["recommendation"] else ""),
+            f"{row['score']:.2f}",
+            f"{row['score'] - base['score']:+.2f}",
+            f"{row['speed']:,.1f}",
+            f"{row['speed'] / base['speed']:.2f}x",
+        ]
+        for name, row in rows.items()
+    ]
+    score = SCORE_KEYS[report["task"]]
+    headers = ["setting", score, "vs fp32", UNITS[report["task"]], "vs fp32"]
+    return common.markdown_table(headers, cells)
+
+
+def render(report: Dict[str, Any]) -> None:
+    details = (
+        f"{report['task']} on {report['dev_docs']} docs of {report['dev']}; model {report['model']} "
+        f"({report['layers']} layers); engine {report['quantized_engine']}; "
+        f"median of {report['repeats']} interleaved rounds"
+    )
+    print(cli.headline(report, details))
+    print(table(report))
+    chosen = report["results"][report["recommendation"]]
+    print(
+        f"\nrecommended (fastest within {report['budget']} point of fp32): "
+        f'{report["recommendation"]}: inference_precision = "{chosen["precision"]}", '
+        f"int8_fp32_layers = {chosen['fp32_layers']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

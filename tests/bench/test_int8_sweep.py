@@ -1,0 +1,81 @@
+"""bench/int8_sweep.py: its choice of setting, its candidate groups, and a smoke run."""
+
+import json
+import sys
+
+import int8_sweep
+import pytest
+from spacy.tokens import DocBin
+from util import ner_examples, qa_examples, trained_qa_nlp
+
+
+def rows(**scores_and_speeds):
+    return {name: {"score": s, "speed": v} for name, (s, v) in scores_and_speeds.items()}
+
+
+def test_recommend_picks_the_fastest_within_the_budget():
+    found = rows(fp32=(90.0, 100.0), int8=(88.5, 200.0), a=(89.0, 180.0), b=(89.5, 150.0))
+    assert int8_sweep.recommend(found, 1.0) == "a"  # int8 is faster but loses 1.5
+    assert int8_sweep.recommend(found, 2.0) == "int8"
+    assert int8_sweep.recommend(found, 0.4) == "fp32"  # nothing else within 0.4 point
+    # exactly at the budget counts; a setting scoring above fp32 is fine too
+    assert int8_sweep.recommend(rows(fp32=(90.0, 100.0), c=(89.0, 120.0)), 1.0) == "c"
+    assert int8_sweep.recommend(rows(fp32=(90.0, 100.0), d=(91.0, 90.0)), 1.0) == "fp32"
+
+
+def test_best_single_layers_combines_the_best_ffn_outputs():
+    results = {
+        name: {"score": score, "fp32_layers": layers}
+        for name, _, layers, score in [
+            (*int8_sweep.per_layer_groups(3)[0], 80.0),
+            (*int8_sweep.per_layer_groups(3)[1], 85.0),
+            (*int8_sweep.per_layer_groups(3)[2], 82.0),
+            (*int8_sweep.per_layer_groups(3)[3], 99.0),  # an FFN input row: not a candidate
+        ]
+    }
+    combos = int8_sweep.best_single_layers(results, 3)
+    assert [layers for _, _, layers in combos] == [
+        ("encoder.layer.1.output.dense", "encoder.layer.2.output.dense"),
+        (
+            "encoder.layer.0.output.dense",
+            "encoder.layer.1.output.dense",
+            "encoder.layer.2.output.dense",
+        ),
+    ]
+    assert combos[0][0] == "int8, L1+2 FFN out fp32"
+
+
+def trained_pipeline(tiny_bert, task):
+    """A pipeline with the encoder, an NER head and a QA head, a few steps trained, and the
+    examples of `task`."""
+    nlp, examples = trained_qa_nlp(
+        tiny_bert, lambda nlp: ner_examples(nlp) + qa_examples(nlp), 5, heads=("ner",)
+    )
+    wanted = [eg for eg in examples if (eg.reference._.question is not None) == (task == "qa")]
+    return nlp, wanted
+
+
+@pytest.mark.parametrize("task", ["ner", "qa"])
+def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
+    nlp, examples = trained_pipeline(tiny_bert, task)
+    nlp.to_disk(tmp_path / "model")
+    refs = [eg.reference for eg in examples]
+    DocBin(docs=refs, store_user_data=True).to_disk(tmp_path / "dev.spacy")
+    out = tmp_path / "sweep.json"
+    argv = ["int8_sweep.py", "--model", str(tmp_path / "model"), "--task", task, "--smoke"]
+    argv += ["--dev", str(tmp_path / "dev.spacy"), "--threads", "1", "--json", str(out)]
+    argv += ["--fp32-layers", "encoder.layer.1.output.dense"]  # one more row
+    monkeypatch.setattr(sys, "argv", argv)
+    int8_sweep.main()
+    report = json.loads(out.read_text())
+    expected = {name for name, _, _ in int8_sweep.whole_model_groups(2)}
+    assert set(report["results"]) == expected | {"int8, given layers fp32"}
+    assert report["results"]["int8, given layers fp32"]["fp32_layers"] == [
+        "encoder.layer.1.output.dense"
+    ]
+    assert report["dev_docs"] == min(8, len(refs))
+    assert report["recommendation"] in report["results"]
+    assert all(row["speed"] > 0 for row in report["results"].values())
+    printed = capsys.readouterr().out
+    assert "(recommended)" in printed and "| int8, FFN out fp32" in printed
+    assert ("questions/s" in printed) == (task == "qa")
