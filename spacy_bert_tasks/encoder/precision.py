@@ -119,11 +119,13 @@ class ReducedPrecisionShim:
 
     def set_inference_precision(self, precision: str, fp32_layers: Sequence[str] = ()) -> None:
         self.inference_precision = check_precision(precision)
-        # int8 with different kept-fp32 layers is a different copy (the int8 sweep switches).
-        self._predictor_key = (precision, check_layer_patterns(fp32_layers))
+        # int8 with different kept-fp32 layers is a different copy (the int8 sweep switches);
+        # the patterns mean nothing to bf16, whose one copy serves them all.
+        patterns = check_layer_patterns(fp32_layers) if precision == "int8" else ()
+        self._predictor_key = (precision, patterns)
         predictors = self._reduced_predictors()
         if precision != "fp32" and self._predictor_key not in predictors:
-            predictors[self._predictor_key] = ReducedPrecisionPredict(self, precision, fp32_layers)
+            predictors[self._predictor_key] = ReducedPrecisionPredict(self, precision, patterns)
 
     def reduced_predictor(self) -> Optional[ReducedPrecisionPredict]:
         """The predictor of the current precision, None for fp32."""
