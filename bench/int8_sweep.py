@@ -8,7 +8,8 @@ all of either, all attention output projections, the first / last layer, and the
 FFN output helped most on their own, together. Each setting's score and speed come from the
 same `nlp.evaluate` pass (spaCy times the pipeline alone: its "speed"); the passes of all
 settings are interleaved round by round (`--repeats`), and the median speed is reported.
-The recommendation is the fastest setting within `--budget` points of fp32.
+The recommendation is the fastest setting within `--budget` points of fp32; of settings
+within 5% of its speed (timing noise), the one that keeps the fewest layers in fp32.
 
     python bench/int8_sweep.py --model training/model-best --task ner \
         [--dev DEV.spacy] [--max-dev-docs 1000] [--repeats 2] [--json out.json]
@@ -32,6 +33,9 @@ INT8 = "int8"
 
 # A candidate: (its name in the table, inference_precision, int8_fp32_layers).
 Setting = Tuple[str, str, Tuple[str, ...]]
+# Speeds within this share of the fastest count as tied (one quiet pass of the same setting
+# varies by a few percent on 2 cores).
+TIE = 0.05
 
 
 def main() -> None:
@@ -104,14 +108,23 @@ def best_single_layers(results: Dict[str, Dict[str, Any]], top: int) -> List[Set
     return combos
 
 
-def recommend(rows: Dict[str, Dict[str, float]], budget: float) -> str:
-    """The fastest row whose score is within `budget` points of the fp32 row (fp32 if none).
+def recommend(rows: Dict[str, Dict[str, Any]], budget: float, tie: float = TIE) -> str:
+    """The setting to pick: within `budget` points of fp32, as fast as the fastest such row
+    (within `tie`, a share of its speed), and of those the one keeping the fewest layers fp32.
 
-    rows: name -> {"score": points, "speed": items/s}; must hold FP32.
+    Rows whose speeds differ by less than the timing noise are tied: picking the fastest of
+    them would follow noise, and fewer fp32 layers is the simpler, smaller setting.
+    rows: name -> {"score": points, "speed": items/s, "fp32_layers": names (default none)};
+        must hold FP32.
+    tie (float): Speeds at least (1 - tie) x the fastest row's count as equal.
     """
     floor = rows[FP32]["score"] - budget
     within = [name for name, row in rows.items() if row["score"] >= floor - 1e-9]
-    return max(within, key=lambda name: rows[name]["speed"])
+    fastest = max(rows[name]["speed"] for name in within)
+    tied = [name for name in within if rows[name]["speed"] >= (1 - tie) * fastest]
+    return min(
+        tied, key=lambda name: (len(rows[name].get("fp32_layers", ())), -rows[name]["speed"])
+    )
 
 
 def load_task_pipeline(model: Path, task: str):
@@ -258,7 +271,8 @@ def render(report: Dict[str, Any]) -> None:
     print(table(report))
     chosen = report["results"][report["recommendation"]]
     print(
-        f"\nrecommended (fastest within {report['budget']} point of fp32): "
+        f"\nrecommended (within {report['budget']} point of fp32; the fastest, or among rows "
+        f"within {TIE:.0%} of its speed the fewest fp32 layers): "
         f'{report["recommendation"]}: inference_precision = "{chosen["precision"]}", '
         f"int8_fp32_layers = {chosen['fp32_layers']}"
     )

@@ -23,6 +23,21 @@ def test_recommend_picks_the_fastest_within_the_budget():
     assert int8_sweep.recommend(rows(fp32=(90.0, 100.0), d=(91.0, 90.0)), 1.0) == "fp32"
 
 
+def test_recommend_prefers_fewer_fp32_layers_among_tied_speeds():
+    found = {
+        "fp32": {"score": 90.0, "speed": 100.0, "fp32_layers": []},
+        "int8": {"score": 89.5, "speed": 200.0, "fp32_layers": []},
+        "one": {"score": 89.6, "speed": 204.0, "fp32_layers": ["encoder.layer.0"]},
+        "two": {"score": 89.7, "speed": 230.0, "fp32_layers": ["a", "b"]},
+    }
+    # "two" is clearly fastest (>5% over the rest): speed wins
+    assert int8_sweep.recommend(found, 1.0) == "two"
+    # within 5% of each other, "int8" and "one" tie: fewer fp32 layers wins over +2% speed
+    del found["two"]
+    assert int8_sweep.recommend(found, 1.0) == "int8"
+    assert int8_sweep.recommend(found, 1.0, tie=0.0) == "one"
+
+
 def test_best_single_layers_combines_the_best_ffn_outputs():
     results = {
         name: {"score": score, "fp32_layers": layers}
