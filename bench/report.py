@@ -5,6 +5,7 @@
     python bench/report.py --smoke         # everything tiny (minutes): checks the whole chain
     python bench/report.py --reuse --only pipe_speed,flops   # rerun some steps, reuse the rest
     python bench/report.py --render-only   # rewrite the page from the results there are
+    python bench/report.py --corpus-only   # build the benchmark corpus alone (page untouched)
 
 Each step is one script of bench/ run as a subprocess with --json; its output goes to
 RESULTS/logs/STEP.log and its numbers to RESULTS/STEP.json (cache.py says when they are reused).
@@ -45,6 +46,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="reuse results of the same commands")
     parser.add_argument("--only", help="comma-separated steps to run (others: reused or left out)")
     parser.add_argument("--render-only", action="store_true", help="run nothing, write the page")
+    parser.add_argument(
+        "--corpus-only",
+        action="store_true",
+        help="build the benchmark corpus (--corpus) if it is not complete, then stop: the page "
+        "is not rewritten",
+    )
     parser.add_argument("--results", type=Path, help="default bench/results/{full,smoke}")
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS)
     parser.add_argument("--out", type=Path, help="default docs/benchmarks.md (smoke: in RESULTS)")
@@ -241,6 +248,9 @@ def main() -> None:
     unknown = (args.only or set()) - {s.name for s in steps} - {"corpus"}
     if unknown:
         raise SystemExit(f"error: unknown steps {sorted(unknown)}; see --list")
+    if args.corpus_only:  # other benchmarks read the corpus; docs/benchmarks.md stays as it is
+        make_corpus(args)
+        return
     common.pin_threads(args.threads)  # for the machine description; each step pins its own
     if not args.render_only:
         make_corpus(args)

@@ -60,7 +60,7 @@ def read_docs(path: Path, limit: Optional[int] = None, vocab=None) -> List:
     if not path.is_file():
         raise SystemExit(
             f"error: expected a .spacy file at {path}; make the corpus with "
-            "`python bench/report.py --only corpus` (or pass the path)"
+            "`python bench/report.py --corpus-only` (or pass the path)"
         )
     install_qa_extensions()
     docs = []

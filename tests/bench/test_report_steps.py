@@ -62,3 +62,15 @@ def test_qa_speed_reads_the_trained_qa_model():
     qa_speed, spacy_qa = steps["qa_speed"].command, steps["spacy_qa"].command
     model = qa_speed[qa_speed.index("--model") + 1]
     assert model.startswith(spacy_qa[spacy_qa.index("--output") + 1] + "/")
+
+
+def test_corpus_only_builds_the_corpus_and_leaves_the_page_alone(tmp_path, monkeypatch):
+    built, page = [], tmp_path / "benchmarks.md"
+    page.write_text("hand-edited\n", encoding="utf8")
+    monkeypatch.setattr(report, "make_corpus", lambda args: built.append(args.corpus))
+    monkeypatch.setattr(report, "run_steps", lambda *a: (_ for _ in ()).throw(AssertionError))
+    argv = ["report.py", "--corpus-only", "--corpus", str(tmp_path / "corpus"), "--out", str(page)]
+    monkeypatch.setattr("sys.argv", argv)
+    report.main()
+    assert built == [tmp_path / "corpus"]
+    assert page.read_text(encoding="utf8") == "hand-edited\n"
