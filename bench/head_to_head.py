@@ -11,8 +11,10 @@ For each seed:
 2. Ours: `init-config --tasks TASK` (the package's defaults) and `spacy train` in this process
    (harness/timed_train.py). A short calibration run (--calibration-steps, same config and
    overrides) measures our first step and seconds per step; max_steps is then the most that fit
-   B, with init-config's evaluation spacing for it (harness/wallclock.py). `--override KEY VALUE`
-   passes config overrides (recipe variants) to both runs.
+   B, with init-config's evaluation spacing for it (harness/wallclock.py). Training also stops
+   once B is spent (after that step), so a calibration that under-estimates our step time
+   cannot give us more time than HF; "our steps" then reads "N of max_steps".
+   `--override KEY VALUE` passes config overrides (recipe variants) to both runs.
 3. model-last is scored on the whole dev file with the pipeline's scorers
    (spacy_finetune.score).
 
@@ -61,7 +63,7 @@ def parse_args() -> argparse.Namespace:
         "--hf-json", help="the HF run's JSON, read if there, else written ({task}, {seed})"
     )
     parser.add_argument("--hf-eval-points", type=common.positive_int, default=4)
-    parser.add_argument("--calibration-steps", type=common.positive_int, default=20)
+    parser.add_argument("--calibration-steps", type=common.positive_int, default=50)
     parser.add_argument(
         "--override",
         nargs=2,
@@ -140,11 +142,21 @@ def run_ours(args, seed: int, budget: float) -> Dict[str, Any]:
         f"max_steps {schedule.max_steps}, evaluated every {schedule.eval_frequency}",
         flush=True,
     )
-    timed = train_timed(config, out / "training", {**overrides, "paths.dev": str(paths["dev"])})
+    # The budget also stops training outright (after the step that spends it): a calibration
+    # that under-estimates our step time must not buy us more training time than HF had.
+    timed = train_timed(
+        config, out / "training", {**overrides, "paths.dev": str(paths["dev"])}, stop_after=budget
+    )
+    steps_run = len(timed["step_seconds"]) - 1  # spaCy's steps count from 0
+    if steps_run < schedule.max_steps:
+        print(
+            f"the budget stopped training at step {steps_run} of {schedule.max_steps}", flush=True
+        )
     scores = spacy_finetune.score(out / "training" / "model-last", finetune_args)[args.task]
     return {
         "calibration": {"first_step_seconds": first, "seconds_per_step": per_step},
         "max_steps": schedule.max_steps,
+        "steps_run": steps_run,
         "eval_frequency": schedule.eval_frequency,
         "overrides": args.override,
         **timed,
@@ -181,6 +193,7 @@ def compare(task: str, hf: Dict[str, Any], ours: Dict[str, Any]) -> Dict[str, An
         "hf_to_reach": wallclock.time_to_reach(hf_curve, key, target),
         "ours_to_reach": wallclock.time_to_reach(ours["curve"], key, target),
         "ours_steps": ours["max_steps"],
+        "ours_steps_run": ours.get("steps_run", ours["max_steps"]),
     }
 
 
@@ -207,13 +220,17 @@ def render(report: Dict[str, Any]) -> None:
     def seconds(value):
         return "never" if value is None else f"{value:,.0f}"
 
+    def steps(row):
+        run, planned = row.get("ours_steps_run", row["ours_steps"]), row["ours_steps"]
+        return str(planned) if run >= planned else f"{run} of {planned}"
+
     rows = []
     for seed, run in report["runs"].items():
         row = run["row"]
         rows.append(
             [str(seed), f"{row['hf']:.2f}", seconds(row["hf_seconds"]), f"{row['ours']:.2f}"]
             + [seconds(row["ours_seconds"]), f"{row['diff']:+.2f}"]
-            + [seconds(row["hf_to_reach"]), seconds(row["ours_to_reach"]), str(row["ours_steps"])]
+            + [seconds(row["hf_to_reach"]), seconds(row["ours_to_reach"]), steps(row)]
         )
     print(cli.headline(report, f"{report['task']}, {report['key']} on the held-out dev file"))
     header = [

@@ -17,7 +17,7 @@ OUTPUT/train_log.jsonl, as `python -m spacy_bert_tasks train` does.
 import contextlib
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 
 class TrainingClock:
@@ -48,10 +48,29 @@ class TrainingClock:
                 self.paused_seconds += time.perf_counter() - start
 
 
-def train_timed(config: Path, output: Path, overrides: Dict[str, Any]) -> Dict[str, Any]:
+def within_budget(
+    steps: Iterable[Any], clock: TrainingClock, stop_after: Optional[float]
+) -> Iterator[Any]:
+    """The items of spaCy's training steps until `clock` has counted `stop_after` seconds.
+
+    Checked after each step (and after whatever the consumer did with it: evaluation and saving
+    are paused time), so a run overshoots by less than one step. None: every step.
+    """
+    for item in steps:
+        yield item
+        if stop_after is not None and clock.elapsed() >= stop_after:
+            return
+
+
+def train_timed(
+    config: Path, output: Path, overrides: Dict[str, Any], stop_after: Optional[float] = None
+) -> Dict[str, Any]:
     """Train the pipeline of `config` into `output`, timing the training alone.
 
     overrides (Dict[str, Any]): Config overrides, as `spacy train`'s (e.g. {"paths.train": ...}).
+    stop_after (Optional[float]): A training-time budget in seconds: once spent, training stops
+        after the current step and spaCy saves model-last as at a normal end (its meta.json then
+        holds the last evaluation's scores, not the stopped step's). None: train to max_steps.
     RETURNS (Dict[str, Any]): "train_seconds" (training without evaluations and saves),
         "step_seconds" (training seconds after each step), "curve" (per evaluation: "step",
         "train_seconds" before it, "eval_seconds", "scores" on the dev corpus, 0-1 scale) and
@@ -72,7 +91,7 @@ def train_timed(config: Path, output: Path, overrides: Dict[str, Any]) -> Dict[s
 
     def timed_steps(*args, **kwargs):
         clock.start()
-        for item in train_steps(*args, **kwargs):
+        for item in within_budget(train_steps(*args, **kwargs), clock, stop_after):
             step_seconds.append(clock.elapsed())
             yield item
 

@@ -53,3 +53,30 @@ def test_score_within_is_the_last_point_inside_the_time():
     assert wallclock.score_within(CURVE, "f", 35.0) == 0.78
     assert wallclock.score_within(CURVE, "f", 40.0) == 0.85
     assert wallclock.score_within(CURVE, "f", 5.0) is None
+
+
+class FakeClock:
+    """A training clock that advances by one second per step taken."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def elapsed(self):
+        return self.seconds
+
+
+def test_within_budget_stops_after_the_step_that_spends_the_budget():
+    from harness.timed_train import within_budget
+
+    clock = FakeClock()
+
+    def steps(n):
+        for i in range(n):
+            clock.seconds += 1.0
+            yield i
+
+    assert list(within_budget(steps(10), clock, 3.5)) == [0, 1, 2, 3]  # 4 s >= 3.5 s
+    clock.seconds = 0.0
+    assert list(within_budget(steps(3), clock, 100.0)) == [0, 1, 2]  # the budget never bites
+    clock.seconds = 0.0
+    assert list(within_budget(steps(5), clock, None)) == [0, 1, 2, 3, 4]
