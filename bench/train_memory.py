@@ -31,10 +31,13 @@ heaps), which tells live memory from freed memory the heaps keep, and what the s
 its wall time (CPU seconds in user and kernel mode, page faults, involuntary context switches:
 time the cores were taken by another process, Python's garbage collection), so that the slowest
 steps can be told apart. words/s: whitespace words of the batches' texts per second of the
-steps after the first --warmup-steps (evaluation excluded).
+steps after the first --warmup-steps (evaluation excluded); "disturbed steps" counts steps with
+500 or more involuntary switches, whose time says more about the machine than the system.
+Memory after the first evaluation: the median RSS of each stretch between two evaluations.
 
 Usage: python bench/train_memory.py [--task ner] [--steps 150] [--systems spacy,spacy-thinc,hf]
        [--json OUT.json] [--plot OUT.png]
+       python bench/train_memory.py --from-json OUT.json [--plot OUT.png]   # report it again
        python bench/train_memory.py --smoke
 """
 
@@ -80,6 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sample-seconds", type=float, default=0.25)
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="see corpus.py")
     parser.add_argument("--plot", type=Path, help="draw resident memory by step here (.png)")
+    parser.add_argument("--from-json", type=Path, help="report and plot a saved --json again")
     parser.add_argument("--child", type=known_system, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -304,25 +308,35 @@ def child(args) -> Dict[str, Any]:
 
 
 SLOW = 3.0  # a step this many times the median is "slow"
+# Involuntary context switches in one step from which another process clearly had the cores
+# (a quiet step has tens to a couple of hundred: the sampler thread, the OpenMP team).
+DISTURBED = 500
 
 
 def summary(found: Dict[str, Any], eval_every: int) -> Dict[str, Any]:
-    """RSS (and heap in use) after the first evaluation, the most after it, at the end."""
-    steps = found["steps"]
-    after_eval = [s for s in steps if s["step"] >= eval_every] or steps[-1:]
-    first, end = after_eval[0], steps[-1]
-    # The sampler's peak after the first evaluation: within steps, not only between them.
-    sampled = [rss for _, step, rss in found["samples"] if step >= eval_every]
+    """Resident memory after the first evaluation, and what the steps cost.
+
+    Trimming makes RSS a sawtooth and one batch of many docs can spike it, so memory after the
+    first evaluation is summed up per stretch between two evaluations: the median of its
+    samples (flat: the last stretch's median at about the first's), and the most sampled.
+    """
+    steps, every = found["steps"], eval_every
+    stretches: Dict[int, List[float]] = {}
+    for _, step, rss in found["samples"]:
+        if step >= every:
+            stretches.setdefault(step // every, []).append(rss)
+    medians = [statistics.median(stretches[k]) for k in sorted(stretches)]
+    after_eval = [s for s in steps if s["step"] >= every] or steps[-1:]
     median = statistics.median(s["seconds"] for s in steps)
     return {
-        "rss_after_first_eval_mb": first["rss_mb"],
-        "rss_end_mb": end["rss_mb"],
-        "growth": end["rss_mb"] / first["rss_mb"] - 1,
-        "max_rss_after_first_eval_mb": max(sampled or [first["rss_mb"]]),
-        "heap_used_after_first_eval_mb": first.get("heap_used_mb"),
-        "heap_used_end_mb": end.get("heap_used_mb"),
+        "rss_median_per_stretch_mb": medians,
+        "growth": medians[-1] / medians[0] - 1 if medians else None,
+        "max_rss_after_first_eval_mb": max(max(v) for v in stretches.values()) if medians else None,
+        "heap_used_after_first_eval_mb": after_eval[0].get("heap_used_mb"),
+        "heap_used_end_mb": steps[-1].get("heap_used_mb"),
         "median_step_s": median,
         "slow_steps": [s["step"] for s in steps if s["seconds"] > SLOW * median],
+        "disturbed_steps": sum(s["involuntary_switches"] >= DISTURBED for s in steps),
     }
 
 
@@ -364,17 +378,16 @@ def print_report(report: Dict[str, Any]) -> None:
                 f"{found['words_per_s']:,.0f}",
                 ratio,
                 f"{s['median_step_s']:.3f}",
+                str(s["disturbed_steps"]),
                 f"{found['peak_rss_mb']:,.0f}",
-                f"{s['rss_after_first_eval_mb']:,.0f}",
-                f"{s['max_rss_after_first_eval_mb']:,.0f}",
-                f"{s['rss_end_mb']:,.0f}",
-                f"{100 * s['growth']:+.1f}%",
+                " / ".join(f"{m:,.0f}" for m in s["rss_median_per_stretch_mb"]),
+                "-" if s["growth"] is None else f"{100 * s['growth']:+.1f}%",
                 _mb_pair(s["heap_used_after_first_eval_mb"], s["heap_used_end_mb"]),
                 _last_score(found),
             ]
         )
-    headers = ["system", "words/s", "vs HF", "median step s", "peak RSS MB"]
-    headers += ["RSS after 1st eval", "max RSS after it", "RSS end", "growth"]
+    headers = ["system", "words/s", "vs HF", "median step s", "disturbed steps", "peak RSS MB"]
+    headers += ["RSS median between evaluations MB", "last vs first"]
     headers += ["heap in use MB (1st eval → end)", "dev score (last eval)"]
     print(common.markdown_table(headers, rows))
     for name, found in report["systems"].items():
@@ -485,7 +498,13 @@ def main() -> None:
         args.child_out.write_text(json.dumps(child(args)))
         return
     # Each system trains in a child process of its own; the pinned threads reach them too.
-    report = cli.run(args, measure, print_report)
+    if args.from_json:  # print and draw a saved report again, summed up as now
+        report = json.loads(args.from_json.read_text())
+        for found in report["systems"].values():
+            found["summary"] = summary(found, report["args"]["eval_every"])
+        print_report(report)
+    else:
+        report = cli.run(args, measure, print_report)
     if args.plot:
         plot(report, args.plot)
 
