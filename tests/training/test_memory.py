@@ -1,6 +1,7 @@
 """spacy-bert-tasks.release_freed_memory.v1/v2: malloc_trim between training steps (glibc), and
 v2's cap on oneDNN's kernel caches; generated configs train with v2."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -58,7 +59,7 @@ def test_v1_trims_every_n_steps_and_leaves_the_kernel_caches(clean_kernel_cache_
     v1 = registry.callbacks.get("spacy-bert-tasks.release_freed_memory.v1")
     assert trims_at(v1(every_n_steps=3), clean_kernel_cache_env) == 3  # steps 0, 3, 6
     assert trims_at(v1(), clean_kernel_cache_env) == 7
-    assert not any(name in __import__("os").environ for name in CAPACITY_VARIABLES)
+    assert not any(name in os.environ for name in CAPACITY_VARIABLES)
     with pytest.raises(ValueError, match="every_n_steps"):
         v1(every_n_steps=0)
 
@@ -73,8 +74,6 @@ def test_v2_trims_every_n_steps_or_never(clean_kernel_cache_env):
 
 
 def test_v2_caps_the_kernel_caches_unless_the_user_did(clean_kernel_cache_env):
-    import os
-
     v2 = registry.callbacks.get("spacy-bert-tasks.release_freed_memory.v2")
     v2(onednn_cache_capacity=32)
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "32"
