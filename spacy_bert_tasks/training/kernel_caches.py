@@ -5,7 +5,7 @@ AMX), torch runs the encoder's matrix products through oneDNN, which compiles a 
 shape it meets and keeps it: in oneDNN's primitive cache (ONEDNN_PRIMITIVE_CACHE_CAPACITY) and
 in torch's ideep cache (LRU_CACHE_CAPACITY), 1,024 kernels each by default. Padded batches have
 a new number of rows at almost every step, so both caches fill with kernels used in one step
-only: memory *in use* (not merely kept free by malloc) grew by about 4.5 MB a step in CoNLL NER
+only: memory *in use* (not merely kept free by malloc) grew by about 4.4 MB a step in CoNLL NER
 training with MiniLM, until both caches are full (bench/train_memory.py). fp32 training goes
 through MKL's sgemm and caches nothing.
 
