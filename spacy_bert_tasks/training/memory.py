@@ -11,8 +11,8 @@ heaps ever more fragmented and resident memory climbs step after step.
 moving live blocks. Run after a step, when the step's activations are freed, it keeps resident
 memory at the size of one step while keeping the fast threshold. glibc only: elsewhere a no-op.
 The pages it returns are faulted in afresh by the next step (trimming before every step made
-training 19% slower), so v2 trims every 10 steps by default: as fast as not trimming (median
-step 0.532 vs 0.537 s), and what a large batch leaves resident lasts 10 steps at most.
+training 19% slower), so v2 trims every 10 steps by default: about 2% (a trimmed step faults
+~350 MB in again), and what a large batch leaves resident lasts 10 steps at most.
 
 In bf16 training a second cause adds memory that is *in use*: oneDNN's caches of compiled
 kernels, one per batch shape; v2 caps them (kernel_caches.py). Generated configs use v2.
