@@ -89,6 +89,14 @@ warmup_steps = {warmup_steps}
 total_steps = {max_steps}
 initial_rate = {learn_rate}
 
+# Keeps resident memory flat through training (README, "Memory"): malloc_trim every 10 steps
+# returns the heaps' freed activations; the oneDNN cap stops bf16 kernels piling up, one per
+# batch shape. `before_update = null` under [training] turns both off.
+[training.before_update]
+@callbacks = "spacy-bert-tasks.release_freed_memory.v2"
+every_n_steps = 10
+onednn_cache_capacity = 64
+
 # progress_bar "train": a bar with the steps done and the time left, between the table rows
 # (spaCy shows it on a terminal only). output_file: a JSON Lines record per evaluation, for
 # plotting (`python -m spacy_bert_tasks train` sets it to OUTPUT/train_log.jsonl and flushes it
