@@ -16,6 +16,7 @@ from spacy_transformers.layers.transformer_model import (
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Ragged
+from transformers import BatchEncoding, PreTrainedTokenizerFast
 
 from .alignment import align_windows
 from .listener_cfg import replace_listener_cfg
@@ -239,10 +240,34 @@ def _wordpieces_per_token(tokenizer, window, batch_encoding, row: int) -> List[i
 
 def _tokenize(tokenizer, nested_spans: NestedSpans) -> Tuple[dict, Ragged]:
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
-    batch_encoding = huggingface_tokenize(tokenizer, span_texts(flat_spans))
+    batch_encoding = tokenize_texts(tokenizer, span_texts(flat_spans))
     if "offset_mapping" in batch_encoding:
         align = align_windows(flat_spans, batch_encoding["offset_mapping"])
     else:
         strings = WordpieceBatch.from_batch_encoding(batch_encoding).strings
         align = get_alignment(flat_spans, strings, tokenizer.all_special_tokens)
     return batch_encoding, align
+
+
+def tokenize_texts(tokenizer, texts: List[str]) -> BatchEncoding:
+    """spacy-transformers' `huggingface_tokenize`, with less work per call for fast tokenizers.
+
+    The same arrays and wordpiece strings, but the strings come from the tokenizer's encodings
+    rather than one `convert_ids_to_tokens` call per window (a Python loop over every id), and a
+    single text is not padded (padding="longest" reads the tokenizer's pad settings at every
+    call, for nothing to pad). Slow tokenizers go the stock way.
+    """
+    if not isinstance(tokenizer, PreTrainedTokenizerFast):
+        return huggingface_tokenize(tokenizer, texts)
+    token_data = tokenizer(
+        texts,
+        add_special_tokens=True,
+        return_attention_mask=True,
+        return_offsets_mapping=True,
+        return_tensors="np",
+        return_token_type_ids=None,  # the model's default
+        padding="longest" if len(texts) > 1 else False,
+    )
+    token_data["input_texts"] = [encoding.tokens for encoding in token_data.encodings]
+    token_data["pad_token"] = tokenizer.pad_token
+    return token_data

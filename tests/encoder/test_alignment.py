@@ -1,7 +1,8 @@
 """The encoder's faster prediction path gives what spacy-transformers' functions give.
 
 `align_windows` replaces `get_alignment_via_offset_mapping`, `span_texts` replaces `span.text`,
-and the stock truncation is skipped when no window exceeds the limit. Each must leave every
+`tokenize_texts` replaces `huggingface_tokenize`, and the stock truncation is skipped when no
+window exceeds the limit. Each must leave every
 prediction unchanged: compared here table for table, and end to end (entities, cats, encoder
 output) against a pipeline running the stock functions.
 """
@@ -21,6 +22,7 @@ from util import initialized_nlp
 
 import spacy_bert_tasks.encoder.model as encoder_model
 from spacy_bert_tasks.encoder.alignment import align_windows
+from spacy_bert_tasks.encoder.model import tokenize_texts
 from spacy_bert_tasks.encoder.windows import WordpieceWindows, span_texts, text_length
 
 # Contractions, punctuation, runs of spaces (whitespace tokens), newlines, characters the tiny
@@ -90,6 +92,18 @@ def test_alignment_matches_on_random_texts(english, tokenizer, words, window):
     assert text_length(doc) == len(doc.text)
 
 
+@pytest.mark.parametrize("texts", [TEXTS[:1], TEXTS[1:2], TEXTS, [TEXTS[3], "", TEXTS[0]]])
+def test_tokenization_matches_spacy_transformers(tokenizer, texts):
+    expected = huggingface_tokenize(tokenizer, texts)
+    got = tokenize_texts(tokenizer, texts)
+    assert sorted(got.keys()) == sorted(expected.keys())
+    for key in ("input_ids", "attention_mask", "token_type_ids", "offset_mapping"):
+        assert got[key].dtype == expected[key].dtype, key
+        assert got[key].tolist() == expected[key].tolist(), key
+    assert got["input_texts"] == expected["input_texts"]
+    assert got["pad_token"] == expected["pad_token"]
+
+
 def test_the_stock_truncation_drops_nothing_at_the_limit(english, tokenizer):
     # Windows exactly at the limit went through truncate_oversize_splits, which copied them
     # unchanged (except `lengths`, which it then counted with the padding): now skipped.
@@ -111,6 +125,7 @@ def stock_functions(monkeypatch):
     """Make the encoder run spacy-transformers' functions, as before the faster path."""
     monkeypatch.setattr(encoder_model, "align_windows", get_alignment_via_offset_mapping)
     monkeypatch.setattr(encoder_model, "span_texts", lambda spans: [s.text for s in spans])
+    monkeypatch.setattr(encoder_model, "tokenize_texts", huggingface_tokenize)
 
 
 @pytest.mark.parametrize(
