@@ -17,9 +17,10 @@ and a plot with one panel per curve (--plot).
 
 The encoder's windows: --spans strided (what the project's configs generate: 128 tokens, stride
 96) or wordpiece (spacy-bert-tasks.wordpiece_windows.v1: 512 wordpieces, overlap 32, as HF).
+--precision: the encoder's inference_precision on our side (HF stays fp32).
 
 Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,1000,5000]
-       [--spans strided|wordpiece]
+       [--spans strided|wordpiece] [--precision fp32|bf16|int8]
        [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
        python bench/scaling.py --smoke
 """
@@ -67,6 +68,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=common.positive_int, default=1)
     parser.add_argument("--curves", default=",".join(CURVES), help="some of docs,length,batch")
     parser.add_argument("--spans", choices=SPANS, default="strided", help="the encoder's windows")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8"),
+        default="fp32",
+        help="our encoder's inference_precision (HF runs fp32)",
+    )
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()
     if args.smoke:
@@ -142,6 +149,7 @@ def measure(args) -> Dict[str, Any]:
     from harness import texts as bench_texts
 
     nlp, hf = build_systems(args.spans)
+    nlp.get_pipe("transformer").set_inference_precision(args.precision)
     warm = bench_texts.conll_sentences(64)
     list(nlp.pipe(warm)), hf(warm)  # first-call costs (thread pools, allocations) paid here
 
@@ -242,7 +250,8 @@ def main() -> None:
 
     def render(report: Dict[str, Any]) -> None:
         print(
-            f"\n{args.threads} threads; {args.spans} windows; median of {args.repeats} pass(es) per point\n"
+            f"\n{args.threads} threads; {args.spans} windows; {args.precision} (our encoder); "
+            f"median of {args.repeats} pass(es) per point\n"
         )
         for name, points in report["curves"].items():
             print(curve_table(points, CURVES[name]), end="\n\n")
