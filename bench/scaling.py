@@ -9,15 +9,18 @@ reference, against the number of docs, the length of a doc and the batch size.
             sentences. Not the same knob: spaCy sorts each batch by length and encodes it in
             batches of at most max_batch_items tokens; HF pads each batch as it comes.
 
-Each point: spaCy and HF timed one after the other, --repeats times, median words/s. Outputs are
-consumed, not kept, so memory does not grow with the number of docs. Writes the numbers (--json)
+Each point: spaCy and HF timed one after the other, --repeats times (the order alternating),
+median words/s; on the length curve each first runs untimed on 2 of the point's docs, so the
+first long point does not pay for the first 512-wordpiece allocations. Outputs are consumed, not
+kept, so memory does not grow with the number of docs. Writes the numbers (--json)
 and a plot with one panel per curve (--plot).
 
 The encoder's windows: --spans strided (what the project's configs generate: 128 tokens, stride
 96) or wordpiece (spacy-bert-tasks.wordpiece_windows.v1: 512 wordpieces, overlap 32, as HF).
+--precision: the encoder's inference_precision on our side (HF stays fp32).
 
 Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,1000,5000]
-       [--spans strided|wordpiece]
+       [--spans strided|wordpiece] [--precision fp32|bf16|int8]
        [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
        python bench/scaling.py --smoke
 """
@@ -65,6 +68,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=common.positive_int, default=1)
     parser.add_argument("--curves", default=",".join(CURVES), help="some of docs,length,batch")
     parser.add_argument("--spans", choices=SPANS, default="strided", help="the encoder's windows")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8"),
+        default="fp32",
+        help="our encoder's inference_precision (HF runs fp32)",
+    )
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()
     if args.smoke:
@@ -76,19 +85,32 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def point(systems: Dict[str, Callable[[], Any]], texts: Sequence[str], repeats: int) -> Dict:
+def point(
+    systems: Dict[str, Callable[[Sequence[str]], Any]],
+    texts: Sequence[str],
+    repeats: int,
+    warm_up: int = 0,
+) -> Dict:
     """One point of a curve: median words/s of each system (interleaved) and their ratio.
 
-    No warm-up pass per point (one pass of 50k docs is minutes): the first-call costs are paid
-    once, before the first point.
+    warm_up (int): Each system first runs untimed on this many of the texts: the first call at
+        a new input shape pays for allocations (the first 512-wordpiece windows, say) that
+        would otherwise land on whichever point comes first. Not a whole pass: one pass of 50k
+        docs is minutes.
+    Repeats alternate the order (spaCy first, then HF first, ...), so neither system always runs
+    in the state the other left behind.
     """
     n_words = common.count_words(texts)
+    for run in systems.values():
+        if warm_up:
+            run(texts[:warm_up])
     rates: Dict[str, List[float]] = {name: [] for name in systems}
-    for _ in range(repeats):
-        for name, run in systems.items():
+    for repeat in range(repeats):
+        order = list(systems.items())
+        for name, run in order if repeat % 2 == 0 else reversed(order):
             gc.collect()  # the previous pass's garbage is not this one's cost
             start = time.perf_counter()
-            run()  # outputs consumed (spaCy) or returned and dropped (HF)
+            run(texts)  # outputs consumed (spaCy) or returned and dropped (HF)
             rates[name].append(n_words / (time.perf_counter() - start))
     found = {name: {"words_per_s": statistics.median(r), "all": r} for name, r in rates.items()}
     found["ratio"] = found["spacy"]["words_per_s"] / found["hf"]["words_per_s"]
@@ -127,14 +149,15 @@ def measure(args) -> Dict[str, Any]:
     from harness import texts as bench_texts
 
     nlp, hf = build_systems(args.spans)
+    nlp.get_pipe("transformer").set_inference_precision(args.precision)
     warm = bench_texts.conll_sentences(64)
     list(nlp.pipe(warm)), hf(warm)  # first-call costs (thread pools, allocations) paid here
 
-    def systems(texts: List[str], batch: int, hf_batch: int, stride=None):
+    def systems(batch: int, hf_batch: int, stride=None):
         extra = {"stride": stride} if stride else {}
         return {
-            "spacy": lambda: sum(1 for _ in nlp.pipe(texts, batch_size=batch)),
-            "hf": lambda: hf(texts, batch_size=hf_batch, **extra),
+            "spacy": lambda texts: sum(1 for _ in nlp.pipe(texts, batch_size=batch)),
+            "hf": lambda texts: hf(texts, batch_size=hf_batch, **extra),
         }
 
     curves: Dict[str, List[Dict]] = {}
@@ -143,7 +166,7 @@ def measure(args) -> Dict[str, Any]:
         curves["docs"] = []
         for n in args.docs:
             texts = bench_texts.conll_sentences(n)
-            found = point(systems(texts, args.batch_size, args.hf_batch_size), texts, args.repeats)
+            found = point(systems(args.batch_size, args.hf_batch_size), texts, args.repeats)
             curves["docs"].append({"x": n, **found})
             report_point("docs", n, found)
     if "length" in wanted:
@@ -151,15 +174,15 @@ def measure(args) -> Dict[str, Any]:
         for n_words in args.lengths:
             texts = bench_texts.long_texts(max(1, args.words_per_length // n_words), n_words)
             # HF cuts at 512 wordpieces unless given a stride; then it reads every chunk.
-            runs = systems(texts, args.batch_size, args.hf_batch_size, HF_STRIDE)
-            found = point(runs, texts, args.repeats)
+            runs = systems(args.batch_size, args.hf_batch_size, HF_STRIDE)
+            found = point(runs, texts, args.repeats, warm_up=min(2, len(texts)))
             curves["length"].append({"x": n_words, "hf_stride": HF_STRIDE, **found})
             report_point("length", n_words, found)
     if "batch" in wanted:
         curves["batch"] = []
         texts = bench_texts.conll_sentences(args.batch_texts)
         for size in args.batch_sizes:
-            found = point(systems(texts, size, size), texts, args.repeats)
+            found = point(systems(size, size), texts, args.repeats)
             curves["batch"].append({"x": size, **found})
             report_point("batch", size, found)
     return {
@@ -227,7 +250,8 @@ def main() -> None:
 
     def render(report: Dict[str, Any]) -> None:
         print(
-            f"\n{args.threads} threads; {args.spans} windows; median of {args.repeats} pass(es) per point\n"
+            f"\n{args.threads} threads; {args.spans} windows; {args.precision} (our encoder); "
+            f"median of {args.repeats} pass(es) per point\n"
         )
         for name, points in report["curves"].items():
             print(curve_table(points, CURVES[name]), end="\n\n")

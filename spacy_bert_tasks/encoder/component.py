@@ -427,12 +427,13 @@ class BertTransformer(Transformer):
         # shim swaps in the converted copy only where the setting asks for one.
         precision = self.inference_precision
         shim = self.model.shim
-        device = next(shim._model.parameters()).device.type
-        if precision == "int8" and device != "cpu":
-            raise ValueError(
-                f"'{self.name}': inference_precision 'int8' is torch's dynamic quantization, "
-                f"which runs on CPU only; use 'bf16' on {device}"
-            )
+        if precision == "int8":  # finding the device walks the module: only where it matters
+            device = next(shim._model.parameters()).device.type
+            if device != "cpu":
+                raise ValueError(
+                    f"'{self.name}': inference_precision 'int8' is torch's dynamic quantization, "
+                    f"which runs on CPU only; use 'bf16' on {device}"
+                )
         set_shim_precision(shim, precision, self.int8_fp32_layers)
 
     def finish_update(self, sgd: Optimizer) -> None:

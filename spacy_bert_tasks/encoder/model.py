@@ -6,7 +6,7 @@ from typing import Callable, List, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
+from spacy_transformers.align import get_alignment
 from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
 from spacy_transformers.layers.transformer_model import (
     TransformerModel,
@@ -16,11 +16,19 @@ from spacy_transformers.layers.transformer_model import (
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Ragged
+from transformers import BatchEncoding, PreTrainedTokenizerFast
 
+from .alignment import align_windows
 from .listener_cfg import replace_listener_cfg
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
-from .windows import NestedSpans, WordpieceWindows, count_wordpieces_per_token, fit_windows
+from .windows import (
+    NestedSpans,
+    WordpieceWindows,
+    count_wordpieces_per_token,
+    fit_windows,
+    span_texts,
+)
 
 # Padded wordpieces per encoder call at prediction (see _predict_in_chunks): 32 windows of 128
 # tokens, a batch of max_batch_items = 4096 tokens, the GPU setting; 8 windows of 512 wordpieces
@@ -133,9 +141,11 @@ def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
     nested_spans, batch_encoding, align = _tokenize_fitting_windows(model, docs)
     wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
     # Only single tokens longer than the whole limit can still be too long here (reported above).
-    wordpieces, align = truncate_oversize_splits(
-        wordpieces, align, model.tokenizer.model_max_length
-    )
+    # The stock truncation also runs on windows exactly at the limit (512 with wordpiece
+    # windows), copying every row and looping over every token to drop nothing: skip it then.
+    max_length = model.tokenizer.model_max_length
+    if wordpieces.input_ids.shape[1] > max_length:
+        wordpieces, align = truncate_oversize_splits(wordpieces, align, max_length)
     if is_train:
         model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
     else:
@@ -230,10 +240,34 @@ def _wordpieces_per_token(tokenizer, window, batch_encoding, row: int) -> List[i
 
 def _tokenize(tokenizer, nested_spans: NestedSpans) -> Tuple[dict, Ragged]:
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
-    batch_encoding = huggingface_tokenize(tokenizer, [span.text for span in flat_spans])
+    batch_encoding = tokenize_texts(tokenizer, span_texts(flat_spans))
     if "offset_mapping" in batch_encoding:
-        align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+        align = align_windows(flat_spans, batch_encoding["offset_mapping"])
     else:
         strings = WordpieceBatch.from_batch_encoding(batch_encoding).strings
         align = get_alignment(flat_spans, strings, tokenizer.all_special_tokens)
     return batch_encoding, align
+
+
+def tokenize_texts(tokenizer, texts: List[str]) -> BatchEncoding:
+    """spacy-transformers' `huggingface_tokenize`, with less work per call for fast tokenizers.
+
+    The same arrays and wordpiece strings, but the strings come from the tokenizer's encodings
+    rather than one `convert_ids_to_tokens` call per window (a Python loop over every id), and a
+    single text is not padded (padding="longest" reads the tokenizer's pad settings at every
+    call, for nothing to pad). Slow tokenizers go the stock way.
+    """
+    if not isinstance(tokenizer, PreTrainedTokenizerFast):
+        return huggingface_tokenize(tokenizer, texts)
+    token_data = tokenizer(
+        texts,
+        add_special_tokens=True,
+        return_attention_mask=True,
+        return_offsets_mapping=True,
+        return_tensors="np",
+        return_token_type_ids=None,  # the model's default
+        padding="longest" if len(texts) > 1 else False,
+    )
+    token_data["input_texts"] = [encoding.tokens for encoding in token_data.encodings]
+    token_data["pad_token"] = tokenizer.pad_token
+    return token_data

@@ -13,9 +13,10 @@ encode every token of a long doc about 1.33 times and pad to the longest window;
 it about 1.07 times. A doc short enough to fit whole is one window, without counting.
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import IDX
 from spacy.tokens import Doc, Span
 from spacy_transformers.span_getters import get_strided_spans
 from spacy_transformers.util import registry
@@ -82,7 +83,8 @@ def count_wordpieces_per_token(window: Span, offsets: numpy.ndarray) -> List[int
         tokenizer; special tokens and padding have empty (start == end) ranges.
     RETURNS (List[int]): One count per token of the window.
     """
-    token_starts = numpy.asarray([token.idx - window.start_char for token in window])
+    token_starts = window.doc.to_array(IDX)[window.start : window.end].astype("i8")
+    token_starts -= window.start_char
     real = offsets[offsets[:, 1] > offsets[:, 0]]
     owner = numpy.searchsorted(token_starts, real[:, 0], side="right") - 1
     return numpy.bincount(owner, minlength=len(window)).tolist()
@@ -116,11 +118,11 @@ class WordpieceWindows:
             pair=False
         )
         # Wordpieces never outnumber the characters: short docs need no tokenizing here.
-        long_docs = [doc for doc in docs if len(doc.text) > budget]
+        long_docs = [doc for doc in docs if text_length(doc) > budget]
         counts = {}
         if long_docs:
             encoding = tokenizer(
-                [doc.text for doc in long_docs],
+                span_texts([doc[:] for doc in long_docs]),
                 add_special_tokens=False,
                 return_offsets_mapping=True,
                 return_attention_mask=False,
@@ -138,6 +140,31 @@ class WordpieceWindows:
             else []  # as strided_spans: no window for an empty doc
             for doc in docs
         ]
+
+
+def text_length(doc: Doc) -> int:
+    """len(doc.text), without building the text (Doc.text joins a new Token per token)."""
+    if not len(doc):
+        return 0
+    last = doc[-1]
+    return last.idx + len(last.text_with_ws)
+
+
+def span_texts(spans: Sequence[Span]) -> List[str]:
+    """[span.text for span in spans], building each doc's text once.
+
+    Span.text joins a new Token object per token; for the windows of a long doc that costs more
+    than tokenizing them. A span's text is its doc's text from its first character to the end of
+    its last token.
+    """
+    doc_texts: Dict[int, str] = {}
+    texts = []
+    for span in spans:
+        text = doc_texts.get(id(span.doc))
+        if text is None:
+            text = doc_texts[id(span.doc)] = span.doc.text
+        texts.append(text[span.start_char : span.end_char])
+    return texts
 
 
 def cut_by_wordpieces(doc: Doc, counts: Sequence[int], budget: int, overlap: int) -> List[Span]:
