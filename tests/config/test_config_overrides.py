@@ -234,3 +234,28 @@ def test_train_cli_overrides_a_model_setting_of_an_init_config_file(tiny_bert, t
     assert trained["transformer"]["model"]["get_spans"]["window"] == 64
     assert trained["ner"]["model"]["dropout"] == 0.2
     assert nlp("John visited London").has_annotation("ENT_IOB")
+
+
+def test_an_override_swaps_the_window_function(tiny_bert, tmp_path):
+    # A block given whole replaces the file's: the strided windows' window/stride go with it.
+    from spacy.cli._util import parse_config_overrides
+
+    path = tmp_path / "config.cfg"
+    generate_config(["ner"]).to_disk(path)
+    args = [
+        "--components.transformer.model.name",
+        tiny_bert,
+        "--components.transformer.model.get_spans",
+        '{"@span_getters": "spacy-bert-tasks.wordpiece_windows.v1", "window": 64, "overlap": 16}',
+    ]
+    config = util.load_config(path, overrides=parse_config_overrides(args), interpolate=False)
+    nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.config["components"]["transformer"]["model"]["get_spans"] == {
+        "@span_getters": "spacy-bert-tasks.wordpiece_windows.v1",
+        "window": 64,
+        "overlap": 16,
+    }
+    windows = nlp.get_pipe("transformer").model.attrs["get_spans"]
+    assert (type(windows).__name__, windows.window, windows.overlap) == ("WordpieceWindows", 64, 16)
+    nlp.initialize(lambda: ner_examples(nlp))
+    assert nlp(" ".join(["london"] * 150)).has_annotation("ENT_IOB")
