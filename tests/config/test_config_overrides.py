@@ -135,7 +135,7 @@ def test_the_table_names_every_setting_with_a_new_value(tasks, ner_head):
 
 
 @pytest.mark.parametrize("tasks, ner_head", COMBINATIONS, ids=COMBINATION_IDS)
-def test_every_model_setting_can_be_overridden(tiny_bert, tmp_path, tasks, ner_head):
+def test_every_component_setting_can_be_overridden(tiny_bert, tmp_path, tasks, ner_head):
     path = tmp_path / "config.cfg"
     generate_config(tasks, ner_head=ner_head).to_disk(path)
     overrides = component_overrides(util.load_config(path), tiny_bert)
