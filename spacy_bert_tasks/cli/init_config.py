@@ -30,7 +30,12 @@ def init_config_cli(
     ),
     learn_rate: float = typer.Option(5e-5, "--learn-rate", help="Peak learning rate"),
 ) -> None:
-    """Write a complete config for `spacy train` (give corpora with --paths.train/--paths.dev)."""
+    """Write a complete config for `spacy train` (give corpora with --paths.train/--paths.dev).
+
+    Every setting is written out, the factories' defaults included, so that any of them can be
+    overridden on the command line (`spacy train OUT.cfg --components.qa.doc_stride 64`).
+    """
+    from ..atomic import write_bytes_atomically
     from ..config import generate_config
     from ..training.budget import steps_for_epochs
 
@@ -55,8 +60,8 @@ def init_config_cli(
         )
     except (ValueError, FileNotFoundError) as err:
         msg.fail(str(err), exits=1)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    config.to_disk(output)
+    # A config half-written by a Ctrl-C would be read as a valid but truncated one.
+    write_bytes_atomically(output, config.to_bytes())
     training = config["training"]
     msg.info(
         f"max_steps {training['max_steps']}, evaluated every {training['eval_frequency']} steps (the last one too)"

@@ -2,10 +2,14 @@
 
 The training settings are those of BERT fine-tuning: AdamW at 5e-5 with linear warm-up then
 linear decay, weight decay 0.01, gradient clipping at 1.0, dropout 0.1, and batches bounded by
-padded size so that long and short docs cost alike. The components' blocks hold only what differs
-from their factories' defaults (the defaults live in the factories; spaCy fills them in when it
-reads the config, as `spacy init fill-config` shows); every section spaCy needs besides is
-written out whole, so `spacy debug config` reads the file as it is.
+padded size so that long and short docs cost alike.
+
+The config is written whole, as `spacy init config` writes its own: the templates below hold
+only what differs from the factories' defaults (the defaults live in the factories), and spaCy's
+fill machinery writes out every other setting from those factories. So every setting has its
+section in the file and can be overridden on the command line
+(`--components.transformer.model.train_precision fp32`): spaCy refuses an override whose section
+is missing. `spacy init fill-config` leaves the file as it is.
 """
 
 from typing import Iterable, List, Optional
@@ -108,8 +112,8 @@ console_output = true
 output_file = null
 """
 
-# The heads' blocks: only what differs from their factory's defaults. Each head names the
-# encoder it reads (the factories' default, "*", is any encoder).
+# The heads' blocks: only what differs from their factory's defaults (generate_config fills in
+# the rest). Each head names the encoder it reads (the factories' default, "*", is any encoder).
 LISTENING_HEAD = """
 [components.{name}]
 factory = "{factory}"
@@ -146,11 +150,11 @@ factory = "bert_qa"
 upstream = "transformer"
 """
 
-# spaCy's doc_cleaner would also drop doc.tensor by default, which no head here sets.
+# spaCy's doc_cleaner drops doc._.trf_data by default (and doc.tensor, which no head here sets;
+# an `attrs` block naming only _.trf_data would get tensor merged back in from the factory).
 DOC_CLEANER = """
 [components.doc_cleaner]
 factory = "doc_cleaner"
-attrs = {"_.trf_data": null}
 """
 
 
@@ -169,8 +173,9 @@ def generate_config(
     head_learn_rate_scale: float = 20.0,
     squad_v2: bool = False,
 ) -> Config:
-    """A validated training config; its components' blocks hold only what differs from the
-    factories' defaults (`filled_config` gives the config with every default in place).
+    """A validated training config with every setting written out, the factories' defaults
+    included, as `spacy init fill-config` would write it: any setting can be overridden on the
+    command line.
 
     tasks (Iterable[str]): Heads to include: "ner", "textcat", "qa" (any order; at least one).
     encoder (str): HF model name, local folder, or 'embedded:all-MiniLM-L6-v2'.
@@ -242,10 +247,11 @@ def generate_config(
         components["textcat"]["model"]["exclusive_classes"] = False
     if squad_v2 and "qa" in tasks:
         components["qa"]["allow_no_answer"] = True
-    # Building the (uninitialized) pipeline fills every default and validates the whole config;
-    # the file keeps spaCy's sections whole and the components' blocks as written.
+    # Building the (uninitialized) pipeline fills every default from the factories and validates
+    # the whole config. Every section is kept, the components' model blocks too: spaCy accepts a
+    # command-line override only of a setting whose section is in the file.
     config = filled_config(written)
-    config["components"] = components
+    _functions_first(config)
     return config
 
 
@@ -256,6 +262,17 @@ def filled_config(config: Config) -> Config:
     RETURNS (Config): The filled config, validated by building its (uninitialized) pipeline.
     """
     return util.load_model_from_config(config, auto_fill=True, validate=True).config
+
+
+def _functions_first(block: dict) -> None:
+    """Put, in each section of `block`, the registered function (`@architectures = ...`) first,
+    for the reader: spaCy fills a function's name in after the settings written for it, as in
+    `[components.qa.model] upstream = ... @architectures = ...`. In place; order only.
+    """
+    for key in sorted(block, key=lambda key: not key.startswith("@")):
+        block[key] = block.pop(key)  # re-inserted at the end, in the sorted order
+        if isinstance(block[key], dict):
+            _functions_first(block[key])
 
 
 def _check_tasks(tasks: Iterable[str]) -> List[str]:
