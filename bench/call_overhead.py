@@ -17,10 +17,8 @@ Usage: python bench/call_overhead.py [--n-short 1000] [--lengths 1000,5000] [--l
        python bench/call_overhead.py --smoke
 """
 
-import gc
 import statistics
-import time
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, Sequence
 
 from harness import cli, common
 
@@ -54,15 +52,10 @@ def stub_encoders(nlp, hf) -> None:
 
 
 def ms_per_doc(runs: Dict[str, Callable[[], Any]], n_docs: int, repeats: int) -> Dict[str, Any]:
-    """Median milliseconds per doc of each run, the order alternating between repeats."""
-    times: Dict[str, List[float]] = {name: [] for name in runs}
-    for repeat in range(repeats):
-        order = list(runs.items())
-        for name, run in order if repeat % 2 == 0 else reversed(order):
-            gc.collect()
-            start = time.perf_counter()
-            run()
-            times[name].append((time.perf_counter() - start) * 1000 / n_docs)
+    """Median milliseconds per doc of each run, the order alternating between repeats (the
+    caller has warmed every run up)."""
+    times = common.time_interleaved(runs, repeats=repeats, warm_up=False, alternate=True)
+    times = {name: [seconds * 1000 / n_docs for seconds in t] for name, t in times.items()}
     found: Dict[str, Any] = {name: statistics.median(t) for name, t in times.items()}
     found["all"] = times
     found["n_docs"] = n_docs

@@ -26,9 +26,8 @@ Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,
 """
 
 import argparse
-import gc
+import functools
 import statistics
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -104,14 +103,10 @@ def point(
     for run in systems.values():
         if warm_up:
             run(texts[:warm_up])
-    rates: Dict[str, List[float]] = {name: [] for name in systems}
-    for repeat in range(repeats):
-        order = list(systems.items())
-        for name, run in order if repeat % 2 == 0 else reversed(order):
-            gc.collect()  # the previous pass's garbage is not this one's cost
-            start = time.perf_counter()
-            run(texts)  # outputs consumed (spaCy) or returned and dropped (HF)
-            rates[name].append(n_words / (time.perf_counter() - start))
+    # outputs consumed (spaCy) or returned and dropped (HF)
+    passes = {name: functools.partial(run, texts) for name, run in systems.items()}
+    times = common.time_interleaved(passes, repeats=repeats, warm_up=False, alternate=True)
+    rates = {name: [n_words / seconds for seconds in t] for name, t in times.items()}
     found = {name: {"words_per_s": statistics.median(r), "all": r} for name, r in rates.items()}
     found["ratio"] = found["spacy"]["words_per_s"] / found["hf"]["words_per_s"]
     found["n_texts"], found["n_words"] = len(texts), n_words

@@ -153,26 +153,33 @@ def time_interleaved(
     *,
     repeats: int,
     on_warmup: Optional[Callable[[str, Any], None]] = None,
+    warm_up: bool = True,
+    alternate: bool = False,
 ) -> Dict[str, List[float]]:
     """Seconds per pass of each system: one untimed warm-up each, then interleaved repeats.
 
     Repeats run A, B, C, A, B, C...: a slow spell of the machine (another job, thermal limits)
-    then hits every system alike instead of one system's whole series.
+    then hits every system alike instead of one system's whole series. With `alternate`, every
+    other repeat runs in reverse (A, B, B, A, ...), so that no system always runs in the state
+    the one before it left behind (a warm cache, a heap to trim).
 
     systems (Dict[str, System]): Name to a callable doing one full pass over the texts.
     repeats (int): Timed passes per system.
     on_warmup (Optional[Callable[[str, Any], None]]): Sees each warm-up pass's return value
         (e.g. to count entities), so that outputs need not be kept.
+    warm_up (bool): Whether to run the untimed warm-up pass (False: the caller warmed up).
+    alternate (bool): Reverse the order on every other repeat.
     RETURNS (Dict[str, List[float]]): Wall-clock seconds of each timed pass, by system name.
     """
-    for name, run in systems.items():
+    for name, run in systems.items() if warm_up else ():
         result = run()
         if on_warmup is not None:
             on_warmup(name, result)
         del result
     times: Dict[str, List[float]] = {name: [] for name in systems}
-    for _ in range(repeats):
-        for name, run in systems.items():
+    order = list(systems.items())
+    for repeat in range(repeats):
+        for name, run in reversed(order) if alternate and repeat % 2 else order:
             # Garbage left by the previous system is collected here, not on this one's clock.
             gc.collect()
             start = time.perf_counter()
