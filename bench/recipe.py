@@ -10,6 +10,8 @@ Variants (each against `base`, the config init-config writes):
     ema        use_averages = true (evaluate and save the moving average)
     no-warmup  warmup_steps = 0 (decay only)
     patience   [training] patience = 2 evaluations' worth of steps (early stopping)
+    mean-pool  textcat only: the doc vector is the mean of the final wordpiece states, not [CLS]
+    cls-pool   textcat only: the doc vector is the final [CLS] state
 
 Usage: python bench/recipe.py --task textcat --steps 200 --variants base,llrd [--seed 0]
        [--json OUT.json]
@@ -33,6 +35,8 @@ VARIANTS: Dict[str, List[str]] = {
     "ema": ["--training.optimizer.use_averages", "true"],
     "no-warmup": ["--training.optimizer.learn_rate.warmup_steps", "0"],
     "patience": [],  # set from the evaluation spacing in main
+    "mean-pool": ["--components.textcat.model.tok2vec.pooling", "mean"],
+    "cls-pool": ["--components.textcat.model.tok2vec.pooling", "cls"],
 }
 
 

@@ -2,7 +2,7 @@
 the fixed dev sets. The peer of bench/hf_finetune.py.
 
     python -m spacy_bert_tasks init-config OUT/config.cfg --tasks TASKS --max-steps STEPS
-    python -m spacy train OUT/config.cfg --output OUT/training --paths.train ... --paths.dev ...
+    python -m spacy_bert_tasks train OUT/config.cfg --output OUT/training --paths.train ... --paths.dev ...
 
 then `model-last` (not model-best: the dev sets below are the test sets here, so nothing is
 chosen on them) is scored on each task's whole dev file with the pipeline's own scorers, on the
@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional, Sequence
 
 from harness import cli, common, corpus
 
@@ -62,12 +62,16 @@ def parse_args() -> argparse.Namespace:
 
 
 def prepare_corpora(args) -> Dict[str, Path]:
-    """paths.train and paths.dev for `spacy train`: a file for one task, a folder of several."""
+    """paths.train and paths.dev for `spacy train`: a file for one task, a folder of several.
+
+    args.max_train_docs and args.train_eval_docs: None (all), a count, or a count per task.
+    """
     paths = {}
-    for split, limit in (("train", args.max_train_docs), ("dev", args.train_eval_docs)):
+    for split, limits in (("train", args.max_train_docs), ("dev", args.train_eval_docs)):
         folder = args.output / "corpus" / split
         files = []
         for task in args.tasks:
+            limit = limits.get(task) if isinstance(limits, dict) else limits
             source = corpus.corpus_file(args.corpus, task, split)
             target = folder / source.name
             files.append(corpus.write_subset(source, limit, target))
@@ -83,27 +87,28 @@ def prepare_corpora(args) -> Dict[str, Path]:
     return paths
 
 
-def train(args) -> Dict[str, Any]:
-    """Run init-config and spacy train unless a finished run is there; RETURNS its record."""
+def train(
+    args,
+    paths: Optional[Dict[str, Path]] = None,
+    budget: Optional[List[str]] = None,
+    train_overrides: Sequence[str] = (),
+) -> Dict[str, Any]:
+    """Run init-config and spacy train unless a finished run is there; RETURNS its record.
+
+    paths: paths.train and paths.dev (default: prepare_corpora(args)); budget: init-config's
+    budget options (default: --max-steps args.steps); train_overrides: spacy train's overrides.
+    """
     done = args.output / "training" / "done.json"
-    paths = prepare_corpora(args)
+    paths = paths or prepare_corpora(args)
     config = args.output / "config.cfg"
+    budget = budget or ["--max-steps", str(args.steps)]
     commands = [
+        ["python", "-m", "spacy_bert_tasks", "init-config", str(config)]
+        + ["--tasks", ",".join(args.tasks), *budget],
         [
             "python",
             "-m",
-            "spacy_bert_tasks",
-            "init-config",
-            str(config),
-            "--tasks",
-            ",".join(args.tasks),
-            "--max-steps",
-            str(args.steps),
-        ],
-        [
-            "python",
-            "-m",
-            "spacy",
+            "spacy_bert_tasks",  # spacy train, plus training/train_log.jsonl
             "train",
             str(config),
             "--output",
@@ -112,6 +117,7 @@ def train(args) -> Dict[str, Any]:
             str(paths["train"]),
             "--paths.dev",
             str(paths["dev"]),
+            *train_overrides,
         ],
     ]
     if done.is_file():

@@ -16,7 +16,7 @@ LISTENER_TO_ENCODER = {
     ),
     "spacy-bert-tasks.ClsVectorListener.v1": (
         "spacy-bert-tasks.ClsVectorEncoder.v1",
-        ("grad_factor",),
+        ("grad_factor", "pooling"),
     ),
 }
 

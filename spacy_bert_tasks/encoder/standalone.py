@@ -81,8 +81,9 @@ def build_cls_vector_encoder(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     train_precision: str = "auto",
+    pooling: str = "cls",
 ) -> Model[List[Doc], Floats2d]:
-    """[CLS] vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
+    """Doc vectors from a head's own encoder (arguments as BertEncoder.v1 and the listener)."""
     return _own_encoder(
         name,
         get_spans,
@@ -91,5 +92,5 @@ def build_cls_vector_encoder(
         mixed_precision,
         grad_scaler_config,
         train_precision,
-        cls_vectors(grad_factor),
+        cls_vectors(grad_factor, pooling),
     )

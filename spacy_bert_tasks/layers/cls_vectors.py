@@ -1,43 +1,58 @@
-"""[CLS] pooling: BERT's sequence representation is the final hidden state of its first token."""
+"""One vector per doc from the encoder's final states: the [CLS] state, or the mean of all states.
+
+"cls" is BERT's sequence representation, the final hidden state of its first token. "mean"
+averages every real wordpiece's final state (padding excluded, [CLS] and [SEP] included): the
+representation sentence-embedding encoders are trained for (the embedded all-MiniLM-L6-v2 is
+one), so its classifier starts from features that already separate sentences.
+"""
 
 from typing import Callable, List, Tuple
 
 from spacy_transformers.data_classes import TransformerData
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Floats3d
 from transformers.file_utils import ModelOutput
 
 InT = List[TransformerData]
 OutT = Floats2d
+POOLINGS = ("cls", "mean")
 
 
-def cls_vectors(grad_factor: float = 1.0) -> Model[InT, OutT]:
-    """One row per doc: the [CLS] state of each of the doc's windows, averaged.
+def cls_vectors(grad_factor: float = 1.0, pooling: str = "cls") -> Model[InT, OutT]:
+    """One row per doc, pooled over each of the doc's windows and averaged over its windows.
 
-    A short doc has one window, so this is exactly BERT's [CLS] vector; a long doc, cut into
-    windows, gets the mean of its windows' [CLS] states. An empty doc gets a row of zeros.
+    A short doc has one window, so "cls" is exactly BERT's [CLS] vector; a long doc, cut into
+    windows, gets the mean of its windows' [CLS] states ("cls") or of all its windows' real
+    wordpiece states ("mean"). An empty doc gets a row of zeros.
     """
-    return Model("cls_vectors", forward, attrs={"grad_factor": grad_factor})
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
+    return Model("cls_vectors", forward, attrs={"grad_factor": grad_factor, "pooling": pooling})
 
 
 def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[OutT, Callable]:
     xp = model.ops.xp
     states = [_last_hidden_state(data) for data in trf_datas]
+    # weights[i]: how much each position of doc i's windows counts in its row (sums to 1).
+    weights = [
+        _pooling_weights(xp, state, data, model.attrs["pooling"]) if state is not None else None
+        for state, data in zip(states, trf_datas)
+    ]
     width = next((s.shape[-1] for s in states if s is not None), 0)
     rows = [
-        s[:, 0, :].mean(axis=0) if s is not None else xp.zeros((width,), dtype="f") for s in states
+        (s * w[:, :, None]).sum(axis=(0, 1)) if s is not None else xp.zeros((width,), dtype="f")
+        for s, w in zip(states, weights)
     ]
-    output = xp.stack(rows) if rows else xp.zeros((0, width), dtype="f")
+    output = xp.stack(rows).astype("f", copy=False) if rows else xp.zeros((0, width), dtype="f")
 
     def backprop(d_output: OutT) -> List[TransformerData]:
         grad_factor = model.attrs["grad_factor"]
         d_datas = []
         # Empty docs gave the encoder no input, so they get no gradient entry (as in trfs2arrays).
-        for data, state, d_row in zip(trf_datas, states, d_output):
+        for data, state, weight, d_row in zip(trf_datas, states, weights, d_output):
             if state is None:
                 continue
-            d_state = xp.zeros(state.shape, dtype=state.dtype)
-            d_state[:, 0, :] = d_row * (grad_factor / state.shape[0])
+            d_state = (weight[:, :, None] * (d_row * grad_factor)).astype(state.dtype)
             d_datas.append(
                 TransformerData(
                     model_output=ModelOutput(last_hidden_state=d_state),
@@ -48,6 +63,19 @@ def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[Ou
         return d_datas
 
     return output, backprop
+
+
+def _pooling_weights(xp, state: Floats3d, data: TransformerData, pooling: str) -> Floats2d:
+    """(windows, positions) weights summing to 1: the row is the weighted sum of the states."""
+    n_windows, n_positions = state.shape[:2]
+    weights = xp.zeros((n_windows, n_positions), dtype="f")
+    if pooling == "cls":
+        weights[:, 0] = 1.0 / n_windows
+        return weights
+    # Real wordpieces of each window: its length (padding sits at the end of a window).
+    lengths = xp.asarray(data.wordpieces.lengths[:n_windows], dtype="i")
+    weights[xp.arange(n_positions)[None, :] < lengths[:, None]] = 1.0
+    return weights / max(float(weights.sum()), 1.0)
 
 
 def _last_hidden_state(data: TransformerData):

@@ -101,14 +101,17 @@ def build_token_vector_listener(
 
 @registry.architectures("spacy-bert-tasks.ClsVectorListener.v1")
 def build_cls_vector_listener(
-    grad_factor: float = 1.0, upstream: str = "*"
+    grad_factor: float = 1.0, upstream: str = "*", pooling: str = "cls"
 ) -> Model[List[Doc], Floats2d]:
-    """One vector per doc: the encoder's final [CLS] state, averaged over the doc's windows.
+    """One vector per doc: the encoder's final [CLS] state ("cls") or the mean of its final
+    wordpiece states ("mean"), averaged over the doc's windows (see layers/cls_vectors.py).
 
     grad_factor (float): Scales this head's gradient into the encoder.
     upstream (str): Name of the encoder component, or '*' for any.
+    pooling (str): "cls" (BERT's sequence representation) or "mean" (what sentence-embedding
+        encoders such as all-MiniLM-L6-v2 were trained to produce).
     """
     listener = EncoderListener(upstream)
-    model = chain(listener, cls_vectors(grad_factor))
+    model = chain(listener, cls_vectors(grad_factor, pooling))
     model.set_ref("listener", listener)
     return model

@@ -22,6 +22,7 @@ dropout = 0.1
 @architectures = "spacy-bert-tasks.ClsVectorListener.v1"
 grad_factor = 1.0
 upstream = "*"
+pooling = "cls"
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 

@@ -73,6 +73,7 @@ OVERRIDES = {
         "model.exclusive_classes": False,
         "model.tok2vec.grad_factor": 0.5,
         "model.tok2vec.upstream": "*",
+        "model.tok2vec.pooling": "mean",
         "threshold": 0.3,
     },
     "bert_qa": {
