@@ -2,7 +2,9 @@
 
 Modes: the encoder's "mmap" (the default before issue 15), "trim" (the default now) and "off",
 and "jemalloc": "off" in a process started with LD_PRELOAD=libjemalloc.so.2 (Debian
-libjemalloc2; skipped with a note when it is not installed). Malloc settings are process-wide,
+libjemalloc2; skipped with a note when it is not installed). "baseline" runs another checkout
+of this package (--baseline-root, e.g. a `git worktree` of an older commit) with that
+checkout's own defaults, so that today's default can be compared with an earlier one in one run. Malloc settings are process-wide,
 so each mode runs in its own fresh interpreter, alternately (mmap, trim, off, ..., mmap, trim,
 ...) so that a slow spell of the machine hits all. Each child builds the NER+textcat pipeline
 (as pipe_speed.py), warms up, and times `nlp.pipe` over long texts (SQuAD slices) and short
@@ -10,6 +12,7 @@ ones (CoNLL sentences), best of --passes. Ratios are to the first mode.
 
 Usage: python bench/heap_speed.py [--modes mmap,trim,off,jemalloc] [--rounds 2] [--passes 2]
        [--threads N] [--json OUT]
+       python bench/heap_speed.py --modes baseline,trim --baseline-root ../old-checkout
        python bench/heap_speed.py --smoke
 """
 
@@ -25,7 +28,7 @@ from typing import Dict, List, Optional
 
 from harness import cli, common
 
-MODES = ("mmap", "trim", "off", "jemalloc")
+MODES = ("mmap", "trim", "off", "jemalloc", "baseline")
 
 
 def find_jemalloc() -> Optional[str]:
@@ -49,7 +52,7 @@ def find_jemalloc() -> Optional[str]:
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__, smoke="tiny sizes: checks that it runs")
     parser.add_argument(
-        "--modes", default=",".join(MODES), help="comma-separated, first is the baseline"
+        "--modes", default="mmap,trim,off,jemalloc", help="comma-separated, first is the reference"
     )
     parser.add_argument(
         "--rounds", type=common.positive_int, default=2, help="children per setting"
@@ -62,11 +65,17 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--long-words", type=common.positive_int, default=2000)
     parser.add_argument("--n-short", type=common.positive_int, default=1500, help="CoNLL sentences")
+    parser.add_argument(
+        "--baseline-root", type=Path, help='for mode "baseline": the other checkout\'s root'
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.modes = args.modes.split(",")
     if set(args.modes) - set(MODES):
         parser.error(f"--modes: choose from {', '.join(MODES)}")
+    root = args.baseline_root
+    if "baseline" in args.modes and not (root and (root / "spacy_bert_tasks").is_dir()):
+        parser.error("--modes baseline: give --baseline-root, a checkout of this repository")
     if args.smoke:
         args.rounds, args.passes, args.n_long, args.long_words, args.n_short = 1, 1, 2, 200, 40
     return args
@@ -77,9 +86,9 @@ def child(args) -> Dict[str, float]:
     from harness import texts as bench_texts
 
     common.pin_threads(args.threads)
-    nlp = common.build_spacy_pipeline(
-        ["ner", "textcat"], release_heap="off" if args.child == "jemalloc" else args.child
-    )
+    # "baseline": the other checkout's own default (None leaves the factory's setting).
+    release_heap = {"jemalloc": "off", "baseline": None}.get(args.child, args.child)
+    nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=release_heap)
     found = {}
     sets = {
         "long": bench_texts.long_texts(args.n_long, args.long_words),
@@ -120,8 +129,11 @@ def main() -> None:
     ]
     for _ in range(args.rounds):
         for mode in modes:
-            # The child imports this checkout's package, as the parent does from its root.
+            # The child imports this checkout's package, as the parent does from its root,
+            # or the baseline checkout's.
             root = str(Path(__file__).resolve().parents[1])
+            if mode == "baseline":
+                root = str(args.baseline_root.resolve())
             env = dict(
                 os.environ,
                 HF_HUB_OFFLINE="1",

@@ -244,7 +244,7 @@ def versions() -> Dict[str, str]:
 def build_spacy_pipeline(
     tasks: Sequence[str],
     encoder: Optional[str] = None,
-    release_heap: Union[bool, str] = "trim",
+    release_heap: Union[bool, str, None] = "trim",
     get_spans: Optional[Dict[str, Any]] = None,
 ):
     """This package's pipeline for `tasks`, from the generated training config, initialized.
@@ -254,7 +254,8 @@ def build_spacy_pipeline(
 
     tasks (Sequence[str]): "ner", "textcat" and/or "qa".
     encoder (Optional[str]): A local folder or HF model name; None for the embedded MiniLM.
-    release_heap (Union[bool, str]): The encoder's `release_heap` mode (spacy_bert_tasks/encoder/heap.py).
+    release_heap (Union[bool, str, None]): The encoder's `release_heap` mode
+        (spacy_bert_tasks/encoder/heap.py); None: the factory's default.
     get_spans (Optional[dict]): The encoder's window settings (a config block); None: as generated.
     RETURNS (Language): Components "transformer" plus the heads, ready for `nlp.pipe`.
     """
@@ -264,7 +265,8 @@ def build_spacy_pipeline(
 
     util.fix_random_seed(0)
     config = generate_config(tasks, **({"encoder": encoder} if encoder else {}))
-    config["components"]["transformer"]["release_heap"] = release_heap
+    if release_heap is not None:
+        config["components"]["transformer"]["release_heap"] = release_heap
     if get_spans is not None:
         # The generated config holds only what differs from the factory: no model block yet.
         config["components"]["transformer"].setdefault("model", {})["get_spans"] = get_spans
