@@ -6,7 +6,7 @@ representation sentence-embedding encoders are trained for (the embedded all-Min
 one), so its classifier starts from features that already separate sentences.
 """
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from spacy_transformers.data_classes import TransformerData
 from thinc.api import Model
@@ -33,14 +33,16 @@ def cls_vectors(grad_factor: float = 1.0, pooling: str = "cls") -> Model[InT, Ou
 def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[OutT, Callable]:
     xp = model.ops.xp
     states = [_last_hidden_state(data) for data in trf_datas]
-    # weights[i]: how much each position of doc i's windows counts in its row (sums to 1).
+    # weights[i]: how much each position of doc i's windows counts in its row (sums to 1);
+    # None for "cls", which reads position 0 directly (as it always has: same floats).
+    mean = model.attrs["pooling"] == "mean"
     weights = [
-        _pooling_weights(xp, state, data, model.attrs["pooling"]) if state is not None else None
+        _mean_weights(xp, state, data) if mean and state is not None else None
         for state, data in zip(states, trf_datas)
     ]
     width = next((s.shape[-1] for s in states if s is not None), 0)
     rows = [
-        (s * w[:, :, None]).sum(axis=(0, 1)) if s is not None else xp.zeros((width,), dtype="f")
+        _pool(s, w) if s is not None else xp.zeros((width,), dtype="f")
         for s, w in zip(states, weights)
     ]
     output = xp.stack(rows).astype("f", copy=False) if rows else xp.zeros((0, width), dtype="f")
@@ -52,7 +54,11 @@ def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[Ou
         for data, state, weight, d_row in zip(trf_datas, states, weights, d_output):
             if state is None:
                 continue
-            d_state = (weight[:, :, None] * (d_row * grad_factor)).astype(state.dtype)
+            if weight is None:
+                d_state = xp.zeros(state.shape, dtype=state.dtype)
+                d_state[:, 0, :] = d_row * (grad_factor / state.shape[0])
+            else:
+                d_state = (weight[:, :, None] * (d_row * grad_factor)).astype(state.dtype)
             d_datas.append(
                 TransformerData(
                     model_output=ModelOutput(last_hidden_state=d_state),
@@ -65,16 +71,19 @@ def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[Ou
     return output, backprop
 
 
-def _pooling_weights(xp, state: Floats3d, data: TransformerData, pooling: str) -> Floats2d:
-    """(windows, positions) weights summing to 1: the row is the weighted sum of the states."""
+def _pool(state: Floats3d, weight: Optional[Floats2d]):
+    """One doc's row: its windows' [CLS] states averaged (weight None), or the weighted sum."""
+    if weight is None:
+        return state[:, 0, :].mean(axis=0)
+    return (state * weight[:, :, None]).sum(axis=(0, 1))
+
+
+def _mean_weights(xp, state: Floats3d, data: TransformerData) -> Floats2d:
+    """(windows, positions): 1 / (real wordpieces in all windows) at each real one, else 0."""
     n_windows, n_positions = state.shape[:2]
-    weights = xp.zeros((n_windows, n_positions), dtype="f")
-    if pooling == "cls":
-        weights[:, 0] = 1.0 / n_windows
-        return weights
     # Real wordpieces of each window: its length (padding sits at the end of a window).
     lengths = xp.asarray(data.wordpieces.lengths[:n_windows], dtype="i")
-    weights[xp.arange(n_positions)[None, :] < lengths[:, None]] = 1.0
+    weights = (xp.arange(n_positions)[None, :] < lengths[:, None]).astype("f")
     return weights / max(float(weights.sum()), 1.0)
 
 
