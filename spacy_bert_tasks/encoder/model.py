@@ -19,6 +19,7 @@ from thinc.types import Ragged
 from transformers import BatchEncoding, PreTrainedTokenizerFast
 
 from .alignment import align_windows
+from .chunks import predict_in_chunks
 from .listener_cfg import replace_listener_cfg
 from .names import resolve_encoder_name
 from .serialization import SafeHFShim
@@ -30,7 +31,7 @@ from .windows import (
     span_texts,
 )
 
-# Padded wordpieces per encoder call at prediction (see _predict_in_chunks): 32 windows of 128
+# Padded wordpieces per encoder call at prediction at most (see chunks.py): 32 windows of 128
 # tokens, a batch of max_batch_items = 4096 tokens, the GPU setting; 8 windows of 512 wordpieces
 # (wordpiece_windows.v1), whose attention scores per window are 16 times larger.
 WORDPIECES_PER_CALL = 4096
@@ -149,7 +150,8 @@ def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
     if is_train:
         model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
     else:
-        model_output, backprop_tensors = _predict_in_chunks(model.layers[0], wordpieces), None
+        model_output = predict_in_chunks(model.layers[0], wordpieces, WORDPIECES_PER_CALL)
+        backprop_tensors = None
     output = FullTransformerBatch(
         spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
     )
@@ -159,44 +161,6 @@ def forward(model: TransformerModel, docs: List[Doc], is_train: bool):
         return docs
 
     return output, backprop
-
-
-def _predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch):
-    """The encoder's output for all windows, about WORDPIECES_PER_CALL padded wordpieces at a time.
-
-    A long doc is a batch of its own for the component (max_batch_items counts tokens of whole
-    docs), so all its windows would go through the encoder together: the attention and
-    feed-forward activations of every window at once, about 9 MB per 1,000 characters with
-    MiniLM. Here only the outputs add up, written into tensors allocated once (concatenating
-    the chunks would hold every output twice). Every chunk keeps the batch's padded width.
-    """
-    n_windows = len(wordpieces)
-    per_call = max(1, WORDPIECES_PER_CALL // max(1, wordpieces.input_ids.shape[1]))
-    if n_windows <= per_call:
-        return hf_wrapper.predict(wordpieces)
-    merged = {}
-    for start in range(0, n_windows, per_call):
-        chunk = hf_wrapper.predict(wordpieces[start : start + per_call])
-        for key, value in chunk.items():
-            if key not in merged:
-                merged[key] = _allocate(value, n_windows)
-            _fill(merged[key], value, start)
-    return type(chunk)(**merged)
-
-
-def _allocate(value, n_windows: int):
-    # A tensor with a row per window, or a tuple of them (hidden_states, when configured).
-    if isinstance(value, tuple):
-        return tuple(_allocate(part, n_windows) for part in value)
-    return value.new_empty((n_windows, *value.shape[1:]))
-
-
-def _fill(target, value, start: int) -> None:
-    if isinstance(value, tuple):
-        for target_part, part in zip(target, value):
-            _fill(target_part, part, start)
-    else:
-        target[start : start + len(value)] = value
 
 
 def _tokenize_fitting_windows(model: TransformerModel, docs: List[Doc]):
