@@ -20,6 +20,7 @@ from typing import List, Sequence
 import numpy
 import torch
 from spacy_transformers.data_classes import WordpieceBatch
+from thinc.api import get_array_module
 
 # What one more encoder call costs, in padded wordpieces it could have run instead: Python and
 # framework work per call plus the lower matmul rate of smaller batches and one more round of
@@ -73,18 +74,22 @@ def predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch, max_wordpieces: in
         return hf_wrapper.predict(wordpieces)
     merged = {}
     for rows in chunks:
-        chunk_width = max(lengths[i] for i in rows)
+        chunk_width = max(1, max(lengths[i] for i in rows))
         output = hf_wrapper.predict(_select(wordpieces, rows, chunk_width))
-        index = torch.as_tensor(rows, dtype=torch.long)
         for key, value in output.items():
             if key not in merged:
                 merged[key] = _allocate(value, n_windows, width)
+            index = torch.as_tensor(rows, dtype=torch.long, device=_device(value))
             _place(merged[key], value, index, chunk_width)
     return type(output)(**merged)
 
 
+def _device(value) -> torch.device:
+    return value[0].device if isinstance(value, tuple) else value.device
+
+
 def _select(wordpieces: WordpieceBatch, rows: List[int], width: int) -> WordpieceBatch:
-    index = numpy.asarray(rows)
+    index = get_array_module(wordpieces.input_ids).asarray(rows)  # numpy, or cupy on a GPU
     token_type_ids = wordpieces.token_type_ids
     return WordpieceBatch(
         strings=[wordpieces.strings[i] for i in rows],
