@@ -4,8 +4,8 @@ Modes: the encoder's "mmap" (the default before issue 15), "trim" (the default n
 and "jemalloc": "off" in a process started with LD_PRELOAD=libjemalloc.so.2 (Debian
 libjemalloc2; skipped with a note when it is not installed). "baseline" runs another checkout
 of this package (--baseline-root, e.g. a `git worktree` of an older commit) with that
-checkout's own defaults, so that today's default can be compared with an earlier one in one run. Malloc settings are process-wide,
-so each mode runs in its own fresh interpreter, alternately (mmap, trim, off, ..., mmap, trim,
+checkout's own defaults, so that today's default can be compared with an earlier one in one
+run. Malloc settings are process-wide, so each mode runs in its own fresh interpreter, alternately (mmap, trim, off, ..., mmap, trim,
 ...) so that a slow spell of the machine hits all. Each child builds the NER+textcat pipeline
 (as pipe_speed.py), warms up, and times `nlp.pipe` over long texts (SQuAD slices) and short
 ones (CoNLL sentences), best of --passes. Ratios are to the first mode.

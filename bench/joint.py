@@ -72,20 +72,20 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def run(args, seed: int, tasks: List[str]) -> Dict[str, Any]:
-    """Train one model on `tasks` for args.epochs epochs of their subsets; score model-last."""
+def run(args, seed: int, tasks: List[str], folders: Dict[str, Path]) -> Dict[str, Any]:
+    """Train one model on `tasks` for args.epochs epochs of their subsets; score model-last.
+
+    folders: the seed's subset folders ("train", "dev"), which hold every task's file.
+    """
     name = "joint" if len(tasks) > 1 else tasks[0]
     run_args = argparse.Namespace(
-        **{
-            **vars(args),
-            "tasks": tasks,
-            "output": args.output / f"seed{seed}" / name,
-            "max_train_docs": args.train_docs,
-        }
+        **{**vars(args), "tasks": tasks, "output": args.output / f"seed{seed}" / name}
     )
-    # All runs of a seed read the same subset files, written once under the seed's corpus folder.
-    subsets = argparse.Namespace(**{**vars(run_args), "output": args.output / f"seed{seed}"})
-    paths = spacy_finetune.prepare_corpora(subsets)
+    # One task reads its own file of the folders, the joint model the folders themselves.
+    paths = {
+        split: folder if len(tasks) > 1 else corpus.corpus_file(folder, tasks[0], split)
+        for split, folder in folders.items()
+    }
     record = spacy_finetune.train(
         run_args,
         paths=paths,
@@ -105,19 +105,12 @@ def run(args, seed: int, tasks: List[str]) -> Dict[str, Any]:
 def measure(args: argparse.Namespace) -> Dict[str, Any]:
     seeds = {}
     for seed in args.seeds:
-        # Subsets of every task's files first, so that the joint folder holds all three.
-        spacy_finetune.prepare_corpora(
-            argparse.Namespace(
-                **{
-                    **vars(args),
-                    "tasks": list(TASKS),
-                    "output": args.output / f"seed{seed}",
-                    "max_train_docs": args.train_docs,
-                }
-            )
-        )
-        runs = {task: run(args, seed, [task]) for task in TASKS}
-        runs["joint"] = run(args, seed, list(TASKS))
+        # Every task's subsets, written once per seed; all four runs read them.
+        subsets = {"tasks": list(TASKS), "max_train_docs": args.train_docs}
+        subsets["output"] = args.output / f"seed{seed}"
+        folders = spacy_finetune.prepare_corpora(argparse.Namespace(**{**vars(args), **subsets}))
+        runs = {task: run(args, seed, [task], folders) for task in TASKS}
+        runs["joint"] = run(args, seed, list(TASKS), folders)
         seeds[str(seed)] = runs
     return {"versions": common.versions(), "args": cli.arguments(args), "seeds": seeds}
 

@@ -2,7 +2,8 @@
 the fixed dev sets. The peer of bench/hf_finetune.py.
 
     python -m spacy_bert_tasks init-config OUT/config.cfg --tasks TASKS --max-steps STEPS
-    python -m spacy_bert_tasks train OUT/config.cfg --output OUT/training --paths.train ... --paths.dev ...
+    python -m spacy_bert_tasks train OUT/config.cfg --output OUT/training
+        --paths.train ... --paths.dev ...
 
 then `model-last` (not model-best: the dev sets below are the test sets here, so nothing is
 chosen on them) is scored on each task's whole dev file with the pipeline's own scorers, on the

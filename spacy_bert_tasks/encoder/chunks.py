@@ -11,8 +11,8 @@ Outputs are written back in the batch's order and padded width. A real position 
 same values up to float rounding (a matmul of another shape may round differently in the
 last bits). Padding positions hold the encoder's output for padding up to their chunk's width
 and zeros beyond it; nothing reads them (the alignment, the heads and `doc._.trf_data`'s users
-go by each window's real length). Chunks stay under WORDPIECES_PER_CALL padded wordpieces, so a long doc's
-windows do not all run at once (peak memory).
+go by each window's real length). Chunks stay under WORDPIECES_PER_CALL padded wordpieces, so a
+long doc's windows do not all run at once (peak memory).
 """
 
 from typing import List, Sequence
@@ -67,15 +67,15 @@ def predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch, max_wordpieces: in
     """The encoder's output for every window, run chunk by chunk (see plan_chunks)."""
     n_windows, width = wordpieces.input_ids.shape
     lengths = [int(length) for length in wordpieces.lengths]
-    on_cpu = isinstance(wordpieces.input_ids, numpy.ndarray)  # cupy arrays on a GPU
-    call_cost = CALL_COST_WORDPIECES if on_cpu else GPU_CALL_COST_WORDPIECES
+    xp = get_array_module(wordpieces.input_ids)  # numpy, or cupy on a GPU
+    call_cost = CALL_COST_WORDPIECES if xp is numpy else GPU_CALL_COST_WORDPIECES
     chunks = plan_chunks(lengths, max_wordpieces, call_cost)
     if len(chunks) == 1 and max(lengths, default=0) == width:
         return hf_wrapper.predict(wordpieces)
     merged = {}
     for rows in chunks:
         chunk_width = max(1, max(lengths[i] for i in rows))
-        output = hf_wrapper.predict(_select(wordpieces, rows, chunk_width))
+        output = hf_wrapper.predict(_select(wordpieces, xp.asarray(rows), chunk_width))
         for key, value in output.items():
             if key not in merged:
                 merged[key] = _allocate(value, n_windows, width)
@@ -88,9 +88,10 @@ def _device(value) -> torch.device:
     return value[0].device if isinstance(value, tuple) else value.device
 
 
-def _select(wordpieces: WordpieceBatch, rows: List[int], width: int) -> WordpieceBatch:
-    index = get_array_module(wordpieces.input_ids).asarray(rows)  # numpy, or cupy on a GPU
+def _select(wordpieces: WordpieceBatch, index, width: int) -> WordpieceBatch:
+    """The windows at `index` (an array), cut to `width` positions."""
     token_type_ids = wordpieces.token_type_ids
+    rows = index.tolist()
     return WordpieceBatch(
         strings=[wordpieces.strings[i] for i in rows],
         input_ids=wordpieces.input_ids[index, :width],

@@ -81,9 +81,8 @@ def _pool(state: Floats3d, weight: Optional[Floats2d]):
 def _mean_weights(xp, state: Floats3d, data: TransformerData) -> Floats2d:
     """(windows, positions): 1 / (real wordpieces in all windows) at each real one, else 0."""
     n_windows, n_positions = state.shape[:2]
-    # Real wordpieces of each window: its length (padding sits at the end of a window).
-    lengths = xp.asarray(data.wordpieces.lengths[:n_windows], dtype="i")
-    weights = (xp.arange(n_positions)[None, :] < lengths[:, None]).astype("f")
+    # The tokenizer's attention mask: 1 at each real wordpiece, 0 at padding.
+    weights = xp.asarray(data.wordpieces.attention_mask[:n_windows, :n_positions], dtype="f")
     return weights / max(float(weights.sum()), 1.0)
 
 
