@@ -37,13 +37,19 @@ def init_config_cli(
     """
     from ..atomic import write_bytes_atomically
     from ..config import generate_config
+    from ..config.generate import batches_by_task
     from ..training.budget import steps_for_epochs
 
     if (epochs is None) != (train is None):
         msg.fail("--epochs and --train go together: the corpus sizes the budget", exits=1)
     try:
         if epochs is not None:
-            max_steps = steps_for_epochs(train, epochs, batch_size=4000 if gpu else 1000)
+            max_steps = steps_for_epochs(
+                train,
+                epochs,
+                batch_size=4000 if gpu else 1000,
+                by_task=batches_by_task(tasks.split(",")),
+            )
             msg.info(
                 f"{epochs:g} epochs of {train}: {max_steps} steps (before rounding to evaluations)"
             )

@@ -23,6 +23,29 @@ from ..training.budget import evaluation_schedule
 TASKS = ("ner", "textcat", "qa")
 NER_HEADS = ("bert_ner", "ner")
 
+# One head: spaCy's padded batches. Several: one task per batch (training/batcher.py). In a
+# mixed batch the heads' gradients add up in the shared encoder, and NER's per-token loss sends
+# it 4-10x the gradient norm of textcat's per-doc loss, so the encoder barely learns the smaller
+# signal (docs/benchmarks.md, "Joint vs single-task"). "corpus" shares keep each task's exposure
+# that of its single-task training: every doc once per epoch.
+PADDED_BATCHER = """
+[training.batcher]
+@batchers = "spacy.batch_by_padded.v1"
+discard_oversize = false
+size = {batch_size}
+buffer = 256
+get_length = null
+"""
+
+TASK_BATCHER = """
+[training.batcher]
+@batchers = "spacy-bert-tasks.batch_by_task.v1"
+size = {batch_size}
+shares = "corpus"
+buffer = 256
+discard_oversize = false
+"""
+
 BASE = """
 [paths]
 train = null
@@ -69,13 +92,7 @@ annotating_components = []
 train_corpus = "corpora.train"
 dev_corpus = "corpora.dev"
 
-[training.batcher]
-@batchers = "spacy.batch_by_padded.v1"
-discard_oversize = false
-size = {batch_size}
-buffer = 256
-get_length = null
-
+{batcher}
 [training.optimizer]
 @optimizers = "spacy-bert-tasks.Adam.v2"
 head_learn_rate_scale = {head_scale}
@@ -158,6 +175,11 @@ factory = "doc_cleaner"
 """
 
 
+def batches_by_task(tasks: Iterable[str]) -> bool:
+    """Whether a config for these heads batches one task at a time (see TASK_BATCHER)."""
+    return len(_check_tasks(tasks)) > 1
+
+
 def generate_config(
     tasks: Iterable[str],
     *,
@@ -216,7 +238,9 @@ def generate_config(
         pipeline=str(pipeline).replace("'", '"'),
         max_steps=max_steps,
         eval_frequency=eval_frequency,
-        batch_size=batch_size or (4000 if gpu else 1000),
+        batcher=(TASK_BATCHER if batches_by_task(tasks) else PADDED_BATCHER).format(
+            batch_size=batch_size or (4000 if gpu else 1000)
+        ),
         warmup_steps=int(max_steps * warmup_fraction),
         learn_rate=learn_rate,
         head_scale=head_learn_rate_scale,

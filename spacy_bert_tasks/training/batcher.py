@@ -30,6 +30,7 @@ import random
 from collections import defaultdict
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.training.batchers import minibatch_by_padded_size
 from spacy.util import registry
@@ -42,7 +43,11 @@ Batcher = Callable[[Iterable[Example]], Iterator[List[Example]]]
 
 def example_task(example: Example) -> str:
     """The task(s) an example trains, from its reference doc's annotation."""
-    doc = example.reference
+    return doc_task(example.reference)
+
+
+def doc_task(doc: Doc) -> str:
+    """The task(s) a reference doc trains, from its annotation (see the module docstring)."""
     tasks = []
     if doc.has_annotation("ENT_IOB"):
         tasks.append("ner")

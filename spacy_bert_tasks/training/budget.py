@@ -4,13 +4,15 @@
 `max_steps`: when `eval_frequency` does not divide `max_steps`, the last steps are never scored,
 `model-best` can only be an earlier checkpoint, and `model-last/meta.json` shows the last
 evaluated step's scores beside the last step's weights. `evaluation_schedule` picks the two so
-that the last step is an evaluation. `steps_per_epoch` counts the batches that spaCy's
-`batch_by_padded` makes of a corpus, so that a budget can be given in epochs.
+that the last step is an evaluation. `steps_for_epochs` counts the batches that spaCy's
+`batch_by_padded` (or batch_by_task, one task per batch) makes of a corpus, so that a budget can
+be given in epochs.
 """
 
 import math
+from collections import defaultdict
 from pathlib import Path
-from typing import Iterable, List, NamedTuple, Union
+from typing import Dict, Iterable, List, NamedTuple, Union
 
 # At most this many steps between evaluations, and at least this many evaluations per run.
 MAX_EVAL_SPACING = 200
@@ -56,16 +58,22 @@ def corpus_files(path: Union[str, Path]) -> List[Path]:
     return files
 
 
-def doc_lengths(path: Union[str, Path]) -> List[int]:
-    """Tokens per doc of a training corpus (what batch_by_padded measures)."""
+def doc_lengths(path: Union[str, Path]) -> Dict[str, List[int]]:
+    """Tokens per doc of a training corpus (what the batchers measure), by the task(s) each doc
+    trains (batcher.doc_task)."""
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
 
+    from ..qa.extensions import install_qa_extensions
+    from .batcher import doc_task
+
+    install_qa_extensions()  # QA docs' questions read back only once registered
     vocab = Vocab()
-    lengths: List[int] = []
+    lengths: Dict[str, List[int]] = defaultdict(list)
     for file in corpus_files(path):
-        lengths.extend(len(doc) for doc in DocBin().from_disk(file).get_docs(vocab))
-    return lengths
+        for doc in DocBin().from_disk(file).get_docs(vocab):
+            lengths[doc_task(doc)].append(len(doc))
+    return dict(lengths)
 
 
 def count_padded_batches(lengths: Iterable[int], *, size: int, buffer: int = 256) -> int:
@@ -80,17 +88,23 @@ def count_padded_batches(lengths: Iterable[int], *, size: int, buffer: int = 256
     return sum(1 for _ in batches)
 
 
-def steps_for_epochs(path: Union[str, Path], epochs: float, *, batch_size: int) -> int:
+def steps_for_epochs(
+    path: Union[str, Path], epochs: float, *, batch_size: int, by_task: bool = False
+) -> int:
     """Steps for `epochs` passes over the corpus at `path` with padded batches of `batch_size`.
 
     path (Union[str, Path]): A .spacy file or a folder of them (as --paths.train).
     epochs (float): Passes over the corpus (> 0; fractions allowed).
     batch_size (int): Padded spaCy tokens per batch.
+    by_task (bool): Batches hold one task each (batch_by_task.v1 with "corpus" shares), so each
+        task's docs are batched apart; otherwise all docs together (batch_by_padded.v1).
     RETURNS (int): At least 1.
     """
     if epochs <= 0:
         raise ValueError(f"epochs must be > 0, got {epochs}.")
-    lengths = doc_lengths(path)
-    if not lengths:
+    by_group = doc_lengths(path)
+    if not by_group:
         raise ValueError(f"{path}: the training corpus holds no docs.")
-    return max(1, math.ceil(epochs * count_padded_batches(lengths, size=batch_size)))
+    groups = list(by_group.values()) if by_task else [sum(by_group.values(), [])]
+    per_epoch = sum(count_padded_batches(lengths, size=batch_size) for lengths in groups)
+    return max(1, math.ceil(epochs * per_epoch))

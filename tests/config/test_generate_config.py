@@ -5,6 +5,7 @@ import itertools
 import pytest
 from config_leaves import config_leaves
 from spacy import util
+from spacy.util import registry
 from thinc.api import Config
 from typer.testing import CliRunner
 from util import CAT_LABELS, adam, cats_examples, ner_examples, train_steps
@@ -82,6 +83,26 @@ def test_batch_sizes_for_cpu_and_gpu():
         components = generate_config(["ner", "qa"], gpu=gpu)["components"]
         assert components["transformer"]["max_batch_items"] == items
         assert components["qa"]["max_batch_windows"] == windows
+
+
+@pytest.mark.parametrize(
+    "tasks, batcher",
+    [
+        (["ner"], "spacy.batch_by_padded.v1"),
+        (["qa"], "spacy.batch_by_padded.v1"),
+        (["ner", "textcat"], "spacy-bert-tasks.batch_by_task.v1"),
+        (["ner", "textcat", "qa"], "spacy-bert-tasks.batch_by_task.v1"),
+    ],
+)
+def test_several_heads_train_one_task_per_batch(tasks, batcher):
+    """Joint configs batch by task, every task's docs once per epoch; one head keeps spaCy's."""
+    for gpu, size in [(False, 1000), (True, 4000)]:
+        written = generate_config(tasks, gpu=gpu)["training"]["batcher"]
+        assert written["@batchers"] == batcher
+        assert written["size"] == size
+        if len(tasks) > 1:
+            assert written["shares"] == "corpus"
+        registry.resolve({"batcher": written})  # every setting is the batcher's
 
 
 @pytest.mark.parametrize(
