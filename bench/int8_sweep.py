@@ -11,8 +11,13 @@ settings are interleaved round by round (`--repeats`), and the median speed is r
 The recommendation is the fastest setting within `--budget` points of fp32; of settings
 within 5% of its speed (timing noise), the one that keeps the fewest layers in fp32.
 
+Every int8 row quantizes activations with `--activation-range` (`int8_activation_range`: by
+default "auto", 8 bits on CPUs with VNNI, else 7), and one more row, full int8 with the other
+range, shows what that bit is worth on the model.
+
     python bench/int8_sweep.py --model training/model-best --task ner \
-        [--dev DEV.spacy] [--max-dev-docs 1000] [--repeats 2] [--json out.json]
+        [--dev DEV.spacy] [--max-dev-docs 1000] [--repeats 2] [--activation-range auto] \
+        [--json out.json]
 
 By default the dev file is the fixed split of bench/harness/corpus.py (CoNLL-2003 valid for
 ner, SQuAD articles 26-31 for qa).
@@ -31,8 +36,10 @@ UNITS = {"ner": "words/s", "qa": "questions/s"}
 FP32 = "fp32"
 INT8 = "int8"
 
-# A candidate: (its name in the table, inference_precision, int8_fp32_layers).
-Setting = Tuple[str, str, Tuple[str, ...]]
+# A candidate: (its name in the table, inference_precision, int8_fp32_layers,
+# int8_activation_range).
+Setting = Tuple[str, str, Tuple[str, ...], str]
+BITS = {"full": "8-bit", "reduced": "7-bit"}
 # Speeds within this share of the fastest count as tied (one quiet pass of the same setting
 # varies by a few percent on 2 cores).
 TIE = 0.05
@@ -59,37 +66,53 @@ def main() -> None:
         metavar="PATTERN",
         help="one more row: int8 with these int8_fp32_layers patterns (e.g. a sweep's choice)",
     )
+    parser.add_argument(
+        "--activation-range",
+        choices=["auto", "full", "reduced"],
+        default="auto",
+        help="int8_activation_range of the int8 rows (auto: full on CPUs with VNNI)",
+    )
     cli.run(parser.parse_args(), measure, render)
 
 
-def whole_model_groups(n_layers: int) -> List[Setting]:
-    """fp32, full int8, and int8 with groups spanning the model kept fp32."""
+def whole_model_groups(n_layers: int, activation_range: str) -> List[Setting]:
+    """fp32, full int8 with either activation range, and int8 with groups spanning the model
+    kept fp32; the int8 rows but one quantize activations with `activation_range` (resolved:
+    "full" or "reduced")."""
     last = n_layers - 1
-    return [
-        (FP32, FP32, ()),
-        (INT8, INT8, ()),
-        ("int8, FFN out fp32", INT8, ("encoder.layer.*.output.dense",)),
-        ("int8, FFN in fp32", INT8, ("encoder.layer.*.intermediate.dense",)),
-        ("int8, attention out fp32", INT8, ("encoder.layer.*.attention.output.dense",)),
-        ("int8, layer 0 fp32", INT8, ("encoder.layer.0",)),
-        (f"int8, layer {last} fp32", INT8, (f"encoder.layer.{last}",)),
-        (f"int8, layers 0+{last} fp32", INT8, ("encoder.layer.0", f"encoder.layer.{last}")),
+    other = "reduced" if activation_range == "full" else "full"
+    groups = [
+        (INT8, ()),
+        ("int8, FFN out fp32", ("encoder.layer.*.output.dense",)),
+        ("int8, FFN in fp32", ("encoder.layer.*.intermediate.dense",)),
+        ("int8, attention out fp32", ("encoder.layer.*.attention.output.dense",)),
+        ("int8, layer 0 fp32", ("encoder.layer.0",)),
+        (f"int8, layer {last} fp32", (f"encoder.layer.{last}",)),
+        (f"int8, layers 0+{last} fp32", ("encoder.layer.0", f"encoder.layer.{last}")),
     ]
+    return (
+        [(FP32, FP32, (), activation_range)]
+        + [(name, INT8, layers, activation_range) for name, layers in groups[:1]]
+        + [(f"int8, {BITS[other]} activations", INT8, (), other)]
+        + [(name, INT8, layers, activation_range) for name, layers in groups[1:]]
+    )
 
 
-def per_layer_groups(n_layers: int) -> List[Setting]:
+def per_layer_groups(n_layers: int, activation_range: str) -> List[Setting]:
     """int8 with one layer's FFN output, or FFN input, projection kept fp32."""
     settings = []
     for i in range(n_layers):
-        settings.append((f"int8, L{i} FFN out fp32", INT8, (f"encoder.layer.{i}.output.dense",)))
+        layers = (f"encoder.layer.{i}.output.dense",)
+        settings.append((f"int8, L{i} FFN out fp32", INT8, layers, activation_range))
     for i in range(n_layers):
-        settings.append(
-            (f"int8, L{i} FFN in fp32", INT8, (f"encoder.layer.{i}.intermediate.dense",))
-        )
+        layers = (f"encoder.layer.{i}.intermediate.dense",)
+        settings.append((f"int8, L{i} FFN in fp32", INT8, layers, activation_range))
     return settings
 
 
-def best_single_layers(results: Dict[str, Dict[str, Any]], top: int) -> List[Setting]:
+def best_single_layers(
+    results: Dict[str, Dict[str, Any]], top: int, activation_range: str
+) -> List[Setting]:
     """int8 with the FFN outputs of the `top` best single-layer rows kept fp32 together (2..top).
 
     results: name -> {"score", "fp32_layers"} of the rows measured so far.
@@ -104,7 +127,7 @@ def best_single_layers(results: Dict[str, Dict[str, Any]], top: int) -> List[Set
     for k in range(2, min(top, len(ranked)) + 1):
         layers = tuple(sorted(ranked[:k]))
         names = "+".join(layer.split(".")[2] for layer in layers)
-        combos.append((f"int8, L{names} FFN out fp32", INT8, layers))
+        combos.append((f"int8, L{names} FFN out fp32", INT8, layers, activation_range))
     return combos
 
 
@@ -162,8 +185,8 @@ def run_setting(nlp, encoder, setting: Setting, dev_docs, task: str) -> Dict[str
     """One scored, timed pass of `setting`; the converted copy is built and warmed up first."""
     from spacy_bert_tasks.encoder.precision import invalidate_reduced_copies
 
-    _, precision, layers = setting
-    encoder.set_inference_precision(precision, layers)
+    _, precision, layers, activation_range = setting
+    encoder.set_inference_precision(precision, layers, activation_range)
     nlp.evaluate(make_examples(nlp, dev_docs[:8], task))  # convert, warm up: not timed
     examples = make_examples(nlp, dev_docs, task)
     scores = nlp.evaluate(examples)
@@ -176,7 +199,7 @@ def run_setting(nlp, encoder, setting: Setting, dev_docs, task: str) -> Dict[str
 
 def sweep(nlp, encoder, settings: List[Setting], dev_docs, task: str, repeats: int) -> Dict:
     """Every setting scored, and timed in `repeats` interleaved rounds (median speed)."""
-    runs: Dict[str, List[Dict[str, float]]] = {name: [] for name, _, _ in settings}
+    runs: Dict[str, List[Dict[str, float]]] = {name: [] for name, *_ in settings}
     for round_ in range(repeats):
         for setting in settings:
             runs[setting[0]].append(run_setting(nlp, encoder, setting, dev_docs, task))
@@ -184,13 +207,14 @@ def sweep(nlp, encoder, settings: List[Setting], dev_docs, task: str, repeats: i
                 row = runs[setting[0]][0]
                 print(f"  {setting[0]}: {row['score']:.2f}, {row['speed']:,.1f}", flush=True)
     results = {}
-    for name, precision, layers in settings:
+    for name, precision, layers, activation_range in settings:
         scores = {run["score"] for run in runs[name]}
         if max(scores) - min(scores) > 1e-6:  # int8 kernels are deterministic on one machine
             print(f"warning: {name}: the score varied between rounds: {sorted(scores)}")
         results[name] = {
             "precision": precision,
             "fp32_layers": list(layers),
+            "activation_range": activation_range if precision == INT8 else None,
             "score": statistics.median(run["score"] for run in runs[name]),
             "speed": statistics.median(run["speed"] for run in runs[name]),
             "speeds": [run["speed"] for run in runs[name]],
@@ -200,6 +224,9 @@ def sweep(nlp, encoder, settings: List[Setting], dev_docs, task: str, repeats: i
 
 def measure(args: argparse.Namespace) -> Dict[str, Any]:
     """Sweep the candidate settings; RETURNS (Dict[str, Any]): the report."""
+    from spacy_bert_tasks.encoder.int8_activations import cpu_has_vnni, resolve_activation_range
+
+    activation_range = resolve_activation_range(args.activation_range)
     nlp, encoder = load_task_pipeline(args.model, args.task)
     dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
     limit = 8 if args.smoke else args.max_dev_docs
@@ -211,13 +238,17 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
     repeats = 1 if args.smoke else args.repeats
     n_layers = encoder.model.shim._model.config.num_hidden_layers
     per_layer = not (args.smoke or args.no_per_layer)
-    settings = whole_model_groups(n_layers) + (per_layer_groups(n_layers) if per_layer else [])
+    settings = whole_model_groups(n_layers, activation_range)
+    if per_layer:
+        settings += per_layer_groups(n_layers, activation_range)
     if args.fp32_layers:
-        settings.append(("int8, given layers fp32", INT8, tuple(args.fp32_layers)))
+        settings.append(
+            ("int8, given layers fp32", INT8, tuple(args.fp32_layers), activation_range)
+        )
     print(f"{len(settings)} settings, {len(dev_docs)} dev docs, {repeats} rounds", flush=True)
     results = sweep(nlp, encoder, settings, dev_docs, args.task, repeats)
     if per_layer:  # the best single layers together, now that they are known
-        combos = best_single_layers(results, args.top)
+        combos = best_single_layers(results, args.top, activation_range)
         results.update(sweep(nlp, encoder, combos, dev_docs, args.task, repeats))
     return {
         "task": args.task,
@@ -228,6 +259,8 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         "versions": common.versions(),
         "threads": args.threads,
         "quantized_engine": quantized_engine(),
+        "cpu_has_vnni": cpu_has_vnni(),
+        "activation_range": activation_range,
         "args": cli.arguments(args),
         "repeats": repeats,
         "budget": args.budget,
@@ -264,7 +297,8 @@ def table(report: Dict[str, Any]) -> str:
 def render(report: Dict[str, Any]) -> None:
     details = (
         f"{report['task']} on {report['dev_docs']} docs of {report['dev']}; model {report['model']} "
-        f"({report['layers']} layers); engine {report['quantized_engine']}; "
+        f"({report['layers']} layers); engine {report['quantized_engine']}; int8 rows with "
+        f"{BITS[report['activation_range']]} activations unless named; "
         f"median of {report['repeats']} interleaved rounds"
     )
     print(cli.headline(report, details))
@@ -275,6 +309,11 @@ def render(report: Dict[str, Any]) -> None:
         f"within {TIE:.0%} of its speed the fewest fp32 layers): "
         f'{report["recommendation"]}: inference_precision = "{chosen["precision"]}", '
         f"int8_fp32_layers = {chosen['fp32_layers']}"
+        + (
+            f', int8_activation_range = "{chosen["activation_range"]}"'
+            if chosen["precision"] == INT8
+            else ""
+        )
     )
 
 

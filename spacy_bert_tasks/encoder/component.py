@@ -43,6 +43,7 @@ from .gradients import (
     gradient_picker,
     unscale_gradients,
 )
+from .int8_activations import check_activation_range
 from .int8_layers import check_layer_patterns, kept_fp32_layers
 from .names import EMBEDDED_ENCODER
 from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
@@ -78,6 +79,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "keep_trf_data": False,
         "inference_precision": "fp32",
         "int8_fp32_layers": [],
+        "int8_activation_range": "auto",
         "release_heap": "trim",
     },
 )
@@ -90,6 +92,7 @@ def make_bert_transformer(
     keep_trf_data: bool,
     inference_precision: str,
     int8_fp32_layers: List[str],
+    int8_activation_range: str,
     release_heap: Union[bool, str],
 ) -> "BertTransformer":
     """The shared BERT encoder.
@@ -107,6 +110,9 @@ def make_bert_transformer(
         loaded pipeline with `set_inference_precision`.
     int8_fp32_layers (List[str]): With "int8": patterns of the encoder's Linear layers kept in
         fp32, e.g. "encoder.layer.*.output.dense" (int8_layers.py; bench/int8_sweep.py picks them).
+    int8_activation_range (str): With "int8": "full" (8-bit activations), "reduced" (7-bit,
+        torch's default) or "auto" (full on CPUs with VNNI, whose int8 kernels cannot overflow
+        with 8 bits; reduced elsewhere). See int8_activations.py.
     release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
         "trim" (default; `true`) hands freed heap pages back to the OS between prediction
         batches, without the page faults of "mmap"; "mmap" also keeps activations out of the
@@ -123,6 +129,7 @@ def make_bert_transformer(
         keep_trf_data=keep_trf_data,
         inference_precision=inference_precision,
         int8_fp32_layers=int8_fp32_layers,
+        int8_activation_range=int8_activation_range,
         release_heap=release_heap,
     )
 
@@ -144,6 +151,7 @@ class BertTransformer(Transformer):
         keep_trf_data: bool = False,
         inference_precision: str = "fp32",
         int8_fp32_layers: Sequence[str] = (),
+        int8_activation_range: str = "auto",
         release_heap: Union[bool, str] = "trim",
     ):
         super().__init__(
@@ -153,6 +161,7 @@ class BertTransformer(Transformer):
         # Not in cfg: cfg is saved with the weights and would override a load-time config.
         self.inference_precision = check_precision(inference_precision)
         self.int8_fp32_layers = check_layer_patterns(int8_fp32_layers)
+        self.int8_activation_range = check_activation_range(int8_activation_range)
         self.release_heap = heap.check_mode(release_heap)
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
@@ -396,20 +405,30 @@ class BertTransformer(Transformer):
         return super().predict(docs)
 
     def set_inference_precision(
-        self, precision: str, int8_fp32_layers: Optional[Sequence[str]] = None
+        self,
+        precision: str,
+        int8_fp32_layers: Optional[Sequence[str]] = None,
+        int8_activation_range: Optional[str] = None,
     ) -> None:
         """Predict in "fp32", "bf16" or "int8" from now on, in this process.
 
         int8_fp32_layers (Optional[Sequence[str]]): With "int8", the Linear layers kept in fp32
             (int8_layers.py); None keeps the current setting.
+        int8_activation_range (Optional[str]): With "int8", "auto", "full" or "reduced"
+            (int8_activations.py); None keeps the current setting.
         To save the choice with a pipeline, set the factory settings instead (config.cfg); they
         can also be chosen at load time: spacy.load(path, config={"components": {name:
         {"inference_precision": "int8", "int8_fp32_layers": [...]}}}).
         """
         check_precision(precision)
-        if int8_fp32_layers is not None:  # checked before anything changes
+        # Everything is checked before anything changes.
+        if int8_activation_range is not None:
+            check_activation_range(int8_activation_range)
+        if int8_fp32_layers is not None:
             self._check_int8_fp32_layers(check_layer_patterns(int8_fp32_layers))
             self.int8_fp32_layers = tuple(int8_fp32_layers)
+        if int8_activation_range is not None:
+            self.int8_activation_range = int8_activation_range
         self.inference_precision = precision
         self._apply_inference_precision()
 
@@ -434,7 +453,7 @@ class BertTransformer(Transformer):
                     f"'{self.name}': inference_precision 'int8' is torch's dynamic quantization, "
                     f"which runs on CPU only; use 'bf16' on {device}"
                 )
-        set_shim_precision(shim, precision, self.int8_fp32_layers)
+        set_shim_precision(shim, precision, self.int8_fp32_layers, self.int8_activation_range)
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Backpropagate the heads' summed gradients into the encoder, then step its weights."""

@@ -21,6 +21,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import torch
 
+from .int8_activations import resolve_activation_range, use_full_activation_range
+
 
 def check_layer_patterns(patterns: Iterable[str]) -> Tuple[str, ...]:
     """The patterns as a tuple, each a non-empty string; RAISES ValueError otherwise."""
@@ -77,11 +79,16 @@ def kept_fp32_layers(module: torch.nn.Module, patterns: Sequence[str]) -> List[s
 
 
 def quantize_dynamic_int8(
-    module: torch.nn.Module, fp32_layers: Sequence[str] = ()
+    module: torch.nn.Module, fp32_layers: Sequence[str] = (), activation_range: str = "reduced"
 ) -> torch.nn.Module:
     """`module` with its Linear layers dynamically quantized to int8, but those `fp32_layers`
     keep, in place. Weights are quantized per output channel (torch's x86/fbgemm and onednn
-    engines support it for dynamic Linear), activations per batch (per tensor)."""
+    engines support it for dynamic Linear), activations per batch (per tensor).
+
+    activation_range (str): "full" (8-bit activations), "reduced" (7-bit, torch's default) or
+        "auto" (int8_activations.py).
+    """
+    full_range = resolve_activation_range(activation_range) == "full"
     kept = set(kept_fp32_layers(module, fp32_layers)) if fp32_layers else set()
     with warnings.catch_warnings():
         # torch >= 2.8 marks torch.ao eager quantization deprecated in favour of torchao; it is
@@ -96,4 +103,7 @@ def quantize_dynamic_int8(
             for name in linear_layer_names(module)
             if name not in kept
         }
-        return quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
+        quantized = quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
+    if full_range:
+        use_full_activation_range(quantized)
+    return quantized

@@ -9,7 +9,8 @@ copy of the torch module converted once and cached, so that:
   the heads, which are numpy models.
 - "int8": torch's dynamic quantization of the Linear layers (per-channel int8 weights,
   activations quantized per batch), for CPUs. Embeddings, LayerNorm and softmax stay fp32, and
-  so do the Linear layers named by `int8_fp32_layers` (int8_layers.py).
+  so do the Linear layers named by `int8_fp32_layers` (int8_layers.py); activations get 8 or 7
+  bits by `int8_activation_range` (int8_activations.py).
 
 The copy is rebuilt whenever the weights it came from change. thinc's optimizer step writes the
 new values into the same memory without bumping torch's version counters, so the component
@@ -24,6 +25,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from thinc.api import ArgsKwargs
 
+from .int8_activations import check_activation_range
 from .int8_layers import check_layer_patterns, quantize_dynamic_int8
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -38,12 +40,16 @@ def check_precision(precision: str) -> str:
 
 
 def reduced_precision_copy(
-    module: torch.nn.Module, precision: str, fp32_layers: Sequence[str] = ()
+    module: torch.nn.Module,
+    precision: str,
+    fp32_layers: Sequence[str] = (),
+    activation_range: str = "reduced",
 ) -> torch.nn.Module:
     """An inference-only copy of `module` in `precision` ("bf16" or "int8").
 
     fp32_layers (Sequence[str]): int8 only: patterns of the Linear layers kept in fp32
         (int8_layers.py).
+    activation_range (str): int8 only: "auto", "full" or "reduced" (int8_activations.py).
     """
     check_precision(precision)
     if precision == "fp32":
@@ -53,7 +59,7 @@ def reduced_precision_copy(
         param.requires_grad_(False)
     if precision == "bf16":
         return reduced.to(torch.bfloat16)
-    return quantize_dynamic_int8(reduced, fp32_layers)
+    return quantize_dynamic_int8(reduced, fp32_layers, activation_range)
 
 
 def _weights_key(module: torch.nn.Module) -> Tuple:
@@ -68,12 +74,20 @@ class ReducedPrecisionPredict:
     shim (PyTorchShim): The encoder's shim; its `_model` is the fp32 module being trained.
     precision (str): "bf16" or "int8".
     fp32_layers (Sequence[str]): int8 only: patterns of the Linear layers kept in fp32.
+    activation_range (str): int8 only: "auto", "full" or "reduced" (int8_activations.py).
     """
 
-    def __init__(self, shim, precision: str, fp32_layers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        shim,
+        precision: str,
+        fp32_layers: Sequence[str] = (),
+        activation_range: str = "reduced",
+    ) -> None:
         self.shim = shim
         self.precision = check_precision(precision)
         self.fp32_layers = check_layer_patterns(fp32_layers) if precision == "int8" else ()
+        self.activation_range = check_activation_range(activation_range)
         self._copy: Optional[torch.nn.Module] = None
         self._key: Optional[Tuple] = None
 
@@ -84,7 +98,9 @@ class ReducedPrecisionPredict:
         """The reduced-precision copy of the shim's current weights, rebuilt if they changed."""
         key = _weights_key(self.shim._model)
         if self._copy is None or key != self._key:
-            self._copy = reduced_precision_copy(self.shim._model, self.precision, self.fp32_layers)
+            self._copy = reduced_precision_copy(
+                self.shim._model, self.precision, self.fp32_layers, self.activation_range
+            )
             self._key = key
         return self._copy
 
@@ -117,15 +133,21 @@ class ReducedPrecisionShim:
 
     inference_precision = "fp32"  # until set_inference_precision; an instance attribute then
 
-    def set_inference_precision(self, precision: str, fp32_layers: Sequence[str] = ()) -> None:
+    def set_inference_precision(
+        self, precision: str, fp32_layers: Sequence[str] = (), activation_range: str = "reduced"
+    ) -> None:
         self.inference_precision = check_precision(precision)
-        # int8 with different kept-fp32 layers is a different copy (the int8 sweep switches);
-        # the patterns mean nothing to bf16, whose one copy serves them all.
-        patterns = check_layer_patterns(fp32_layers) if precision == "int8" else ()
-        self._predictor_key = (precision, patterns)
+        # int8 with different kept-fp32 layers or activation range is a different copy (the
+        # int8 sweep switches); they mean nothing to bf16, whose one copy serves them all.
+        int8 = precision == "int8"
+        patterns = check_layer_patterns(fp32_layers) if int8 else ()
+        activations = check_activation_range(activation_range) if int8 else "reduced"
+        self._predictor_key = (precision, patterns, activations)
         predictors = self._reduced_predictors()
         if precision != "fp32" and self._predictor_key not in predictors:
-            predictors[self._predictor_key] = ReducedPrecisionPredict(self, precision, patterns)
+            predictors[self._predictor_key] = ReducedPrecisionPredict(
+                self, precision, patterns, activations
+            )
 
     def reduced_predictor(self) -> Optional[ReducedPrecisionPredict]:
         """The predictor of the current precision, None for fp32."""
@@ -159,16 +181,19 @@ class ReducedPrecisionShim:
         return self._reduced_precision_predictors
 
 
-def set_shim_precision(shim, precision: str, fp32_layers: Sequence[str] = ()) -> None:
+def set_shim_precision(
+    shim, precision: str, fp32_layers: Sequence[str] = (), activation_range: str = "reduced"
+) -> None:
     """Make `shim.predict` run in `precision` ("fp32": the shim's own weights).
 
     shim: The encoder's shim; reduced precisions need a ReducedPrecisionShim (SafeHFShim, the
         shim of spacy-bert-tasks.BertEncoder.v1).
     fp32_layers (Sequence[str]): int8 only: patterns of the Linear layers kept in fp32.
+    activation_range (str): int8 only: "auto", "full" or "reduced" (int8_activations.py).
     """
     check_precision(precision)
     if isinstance(shim, ReducedPrecisionShim):
-        shim.set_inference_precision(precision, fp32_layers if precision == "int8" else ())
+        shim.set_inference_precision(precision, fp32_layers, activation_range)
     elif precision != "fp32":
         raise ValueError(
             f"inference_precision {precision!r} needs the encoder model "

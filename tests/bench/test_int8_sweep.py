@@ -41,15 +41,16 @@ def test_recommend_prefers_fewer_fp32_layers_among_tied_speeds():
 def test_best_single_layers_combines_the_best_ffn_outputs():
     results = {
         name: {"score": score, "fp32_layers": layers}
-        for name, _, layers, score in [
-            (*int8_sweep.per_layer_groups(3)[0], 80.0),
-            (*int8_sweep.per_layer_groups(3)[1], 85.0),
-            (*int8_sweep.per_layer_groups(3)[2], 82.0),
-            (*int8_sweep.per_layer_groups(3)[3], 99.0),  # an FFN input row: not a candidate
+        for name, _, layers, _, score in [
+            (*int8_sweep.per_layer_groups(3, "full")[0], 80.0),
+            (*int8_sweep.per_layer_groups(3, "full")[1], 85.0),
+            (*int8_sweep.per_layer_groups(3, "full")[2], 82.0),
+            (*int8_sweep.per_layer_groups(3, "full")[3], 99.0),  # an FFN input: not a candidate
         ]
     }
-    combos = int8_sweep.best_single_layers(results, 3)
-    assert [layers for _, _, layers in combos] == [
+    combos = int8_sweep.best_single_layers(results, 3, "full")
+    assert {activation_range for *_, activation_range in combos} == {"full"}
+    assert [layers for _, _, layers, _ in combos] == [
         ("encoder.layer.1.output.dense", "encoder.layer.2.output.dense"),
         (
             "encoder.layer.0.output.dense",
@@ -83,8 +84,17 @@ def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
     monkeypatch.setattr(sys, "argv", argv)
     int8_sweep.main()
     report = json.loads(out.read_text())
-    expected = {name for name, _, _ in int8_sweep.whole_model_groups(2)}
+    assert report["activation_range"] in ("full", "reduced")
+    expected = {name for name, *_ in int8_sweep.whole_model_groups(2, report["activation_range"])}
     assert set(report["results"]) == expected | {"int8, given layers fp32"}
+    # one int8 row quantizes activations with the other range: what the extra bit is worth
+    other = "reduced" if report["activation_range"] == "full" else "full"
+    ranges = {name: row["activation_range"] for name, row in report["results"].items()}
+    assert [name for name, found in ranges.items() if found != report["activation_range"]] == [
+        "fp32",
+        f"int8, {int8_sweep.BITS[other]} activations",
+    ]
+    assert ranges["fp32"] is None and ranges[f"int8, {int8_sweep.BITS[other]} activations"] == other
     assert report["results"]["int8, given layers fp32"]["fp32_layers"] == [
         "encoder.layer.1.output.dense"
     ]

@@ -48,6 +48,7 @@ OVERRIDES = {
         "keep_trf_data": True,
         "inference_precision": "int8",
         "int8_fp32_layers": ["encoder.layer.*.output.dense"],
+        "int8_activation_range": "reduced",
         "release_heap": "off",
     },
     "bert_ner": {

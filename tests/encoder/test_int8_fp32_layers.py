@@ -4,23 +4,12 @@ import numpy
 import pytest
 import spacy
 import torch
+from int8_util import hidden_states, int8_nlp
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-from util import make_nlp, ner_examples
 
 from spacy_bert_tasks.encoder.int8_layers import kept_fp32_layers
 
-TEXTS = ["john visited london", "a good movie in new york", "paris"]
 FFN_OUTPUTS = "encoder.layer.*.output.dense"
-
-
-def int8_nlp(tiny_bert, **transformer):
-    nlp = make_nlp(tiny_bert, ("ner",), transformer={"keep_trf_data": True, **transformer})
-    nlp.initialize(lambda: ner_examples(nlp))
-    return nlp
-
-
-def hidden_states(nlp):
-    return [doc._.trf_data.model_output.last_hidden_state for doc in nlp.pipe(TEXTS)]
 
 
 def linear_kinds(nlp):
