@@ -26,8 +26,8 @@ NER_HEADS = ("bert_ner", "ner")
 # One head: spaCy's padded batches. Several: one task per batch (training/batcher.py). In a
 # mixed batch the heads' gradients add up in the shared encoder, and NER's per-token loss sends
 # it 4-10x the gradient norm of textcat's per-doc loss, so the encoder barely learns the smaller
-# signal (docs/benchmarks.md, "Joint vs single-task"). "corpus" shares keep each task's exposure
-# that of its single-task training: every doc once per epoch.
+# signal (docs/benchmarks.md, "Joint against single-task training"). "corpus" shares keep each
+# task's exposure that of its single-task training: every doc once per epoch.
 PADDED_BATCHER = """
 [training.batcher]
 @batchers = "spacy.batch_by_padded.v1"
