@@ -13,7 +13,12 @@ same threads; also measured: torch.mm at the encoder's own feed-forward shape, a
 small matrices can reach. The headline is useful FLOPs / wall time of the whole `nlp.pipe` pass
 (tokenizing, windowing, heads and all), as a share of the peak.
 
-Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--long-words 2000] [--threads N]
+A third row passes CoNLL sentences one per call (`batch_size=1`, as many services call a
+pipeline): each matmul then has as many rows as one sentence has wordpieces, and a third peak,
+torch.mm at the feed-forward shape of one 32-wordpiece window, shows what such thin matrices
+can reach on this machine.
+
+Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--n-single 300] [--threads N]
        [--repeats 3] [--matmul-size 4096] [--json OUT.json]
        python bench/flops.py --smoke
 """
@@ -24,7 +29,11 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from harness import cli, common
 
-ROWS = (("short", "short texts (CoNLL sentences)"), ("long", "long texts (SQuAD contexts)"))
+ROWS = (
+    ("short", "short texts (CoNLL sentences)"),
+    ("long", "long texts (SQuAD contexts)"),
+    ("single", "one text per call (CoNLL sentences, batch_size=1)"),
+)
 
 
 def layer_flops(length: int, *, hidden: int, intermediate: int) -> int:
@@ -74,6 +83,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-short", type=common.positive_int, default=768, help="CoNLL sentences")
     parser.add_argument("--n-long", type=common.positive_int, default=20, help="long texts")
     parser.add_argument("--long-words", type=common.positive_int, default=2000)
+    parser.add_argument(
+        "--n-single", type=common.positive_int, default=300, help="CoNLL sentences, one per call"
+    )
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
     parser.add_argument("--repeats", type=common.positive_int, default=3)
     parser.add_argument("--matmul-size", type=common.positive_int, default=4096)
@@ -91,7 +103,7 @@ def parse_args() -> argparse.Namespace:
     )
     args = parser.parse_args()
     if args.smoke:
-        args.n_short, args.n_long, args.long_words = 16, 2, 300
+        args.n_short, args.n_long, args.long_words, args.n_single = 16, 2, 300, 4
         args.repeats, args.matmul_size = 1, 512
     return args
 
@@ -147,17 +159,19 @@ class ForwardRecorder:
             handle.remove()
 
 
-def measure_texts(nlp, recorder: ForwardRecorder, texts: List[str], args, dims) -> Dict[str, Any]:
+def measure_texts(
+    nlp, recorder: ForwardRecorder, texts: List[str], args, dims, batch_size: int
+) -> Dict[str, Any]:
     """Timed `nlp.pipe` passes over `texts`, with the FLOPs of what the encoder computed."""
     import gc
 
-    list(nlp.pipe(texts[: max(1, len(texts) // 4)], batch_size=args.batch_size))  # warm-up
+    list(nlp.pipe(texts[: max(1, len(texts) // 4)], batch_size=batch_size))  # warm-up
     passes = []
     for _ in range(args.repeats):
         recorder.reset()
         gc.collect()
         start = time.perf_counter()
-        for _ in nlp.pipe(texts, batch_size=args.batch_size):
+        for _ in nlp.pipe(texts, batch_size=batch_size):
             pass
         seconds = time.perf_counter() - start
         lengths = [n for call in recorder.calls for n in call["lengths"]]
@@ -200,14 +214,21 @@ def measure(args) -> Dict[str, Any]:
     by_row = {
         "short": common.load_texts(args.n_short),
         "long": bench_texts.long_texts(args.n_long, args.long_words),
+        "single": common.load_texts(args.n_single),
     }
+    batch_sizes = {"short": args.batch_size, "long": args.batch_size, "single": 1}
     size = args.matmul_size
     # The encoder's largest matmul, on a batch of 1024 wordpieces: (1024 x hidden) @ (hidden x ff).
     ffn = (1024, dims["hidden"], dims["intermediate"])
-    shapes = {"square": (size, size, size), "encoder_ffn": ffn}
+    # One CoNLL sentence is about 20 wordpieces: a window of 32 is a generous single call.
+    ffn_single = (32, dims["hidden"], dims["intermediate"])
+    shapes = {"square": (size, size, size), "encoder_ffn": ffn, "encoder_ffn_single": ffn_single}
     peaks = {key: matmul_rate(*shape) / 1e9 for key, shape in shapes.items()}
     recorder = ForwardRecorder(encoder)
-    rows = {key: measure_texts(nlp, recorder, found, args, dims) for key, found in by_row.items()}
+    rows = {
+        key: measure_texts(nlp, recorder, found, args, dims, batch_sizes[key])
+        for key, found in by_row.items()
+    }
     recorder.remove()
     # Measured again after the passes, the best of the two: a busy spell of the machine during
     # one measurement would otherwise lower the peak and flatter the encoder.
@@ -238,7 +259,9 @@ def print_report(report: Dict[str, Any]) -> None:
         f"{dims['layers']} layers, hidden {dims['hidden']}, ff {dims['intermediate']}\n"
         f"matmul peak (fp32 torch.mm {size}x{size}): {peaks['square']:,.1f} GFLOP/s; at the encoder's "
         f"feed-forward shape {'x'.join(map(str, report['matmul_shapes']['encoder_ffn']))}: "
-        f"{peaks['encoder_ffn']:,.1f} GFLOP/s\n"
+        f"{peaks['encoder_ffn']:,.1f} GFLOP/s; at one 32-wordpiece window's "
+        f"{'x'.join(map(str, report['matmul_shapes']['encoder_ffn_single']))}: "
+        f"{peaks['encoder_ffn_single']:,.1f} GFLOP/s\n"
     )
     rows = []
     for key, label in ROWS:

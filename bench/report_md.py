@@ -254,7 +254,9 @@ def flops_section(result: Dict[str, Any]) -> str:
     peak = result["peak_gflops_per_s"]
     rows = []
     for key, label in flops.ROWS:
-        row = result["rows"][key]
+        row = result["rows"].get(key)
+        if row is None:  # results measured before that row existed
+            continue
         rows.append(
             [
                 label,
@@ -277,7 +279,13 @@ def flops_section(result: Dict[str, Any]) -> str:
     ]
     return (
         f"Matmul peak: {peak['square']:,.1f} GFLOP/s (fp32 torch.mm, square); "
-        f"{peak['encoder_ffn']:,.1f} GFLOP/s at the encoder's feed-forward shape.\n\n"
+        f"{peak['encoder_ffn']:,.1f} GFLOP/s at the encoder's feed-forward shape"
+        + (
+            f"; {peak['encoder_ffn_single']:,.1f} GFLOP/s at one 32-wordpiece window's"
+            if "encoder_ffn_single" in peak
+            else ""
+        )
+        + ".\n\n"
         + common.markdown_table(headers, rows)
     )
 
