@@ -35,6 +35,7 @@ from ..contract import EncoderHead
 from ..layers.listener import EncoderListener
 from ..layers.pair_link import find_pair_links
 from . import heap  # windows: registers spacy-bert-tasks.wordpiece_windows.v1
+from .compiled import check_graph
 from .forking import register_fork_handler, watch_parent
 from .gradients import (
     PendingPass,
@@ -46,7 +47,12 @@ from .gradients import (
 from .int8_activations import check_activation_range
 from .int8_layers import check_layer_patterns, kept_fp32_layers
 from .names import EMBEDDED_ENCODER
-from .precision import check_precision, invalidate_reduced_copies, set_shim_precision
+from .precision import (
+    check_precision,
+    invalidate_reduced_copies,
+    set_shim_graph,
+    set_shim_precision,
+)
 from .serialization import WeightsFormatError
 
 DEFAULT_MODEL_CONFIG = f"""
@@ -80,6 +86,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "inference_precision": "fp32",
         "int8_fp32_layers": [],
         "int8_activation_range": "auto",
+        "inference_graph": "eager",
         "release_heap": "trim",
     },
 )
@@ -93,6 +100,7 @@ def make_bert_transformer(
     inference_precision: str,
     int8_fp32_layers: List[str],
     int8_activation_range: str,
+    inference_graph: str,
     release_heap: Union[bool, str],
 ) -> "BertTransformer":
     """The shared BERT encoder.
@@ -113,6 +121,10 @@ def make_bert_transformer(
     int8_activation_range (str): With "int8": "full" (8-bit activations), "reduced" (7-bit,
         torch's default) or "auto" (full on CPUs with VNNI, whose int8 kernels cannot overflow
         with 8 bits; reduced elsewhere). See int8_activations.py.
+    inference_graph (str): How fp32 predictions run the encoder: "eager" (the torch module) or
+        "compiled" (torch.compile with frozen weights, compiled at the first prediction: faster
+        for a process that annotates many docs; see compiled.py). Other precisions ignore it.
+        Can be changed on a loaded pipeline with `set_inference_graph`.
     release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
         "trim" (default; `true`) hands freed heap pages back to the OS between prediction
         batches, without the page faults of "mmap"; "mmap" also keeps activations out of the
@@ -130,6 +142,7 @@ def make_bert_transformer(
         inference_precision=inference_precision,
         int8_fp32_layers=int8_fp32_layers,
         int8_activation_range=int8_activation_range,
+        inference_graph=inference_graph,
         release_heap=release_heap,
     )
 
@@ -152,6 +165,7 @@ class BertTransformer(Transformer):
         inference_precision: str = "fp32",
         int8_fp32_layers: Sequence[str] = (),
         int8_activation_range: str = "auto",
+        inference_graph: str = "eager",
         release_heap: Union[bool, str] = "trim",
     ):
         super().__init__(
@@ -162,6 +176,7 @@ class BertTransformer(Transformer):
         self.inference_precision = check_precision(inference_precision)
         self.int8_fp32_layers = check_layer_patterns(int8_fp32_layers)
         self.int8_activation_range = check_activation_range(int8_activation_range)
+        self.inference_graph = check_graph(inference_graph)
         self.release_heap = heap.check_mode(release_heap)
         self._pending: List[PendingPass] = []
         # Set by update, cleared by a finish_update that applied the heads' gradients: while
@@ -454,6 +469,17 @@ class BertTransformer(Transformer):
                     f"which runs on CPU only; use 'bf16' on {device}"
                 )
         set_shim_precision(shim, precision, self.int8_fp32_layers, self.int8_activation_range)
+        set_shim_graph(shim, self.inference_graph)
+
+    def set_inference_graph(self, graph: str) -> None:
+        """Run fp32 predictions "eager" or "compiled" (compiled.py) from now on, in this process.
+
+        To save the choice with a pipeline, set the factory setting `inference_graph` (config.cfg)
+        or choose it at load time: spacy.load(path, config={"components": {name:
+        {"inference_graph": "compiled"}}}).
+        """
+        self.inference_graph = check_graph(graph)
+        self._apply_inference_precision()
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Backpropagate the heads' summed gradients into the encoder, then step its weights."""
@@ -471,6 +497,7 @@ class BertTransformer(Transformer):
         step_torch = getattr(sgd, "step_torch_module", None)
         if step_torch is None or not step_torch(shim.id, shim._model, shim._grad_scaler):
             self.model.finish_update(sgd)
+        set_shim_graph(shim, self.inference_graph)  # a compiled predictor learns it is stale
         invalidate_reduced_copies(shim)
         self._stepped = True
         # Heads that run after this step in the same nlp.update (that order again) still train

@@ -25,6 +25,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from thinc.api import ArgsKwargs
 
+from .compiled import CompiledPredict, check_graph
 from .int8_activations import check_activation_range
 from .int8_layers import check_layer_patterns, quantize_dynamic_int8
 
@@ -132,6 +133,7 @@ class ReducedPrecisionShim:
     """
 
     inference_precision = "fp32"  # until set_inference_precision; an instance attribute then
+    inference_graph = "eager"  # until set_inference_graph
 
     def set_inference_precision(
         self, precision: str, fp32_layers: Sequence[str] = (), activation_range: str = "reduced"
@@ -168,12 +170,27 @@ class ReducedPrecisionShim:
         if module.training:
             module.eval()
         with torch.inference_mode():
+            if self.inference_graph == "compiled":
+                return self._compiled_predictor()(inputs)
             return module(*inputs.args, **inputs.kwargs)
 
+    def set_inference_graph(self, graph: str) -> None:
+        """How fp32 predictions run: "eager" (the module) or "compiled" (compiled.py)."""
+        self.inference_graph = check_graph(graph)
+
+    def _compiled_predictor(self) -> CompiledPredict:
+        if "_compiled_predict" not in self.__dict__:
+            self._compiled_predict = CompiledPredict(self)
+        return self._compiled_predict
+
     def invalidate_reduced_copies(self) -> None:
-        """Make every precision's predictor convert the weights again before its next use."""
+        """After a training step: every precision's predictor converts the weights again
+        before its next use, and a compiled predictor runs eager from now on."""
         for predictor in self._reduced_predictors().values():
             predictor.invalidate()
+        # Created here if need be: a pipeline trained with the setting on never compiles.
+        if self.inference_graph == "compiled" or "_compiled_predict" in self.__dict__:
+            self._compiled_predictor().invalidate()
 
     def _reduced_predictors(self) -> Dict[Tuple, ReducedPrecisionPredict]:
         if "_reduced_precision_predictors" not in self.__dict__:
@@ -198,6 +215,18 @@ def set_shim_precision(
         raise ValueError(
             f"inference_precision {precision!r} needs the encoder model "
             f"spacy-bert-tasks.BertEncoder.v1 (its shim is {type(shim).__name__})"
+        )
+
+
+def set_shim_graph(shim, graph: str) -> None:
+    """Make the shim's fp32 predictions run "eager" or "compiled" (compiled.py)."""
+    check_graph(graph)
+    if isinstance(shim, ReducedPrecisionShim):
+        shim.set_inference_graph(graph)
+    elif graph != "eager":
+        raise ValueError(
+            f"inference_graph {graph!r} needs the encoder model spacy-bert-tasks.BertEncoder.v1 "
+            f"(its shim is {type(shim).__name__})"
         )
 
 

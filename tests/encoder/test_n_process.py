@@ -20,11 +20,13 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 TEXTS = [f"John visited London yesterday {i}" for i in range(20)] + ["good movie"] * 4
 
 # Two torch threads, and a warm-up pass in the parent: torch's OpenMP pool exists at the fork,
-# which is what made the workers wait forever (spacy_bert_tasks/encoder/forking.py).
+# which is what made the workers wait forever (spacy_bert_tasks/encoder/forking.py). With
+# inference_graph "compiled", the parent's pass compiles kernels the forked workers must not run.
 PIPE_TWO_PROCESSES = """
 import json, sys, torch, spacy
 torch.set_num_threads(2)
-nlp = spacy.load(sys.argv[1])
+graph = {"components": {"transformer": {"inference_graph": sys.argv[3]}}}
+nlp = spacy.load(sys.argv[1], config=graph)
 texts = json.loads(sys.argv[2])
 list(nlp.pipe(texts[:4]))
 docs = list(nlp.pipe(texts, n_process=2, batch_size=4))
@@ -67,18 +69,21 @@ def python(code: str, *args: str, **popen) -> subprocess.Popen:
     )
 
 
-def test_pipe_with_two_processes_after_a_pass_in_the_parent(saved_pipeline):
+@pytest.mark.parametrize("graph", ["eager", "compiled"])
+def test_pipe_with_two_processes_after_a_pass_in_the_parent(saved_pipeline, graph):
     import json
 
     import spacy
 
-    proc = python(PIPE_TWO_PROCESSES, str(saved_pipeline), json.dumps(TEXTS))
+    proc = python(PIPE_TWO_PROCESSES, str(saved_pipeline), json.dumps(TEXTS), graph)
+    # Compiling (in the parent, then in each worker) takes a minute or more on a cold cache.
+    timeout = 60 if graph == "eager" else 300
     try:
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        pytest.fail("nlp.pipe(n_process=2) did not finish in 60 s (workers hung?)")
+        pytest.fail(f"nlp.pipe(n_process=2) did not finish in {timeout} s (workers hung?)")
     assert proc.returncode == 0, stderr[-3000:]
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["parent_threads"] == 2  # the parent's setting is untouched
