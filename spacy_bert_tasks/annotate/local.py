@@ -4,7 +4,7 @@
 import sys
 from collections import deque
 from contextlib import contextmanager
-from typing import Deque, Iterable, Iterator, Optional, Tuple
+from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Tuple
 
 from spacy.language import Language
 
@@ -30,6 +30,7 @@ def annotate_rows(
     n_threads: Optional[int] = None,
     gpu: bool = False,
     n_process: int = 1,
+    config: Optional[Dict[str, Any]] = None,
 ) -> Iterator[Row]:
     """Annotate rows with a pipeline, lazily and in order: one output row per input row.
 
@@ -43,6 +44,8 @@ def annotate_rows(
     n_process (int): Worker processes (`nlp.pipe(n_process=...)`, forked: one torch thread
         each). A component that raises fails its whole batch there (spaCy drops the batch),
         where one process fails only the row.
+    config (Optional[Dict[str, Any]]): Overrides of the pipeline's config.cfg settings, applied
+        when `model` is loaded (load_pipeline).
     YIELDS (Dict[str, Any]): The row's columns plus ents, cats, the answer columns and
         error (see annotate/columns.py). A bad row is yielded with its `error` set.
     """
@@ -53,7 +56,7 @@ def annotate_rows(
             f"expected batch_size and n_process >= 1, got {batch_size} and {n_process}"
         )
     pin_torch_threads(n_threads)
-    nlp = load_pipeline(model, gpu=gpu)
+    nlp = load_pipeline(model, gpu=gpu, config=config)
     annotate = BatchAnnotator(nlp, text_field=text_field, question_field=question_field)
     if n_process > 1:
         yield from _annotate_in_processes(

@@ -5,7 +5,7 @@ give the same output for the same rows.
 """
 
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -17,21 +17,29 @@ from .inputs import BadRow
 ModelLike = Union[str, Path, Language]
 
 
-def load_pipeline(model: ModelLike, *, gpu: bool = False) -> Language:
+def load_pipeline(
+    model: ModelLike, *, gpu: bool = False, config: Optional[Dict[str, Any]] = None
+) -> Language:
     """A pipeline by path or installed package name (or one already loaded, returned as is).
 
     model (Union[str, Path, Language]): What `spacy.load` takes, or a Language.
     gpu (bool): Call `spacy.require_gpu()` first (fails when no GPU is visible).
+    config (Optional[Dict[str, Any]]): Settings that override the pipeline's config.cfg, as
+        `spacy.load` takes them: {"components.transformer.inference_graph": "compiled"}.
     RETURNS (Language): The pipeline, with the QA Doc extensions registered.
     """
     import spacy
 
     install_qa_extensions()
     if isinstance(model, Language):
+        if config:
+            raise ValueError(
+                "config overrides apply when a pipeline is loaded; this one is already loaded"
+            )
         return model
     if gpu:
         spacy.require_gpu()
-    return spacy.load(model)
+    return spacy.load(model, config=config or {})
 
 
 def pin_torch_threads(n_threads: Optional[int]) -> None:

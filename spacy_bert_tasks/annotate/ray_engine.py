@@ -45,6 +45,7 @@ class RayAnnotator:
     model (str): A pipeline folder (absolute, present on every node) or installed package name.
     n_threads (Optional[int]): torch threads of this actor (its CPUs).
     gpu (bool): Run on the actor's GPU (`spacy.require_gpu()`).
+    config (Optional[Dict[str, Any]]): Overrides of the pipeline's config.cfg (load_pipeline).
     """
 
     def __init__(
@@ -55,9 +56,10 @@ class RayAnnotator:
         question_field: str = "question",
         n_threads: Optional[int] = None,
         gpu: bool = False,
+        config: Optional[Dict[str, Any]] = None,
     ):
         pin_torch_threads(n_threads)
-        nlp = load_pipeline(model, gpu=gpu)
+        nlp = load_pipeline(model, gpu=gpu, config=config)
         self.string_fields = (text_field, question_field)
         self.annotate = BatchAnnotator(nlp, text_field=text_field, question_field=question_field)
 
@@ -77,6 +79,7 @@ def annotate_dataset(
     workers: int = 1,
     threads_per_worker: int = 1,
     gpus_per_worker: float = 0,
+    config: Optional[Dict[str, Any]] = None,
     annotator_cls: type = RayAnnotator,
     **ray_remote_args: Any,
 ):
@@ -93,6 +96,8 @@ def annotate_dataset(
     workers (int): Actors (one pipeline each).
     threads_per_worker (int): CPUs reserved per actor, and its torch threads.
     gpus_per_worker (float): GPUs per actor; > 0 runs the pipeline on the GPU.
+    config (Optional[Dict[str, Any]]): Overrides of the pipeline's config.cfg, applied in each
+        actor as it loads the pipeline (load_pipeline).
     annotator_cls (type): RayAnnotator or a subclass (to add columns, or hooks).
     ray_remote_args: Passed on to `map_batches` (e.g. `max_restarts`, `memory`).
     RETURNS (ray.data.Dataset): The annotated dataset.
@@ -127,6 +132,7 @@ def annotate_dataset(
             "question_field": question_field,
             "n_threads": threads_per_worker,
             "gpu": gpus_per_worker > 0,
+            "config": dict(config or {}),
         },
         batch_size=batch_size,
         batch_format="pyarrow",

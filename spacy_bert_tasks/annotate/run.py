@@ -6,9 +6,9 @@ writer, in input order (Ray's `preserve_order` is turned on), so their outputs a
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Dict, Optional, Union
 
 from .inputs import input_format, read_rows, resolve_inputs
 from .local import DEFAULT_BATCH_SIZE, annotate_rows
@@ -34,6 +34,9 @@ class AnnotateOptions:
     address: Optional[str] = None
     dashboard: bool = False
     progress: bool = True
+    # Overrides of the pipeline's config.cfg at load time, in dot notation:
+    # {"components.transformer.inference_graph": "compiled"}.
+    config_overrides: Dict[str, Any] = field(default_factory=dict)
 
 
 def annotate_files(
@@ -100,6 +103,7 @@ def _run_local(files, model, options: AnnotateOptions, writer, summary: Summary)
         n_threads=options.threads_per_worker,
         gpu=options.gpus_per_worker > 0,
         n_process=options.workers,
+        config=options.config_overrides,
     )
     with tqdm(desc="annotate", unit=" rows", disable=not options.progress, mininterval=1.0) as bar:
         batch = []
@@ -142,6 +146,7 @@ def _run_ray(files, kind: str, model, options: AnnotateOptions, writer, summary:
             workers=options.workers,
             threads_per_worker=threads,
             gpus_per_worker=options.gpus_per_worker,
+            config=options.config_overrides,
         )
         for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             _write(table_to_rows(table), writer, summary, None)

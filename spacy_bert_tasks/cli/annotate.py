@@ -8,8 +8,11 @@ import typer
 from . import app
 
 
-@app.command("annotate")
+@app.command(
+    "annotate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def annotate_cli(
+    ctx: typer.Context,
     input_spec: str = typer.Argument(
         ...,
         metavar="INPUT",
@@ -65,7 +68,11 @@ def annotate_cli(
 
     One output row per input row, input columns kept; rows that cannot be processed get an
     `error` and are counted, never dropped. OUTPUT is written all or nothing.
+
+    Extra options override the pipeline's config.cfg as it is loaded, as in `spacy train`:
+    `--components.transformer.inference_graph compiled` (faster on many docs; see README).
     """
+    from spacy.cli._util import parse_config_overrides
     from wasabi import msg
 
     from ..annotate.run import AnnotateOptions, annotate_files
@@ -83,6 +90,7 @@ def annotate_cli(
         address=address,
         dashboard=dashboard,
         progress=progress,
+        config_overrides=parse_config_overrides(ctx.args),
     )
     try:
         summary = annotate_files(input_spec, output, model, options)

@@ -40,6 +40,22 @@ def comparable(rows):
     return [rounded(row) for row in rows]
 
 
+def assert_close(a, b, tolerance=1e-4):
+    """The same rows, floats within `tolerance`."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, abs=tolerance)
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_close(x, y, tolerance)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for key in a:
+            assert_close(a[key], b[key], tolerance)
+    else:
+        assert a == b
+
+
 def test_jsonl_to_parquet_and_jsonl_agree(pipeline_dir, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", sample_rows())
     summary = annotate_files(source, tmp_path / "out.parquet", pipeline_dir, QUIET)
@@ -228,3 +244,40 @@ def test_tsv_with_quotes_inside_texts(pipeline_dir, tmp_path):
         ('bad "movie', "NEGATIVE"),
     ]
     assert all(r["error"] is None for r in out)
+
+
+def test_config_overrides_reach_the_loaded_pipeline(pipeline_dir):
+    from spacy_bert_tasks.annotate.process import load_pipeline
+
+    override = {"components.transformer.inference_graph": "compiled"}
+    nlp = load_pipeline(pipeline_dir, config=override)
+    assert nlp.get_pipe("transformer").inference_graph == "compiled"
+    with pytest.raises(ValueError, match="already loaded"):
+        load_pipeline(nlp, config=override)
+
+
+def test_cli_passes_config_overrides_and_refuses_unknown_ones(pipeline_dir, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", sample_rows())
+    runner = CliRunner()
+    base = ["annotate", str(source), "--model", str(pipeline_dir), "--no-progress"]
+    eager = runner.invoke(app, base[:2] + [str(tmp_path / "eager.jsonl")] + base[2:])
+    assert eager.exit_code == 0, eager.output
+    compiled = runner.invoke(
+        app,
+        base[:2]
+        + [str(tmp_path / "compiled.jsonl")]
+        + base[2:]
+        + ["--components.transformer.inference_graph", "compiled"],
+    )
+    assert compiled.exit_code == 0, compiled.output
+    # Compiled kernels add in another order: scores agree to about 1e-6, not to the bit.
+    assert_close(read_output(tmp_path / "compiled.jsonl"), read_output(tmp_path / "eager.jsonl"))
+    bad = runner.invoke(
+        app,
+        base[:2]
+        + [str(tmp_path / "bad.jsonl")]
+        + base[2:]
+        + ["--components.transformer.inference_grpah", "compiled"],
+    )
+    assert bad.exit_code == 1 and "inference_grpah" in bad.output
+    assert not (tmp_path / "bad.jsonl").exists()
