@@ -18,8 +18,11 @@ pipeline): each matmul then has as many rows as one sentence has wordpieces, and
 torch.mm at the feed-forward shape of one 32-wordpiece window, shows what such thin matrices
 can reach on this machine.
 
+--inference-graph compiled runs the encoder through torch.compile with frozen weights
+(spacy_bert_tasks/encoder/compiled.py); the same FLOPs are counted, in less time.
+
 Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--n-single 300] [--threads N]
-       [--repeats 3] [--matmul-size 4096] [--json OUT.json]
+       [--repeats 3] [--matmul-size 4096] [--inference-graph eager|compiled] [--json OUT.json]
        python bench/flops.py --smoke
 """
 
@@ -96,6 +99,12 @@ def parse_args() -> argparse.Namespace:
         help="the encoder's release_heap mode (trim: the default; see heap_speed.py)",
     )
     parser.add_argument(
+        "--inference-graph",
+        choices=("eager", "compiled"),
+        default="eager",
+        help="the encoder's inference_graph (compiled: paid in each row's warm-up pass)",
+    )
+    parser.add_argument(
         "--spans",
         choices=("strided", "wordpiece"),
         default="strided",
@@ -125,17 +134,28 @@ def matmul_rate(m: int, k: int, n: int, *, min_seconds: float = 1.0) -> float:
 
 
 class ForwardRecorder:
-    """Records each forward call of a torch module: padded shape, real lengths, seconds inside."""
+    """Records each encoder pass: padded shape, real lengths, seconds inside.
 
-    def __init__(self, module) -> None:
+    It wraps the `predict` of the encoder's thinc shim (the call that runs the torch module on
+    one padded batch) rather than hooking the module: a compiled module (--inference-graph
+    compiled) must not run Python hooks, and both graphs are then timed the same way.
+    """
+
+    def __init__(self, shim) -> None:
         self.calls: List[Dict[str, Any]] = []
-        self._start = 0.0
-        self._handles = [
-            module.register_forward_pre_hook(self._before, with_kwargs=True),
-            module.register_forward_hook(self._after),
-        ]
+        self._shim = shim
+        predict = shim.predict
 
-    def _before(self, module, args, kwargs) -> None:
+        def recorded(inputs):
+            self._before(inputs.args, inputs.kwargs)
+            start = time.perf_counter()
+            output = predict(inputs)
+            self.calls[-1]["seconds"] = time.perf_counter() - start
+            return output
+
+        shim.predict = recorded  # an instance attribute: the shim's own method again on remove
+
+    def _before(self, args, kwargs) -> None:
         mask = kwargs.get("attention_mask")
         ids = kwargs.get("input_ids", args[0] if args else None)
         self.calls.append(
@@ -146,17 +166,12 @@ class ForwardRecorder:
                 else [ids.shape[1]] * len(ids),
             }
         )
-        self._start = time.perf_counter()
-
-    def _after(self, module, args, output) -> None:
-        self.calls[-1]["seconds"] = time.perf_counter() - self._start
 
     def reset(self) -> None:
         self.calls = []
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
+        del self._shim.predict
 
 
 def measure_texts(
@@ -209,6 +224,7 @@ def measure(args) -> Dict[str, Any]:
     nlp = common.build_spacy_pipeline(
         ["ner", "textcat"], release_heap=args.release_heap, get_spans=SPANS[args.spans]
     )
+    nlp.get_pipe("transformer").set_inference_graph(args.inference_graph)
     encoder, _ = nlp.get_pipe("transformer").hf_encoder()
     dims = encoder_dims(encoder.config)
     by_row = {
@@ -224,7 +240,7 @@ def measure(args) -> Dict[str, Any]:
     ffn_single = (32, dims["hidden"], dims["intermediate"])
     shapes = {"square": (size, size, size), "encoder_ffn": ffn, "encoder_ffn_single": ffn_single}
     peaks = {key: matmul_rate(*shape) / 1e9 for key, shape in shapes.items()}
-    recorder = ForwardRecorder(encoder)
+    recorder = ForwardRecorder(nlp.get_pipe("transformer").model.shim)
     rows = {
         key: measure_texts(nlp, recorder, found, args, dims, batch_sizes[key])
         for key, found in by_row.items()

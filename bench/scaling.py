@@ -18,9 +18,14 @@ and a plot with one panel per curve (--plot).
 The encoder's windows: --spans strided (what the project's configs generate: 128 tokens, stride
 96) or wordpiece (spacy-bert-tasks.wordpiece_windows.v1: 512 wordpieces, overlap 32, as HF).
 --precision: the encoder's inference_precision on our side (HF stays fp32).
+--inference-graph: the encoder's inference_graph on our side ("compiled": torch.compile with
+frozen weights, spacy_bert_tasks/encoder/compiled.py). --hf-graph compiled: HF's model compiled
+the same way, for the comparison a user who compiles HF themselves would make. Compiling is paid
+in the warm-up, at batch size 1 and above, on both sides.
 
 Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,1000,5000]
        [--spans strided|wordpiece] [--precision fp32|bf16|int8]
+       [--inference-graph eager|compiled] [--hf-graph eager|compiled]
        [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
        python bench/scaling.py --smoke
 """
@@ -72,6 +77,18 @@ def parse_args() -> argparse.Namespace:
         choices=("fp32", "bf16", "int8"),
         default="fp32",
         help="our encoder's inference_precision (HF runs fp32)",
+    )
+    parser.add_argument(
+        "--inference-graph",
+        choices=("eager", "compiled"),
+        default="eager",
+        help="our encoder's inference_graph",
+    )
+    parser.add_argument(
+        "--hf-graph",
+        choices=("eager", "compiled"),
+        default="eager",
+        help="HF's model as is, or torch.compile'd as our 'compiled' graph is",
     )
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()
@@ -145,8 +162,17 @@ def measure(args) -> Dict[str, Any]:
 
     nlp, hf = build_systems(args.spans)
     nlp.get_pipe("transformer").set_inference_precision(args.precision)
+    nlp.get_pipe("transformer").set_inference_graph(args.inference_graph)
+    if args.hf_graph == "compiled":
+        from spacy_bert_tasks.encoder.compiled import compile_frozen
+
+        # The instance's forward: the pipeline still reads the model's config, device, dtype.
+        hf.model.forward = compile_frozen(hf.model.forward)
     warm = bench_texts.conll_sentences(64)
-    list(nlp.pipe(warm)), hf(warm)  # first-call costs (thread pools, allocations) paid here
+    # First-call costs (thread pools, allocations, compiling) paid here; a batch of one too, as
+    # torch.compile specializes a batch dimension of 1.
+    list(nlp.pipe(warm)), hf(warm)
+    list(nlp.pipe(warm[:2], batch_size=1)), hf(warm[:2], batch_size=1)
 
     def systems(batch: int, hf_batch: int, stride=None):
         extra = {"stride": stride} if stride else {}
@@ -245,7 +271,8 @@ def main() -> None:
 
     def render(report: Dict[str, Any]) -> None:
         print(
-            f"\n{args.threads} threads; {args.spans} windows; {args.precision} (our encoder); "
+            f"\n{args.threads} threads; {args.spans} windows; {args.precision}, "
+            f"{args.inference_graph} (our encoder); HF {args.hf_graph}; "
             f"median of {args.repeats} pass(es) per point\n"
         )
         for name, points in report["curves"].items():

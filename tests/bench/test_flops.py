@@ -51,11 +51,21 @@ def test_recorder_sees_real_lengths_and_padded_shape():
             intermediate_size=16,
         )
     ).eval()
-    recorder = flops.ForwardRecorder(model)
+    from thinc.api import ArgsKwargs
+
+    class Shim:  # what the recorder wraps: the encoder shim's predict(ArgsKwargs)
+        def predict(self, inputs):
+            with torch.no_grad():
+                return model(*inputs.args, **inputs.kwargs)
+
+    shim = Shim()
+    recorder = flops.ForwardRecorder(shim)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
-    with torch.no_grad():
-        model(input_ids=torch.ones(2, 4, dtype=torch.long), attention_mask=mask)
+    ids = torch.ones(2, 4, dtype=torch.long)
+    output = shim.predict(ArgsKwargs(args=(), kwargs={"input_ids": ids, "attention_mask": mask}))
+    assert output.last_hidden_state.shape == (2, 4, 8)  # the wrapped call's own output
     recorder.remove()
+    assert "predict" not in vars(shim)  # the shim's own method again
     (call,) = recorder.calls
     assert call["shape"] == (2, 4)
     assert call["lengths"] == [3, 4]
