@@ -33,6 +33,7 @@ Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,
 import argparse
 import functools
 import statistics
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -169,10 +170,18 @@ def measure(args) -> Dict[str, Any]:
         # The instance's forward: the pipeline still reads the model's config, device, dtype.
         hf.model.forward = compile_frozen(hf.model.forward)
     warm = bench_texts.conll_sentences(64)
-    # First-call costs (thread pools, allocations, compiling) paid here; a batch of one too, as
-    # torch.compile specializes a batch dimension of 1.
-    list(nlp.pipe(warm)), hf(warm)
+    # First-call costs (thread pools, allocations, compiling) paid here, and timed; a batch of
+    # one too, as torch.compile specializes a batch dimension of 1.
+    first_call = {
+        "spacy": seconds_of(lambda: list(nlp.pipe(warm))),
+        "hf": seconds_of(lambda: hf(warm)),
+    }
     list(nlp.pipe(warm[:2], batch_size=1)), hf(warm[:2], batch_size=1)
+    print(
+        f"first call (64 sentences; compiling, if asked): spaCy {first_call['spacy']:.1f} s, "
+        f"HF {first_call['hf']:.1f} s",
+        flush=True,
+    )
 
     def systems(batch: int, hf_batch: int, stride=None):
         extra = {"stride": stride} if stride else {}
@@ -211,8 +220,15 @@ def measure(args) -> Dict[str, Any]:
         "threads": args.threads,
         "args": cli.arguments(args),
         "curves": curves,
+        "first_call_seconds": first_call,
         "peak_rss_mb": common.peak_rss_mb(),
     }
+
+
+def seconds_of(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def report_point(curve: str, x: int, found: Dict) -> None:

@@ -27,11 +27,13 @@ What it costs, and the rules that follow:
   kernels would wake an OpenMP pool the child does not have (forking.py).
 """
 
+import contextlib
 import copy
 import os
+import threading
 import warnings
 import weakref
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 from thinc.api import ArgsKwargs
@@ -54,24 +56,52 @@ def compile_frozen(module: Callable[..., Any]) -> Callable[..., Any]:
     first call.
 
     Dynamic shapes: one graph serves every batch size and length (after the batch-of-one one).
-    Inductor's `freezing` is a process-wide config flag, and `torch.compile(options=...)` does
-    not reach the part of the compiler that reads it (measured with torch 2.13: no speed-up),
-    so each call sets it for its own duration only (`config.patch`, which puts the old value
-    back): compiling happens inside the first calls, and nothing else in the process sees it
-    changed except code compiling concurrently in another thread. The same patch compiles in
-    this process (`compile_threads` 1) rather than in inductor's pool of worker processes: a
-    pool created in a parent is unusable in a forked child (its reader thread is not copied),
-    and an `n_process` worker that compiled through it waited forever, now and then.
+    Compiling happens inside the first calls, with `_FROZEN_COMPILING` set (see there).
     """
-    import torch._inductor.config as inductor_config
-
     compiled = torch.compile(module, dynamic=True)
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        with inductor_config.patch(freezing=True, compile_threads=1):
+        with _frozen_compiling():
             return compiled(*args, **kwargs)
 
     return call
+
+
+# Inductor settings while a compiled call runs. `freezing` is a process-wide config flag, and
+# `torch.compile(options=...)` does not reach the part of the compiler that reads it (measured
+# with torch 2.13: no speed-up), so it is set for the duration of each call and put back after.
+# `compile_threads` 1 compiles in this process rather than in inductor's pool of worker
+# processes: a pool created in a parent is unusable in a forked child (its reader thread is not
+# copied), and an `n_process` worker that compiled through it waited forever, now and then.
+_FROZEN_COMPILING = {"freezing": True, "compile_threads": 1}
+_settings_lock = threading.Lock()
+_calls_inside = 0
+_saved_settings: Dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _frozen_compiling() -> Iterator[None]:
+    """Inductor's settings as _FROZEN_COMPILING while any compiled call runs, in any thread;
+    the user's own values again once the last one returns. (inductor's `config.patch` saves and
+    restores per call: two threads overlapping would leave its values set for good.) Code that
+    compiles in another thread meanwhile sees them too."""
+    import torch._inductor.config as inductor_config
+
+    global _calls_inside
+    with _settings_lock:
+        if _calls_inside == 0:
+            for name, value in _FROZEN_COMPILING.items():
+                _saved_settings[name] = getattr(inductor_config, name)
+                setattr(inductor_config, name, value)
+        _calls_inside += 1
+    try:
+        yield
+    finally:
+        with _settings_lock:
+            _calls_inside -= 1
+            if _calls_inside == 0:
+                for name, value in _saved_settings.items():
+                    setattr(inductor_config, name, value)
 
 
 def _inference_copy(module: torch.nn.Module) -> torch.nn.Module:

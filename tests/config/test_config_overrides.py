@@ -49,6 +49,7 @@ OVERRIDES = {
         "inference_precision": "int8",
         "int8_fp32_layers": ["encoder.layer.*.output.dense"],
         "int8_activation_range": "reduced",
+        "inference_graph": "compiled",  # int8 predictions ignore it: nothing is compiled here
         "release_heap": "off",
     },
     "bert_ner": {
@@ -150,6 +151,7 @@ def test_every_component_setting_can_be_overridden(tiny_bert, tmp_path, tasks, n
         assert setting(nlp.config, key) == value, key
     encoder = nlp.get_pipe("transformer")
     assert encoder.inference_precision == "int8" and encoder.release_heap == "off"
+    assert encoder.inference_graph == "compiled"
     examples = ner_examples(nlp) + cats_examples(nlp)
     if "qa" in tasks:
         examples += qa_examples(nlp)

@@ -158,3 +158,33 @@ def test_a_forked_child_drops_the_parents_graphs(nlp):
     os.waitpid(pid, 0)
     assert reported == b"dropped"
     assert predictor._compiled is not None  # the parent keeps its own
+
+
+def test_concurrent_calls_leave_inductors_settings_as_they_were(nlp):
+    import threading
+
+    import torch._inductor.config as inductor_config
+
+    before = (inductor_config.freezing, inductor_config.compile_threads)
+    predictions(nlp, "compiled")  # compiled before the threads start
+    encoder = nlp.get_pipe("transformer")
+    encoder.set_inference_graph("compiled")
+    errors = []
+
+    def predict_many():
+        try:
+            for _ in range(5):
+                list(nlp.pipe(TEXTS * 3, batch_size=2))
+        except Exception as error:  # reported below, with the thread's error
+            errors.append(error)
+
+    threads = [threading.Thread(target=predict_many) for _ in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        encoder.set_inference_graph("eager")
+    assert not errors
+    assert (inductor_config.freezing, inductor_config.compile_threads) == before
