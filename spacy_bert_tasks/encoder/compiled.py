@@ -71,8 +71,9 @@ def compile_frozen(module: Callable[..., Any]) -> Callable[..., Any]:
 # `torch.compile(options=...)` does not reach the part of the compiler that reads it (measured
 # with torch 2.13: no speed-up), so it is set for the duration of each call and put back after.
 # `compile_threads` 1 compiles in this process rather than in inductor's pool of worker
-# processes: a pool created in a parent is unusable in a forked child (its reader thread is not
-# copied), and an `n_process` worker that compiled through it waited forever, now and then.
+# processes: a forked child inherits the parent's pool object but not the thread that reads its
+# results. With the pool, `n_process` workers compiling MiniLM hung once in 7 runs (the stack
+# was not caught; the pool is the likely cause); compiling in process, 0 in 5.
 _FROZEN_COMPILING = {"freezing": True, "compile_threads": 1}
 _settings_lock = threading.Lock()
 _calls_inside = 0
