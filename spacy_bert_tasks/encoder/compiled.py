@@ -10,9 +10,10 @@ values are fp32 throughout; they differ from eager only in the order of addition
 as between two BLAS libraries. tests/encoder/test_inference_graph.py checks them against eager.
 
 What it costs, and the rules that follow:
-- The first prediction compiles (13-16 s for MiniLM on 2 CPU cores, bench/scaling.py; one more
-  compile when batches of one row and of several both occur: torch specializes a batch of one). Worth it
-  for a process that annotates many docs (`annotate`, a service), not for a few `nlp(text)`.
+- The first prediction compiles (13-16 s for MiniLM on 2 CPU cores, bench/scaling.py), and
+  compiles once more when batches of one row and of several both occur (torch specializes a
+  batch of one). Worth it for a process that annotates many docs (`annotate`, a service), not
+  for a few `nlp(text)` calls.
 - Frozen weights are copies: a compiled graph is stale once the weights change. It is compiled
   from a copy of the module (one more copy of the weights in memory), keyed on every parameter's
   identity and version, so loading new weights (a new module, `load_state_dict`) compiles a new
