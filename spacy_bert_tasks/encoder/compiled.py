@@ -17,10 +17,10 @@ What it costs, and the rules that follow:
 - Frozen weights are copies: a compiled graph is stale once the weights change. It is compiled
   from a copy of the module (one more copy of the weights in memory), keyed on every parameter's
   identity and version, so loading new weights (a new module, `load_state_dict`) compiles a new
-  copy. A training step (which writes into the same memory
-  without bumping versions, see precision.py) instead switches this predictor to eager for the
-  rest of the process, with one warning: recompiling at every evaluation would cost more than
-  it saves. A trained pipeline, saved and loaded, compiles.
+  copy (inference_copy.py). A training step, which writes into the same memory without bumping
+  versions, instead switches this predictor to eager for the rest of the process, with one
+  warning: recompiling at every evaluation would cost more than it saves. A trained pipeline,
+  saved and loaded, compiles.
 - It needs a C++ compiler at run time on CPU. Where compiling fails, predictions run eager,
   with one warning naming the error; an input the module itself rejects raises the module's own
   error.
@@ -29,7 +29,6 @@ What it costs, and the rules that follow:
 """
 
 import contextlib
-import copy
 import os
 import threading
 import warnings
@@ -38,6 +37,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 from thinc.api import ArgsKwargs
+
+from .inference_copy import inference_copy, weights_key
 
 GRAPHS = ("eager", "compiled")
 
@@ -106,17 +107,6 @@ def _frozen_compiling() -> Iterator[None]:
                     setattr(inductor_config, name, value)
 
 
-def _inference_copy(module: torch.nn.Module) -> torch.nn.Module:
-    frozen = copy.deepcopy(module).eval()
-    for param in frozen.parameters():
-        param.requires_grad_(False)
-    return frozen
-
-
-def _weights_key(module: torch.nn.Module) -> Tuple:
-    return (id(module),) + tuple((p.data_ptr(), p._version) for p in module.parameters())
-
-
 class CompiledPredict:
     """Runs an fp32 shim's predictions through `torch.compile` of its module.
 
@@ -151,11 +141,11 @@ class CompiledPredict:
         module = self.shim._model
         if self.eager_reason is not None:
             return module(*inputs.args, **inputs.kwargs)
-        key = _weights_key(module)
+        key = weights_key(module)
         if self._compiled is None or key != self._key:
             # A copy: torch keeps compiled code per module object, so compiling the same module
             # again after load_state_dict would reuse the graph of the old frozen weights.
-            self._compiled = compile_frozen(_inference_copy(module))
+            self._compiled = compile_frozen(inference_copy(module))
             self._key = key
         try:
             return self._compiled(*inputs.args, **inputs.kwargs)

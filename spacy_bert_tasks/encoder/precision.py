@@ -19,13 +19,13 @@ which bumps the counters) is caught by keying the copy on every parameter's iden
 which costs microseconds next to a forward pass.
 """
 
-import copy
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 from thinc.api import ArgsKwargs
 
 from .compiled import CompiledPredict, check_graph
+from .inference_copy import inference_copy, weights_key
 from .int8_activations import check_activation_range
 from .int8_layers import check_layer_patterns, quantize_dynamic_int8
 
@@ -55,18 +55,10 @@ def reduced_precision_copy(
     check_precision(precision)
     if precision == "fp32":
         raise ValueError("fp32 predictions run on the module itself, not on a copy")
-    reduced = copy.deepcopy(module).eval()
-    for param in reduced.parameters():
-        param.requires_grad_(False)
+    reduced = inference_copy(module)
     if precision == "bf16":
         return reduced.to(torch.bfloat16)
     return quantize_dynamic_int8(reduced, fp32_layers, activation_range)
-
-
-def _weights_key(module: torch.nn.Module) -> Tuple:
-    # In-place torch updates (load_state_dict, .copy_) bump `_version`; a new tensor has a new
-    # data pointer. thinc's `param.data = from_numpy(same memory)` does neither: see above.
-    return (id(module),) + tuple((p.data_ptr(), p._version) for p in module.parameters())
 
 
 class ReducedPrecisionPredict:
@@ -97,7 +89,7 @@ class ReducedPrecisionPredict:
 
     def module(self) -> torch.nn.Module:
         """The reduced-precision copy of the shim's current weights, rebuilt if they changed."""
-        key = _weights_key(self.shim._model)
+        key = weights_key(self.shim._model)
         if self._copy is None or key != self._key:
             self._copy = reduced_precision_copy(
                 self.shim._model, self.precision, self.fp32_layers, self.activation_range
