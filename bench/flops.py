@@ -98,11 +98,10 @@ def parse_args() -> argparse.Namespace:
         default="trim",
         help="the encoder's release_heap mode (trim: the default; see heap_speed.py)",
     )
-    parser.add_argument(
+    cli.add_graph_option(
+        parser,
         "--inference-graph",
-        choices=("eager", "compiled"),
-        default="eager",
-        help="the encoder's inference_graph (compiled: paid in each row's warm-up pass)",
+        "the encoder's inference_graph (compiled: paid in each row's warm-up pass)",
     )
     parser.add_argument(
         "--spans",

@@ -79,17 +79,9 @@ def parse_args() -> argparse.Namespace:
         default="fp32",
         help="our encoder's inference_precision (HF runs fp32)",
     )
-    parser.add_argument(
-        "--inference-graph",
-        choices=("eager", "compiled"),
-        default="eager",
-        help="our encoder's inference_graph",
-    )
-    parser.add_argument(
-        "--hf-graph",
-        choices=("eager", "compiled"),
-        default="eager",
-        help="HF's model as is, or torch.compile'd as our 'compiled' graph is",
+    cli.add_graph_option(parser, "--inference-graph", "our encoder's inference_graph")
+    cli.add_graph_option(
+        parser, "--hf-graph", "HF's model as is, or torch.compile'd as our 'compiled' graph is"
     )
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()

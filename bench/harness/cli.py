@@ -21,6 +21,9 @@ from typing import Any, Callable, Dict, Optional
 from . import common
 
 Report = Dict[str, Any]
+# `bert_transformer`'s inference_graph values: spacy_bert_tasks/encoder/compiled.py's GRAPHS,
+# not imported from there because it imports torch, which must load after `run` pins threads.
+INFERENCE_GRAPHS = ("eager", "compiled")
 
 
 def benchmark_parser(
@@ -47,6 +50,11 @@ def benchmark_parser(
     if smoke is not None:
         parser.add_argument("--smoke", action="store_true", help=smoke)
     return parser
+
+
+def add_graph_option(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """An option choosing an inference_graph (INFERENCE_GRAPHS), "eager" by default."""
+    parser.add_argument(flag, choices=INFERENCE_GRAPHS, default="eager", help=help)
 
 
 def run(

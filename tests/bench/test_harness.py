@@ -80,3 +80,9 @@ def test_run_pins_threads_measures_renders_and_writes_json(tmp_path, capsys, mon
     assert json.loads((tmp_path / "out.json").read_text()) == report
     assert "{'threads': 3, 'smoke': True}" in capsys.readouterr().out
     assert parser.description == "A test benchmark."
+
+
+def test_the_graph_options_offer_the_encoders_graphs():
+    from spacy_bert_tasks.encoder.compiled import GRAPHS
+
+    assert cli.INFERENCE_GRAPHS == GRAPHS
