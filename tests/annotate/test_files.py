@@ -258,26 +258,17 @@ def test_config_overrides_reach_the_loaded_pipeline(pipeline_dir):
 
 def test_cli_passes_config_overrides_and_refuses_unknown_ones(pipeline_dir, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", sample_rows())
-    runner = CliRunner()
-    base = ["annotate", str(source), "--model", str(pipeline_dir), "--no-progress"]
-    eager = runner.invoke(app, base[:2] + [str(tmp_path / "eager.jsonl")] + base[2:])
+
+    def annotate(output_name, *overrides):
+        args = ["annotate", str(source), str(tmp_path / output_name), "--model", str(pipeline_dir)]
+        return CliRunner().invoke(app, args + ["--no-progress", *overrides])
+
+    eager = annotate("eager.jsonl")
     assert eager.exit_code == 0, eager.output
-    compiled = runner.invoke(
-        app,
-        base[:2]
-        + [str(tmp_path / "compiled.jsonl")]
-        + base[2:]
-        + ["--components.transformer.inference_graph", "compiled"],
-    )
+    compiled = annotate("compiled.jsonl", "--components.transformer.inference_graph", "compiled")
     assert compiled.exit_code == 0, compiled.output
     # Compiled kernels add in another order: scores agree to about 1e-6, not to the bit.
     assert_close(read_output(tmp_path / "compiled.jsonl"), read_output(tmp_path / "eager.jsonl"))
-    bad = runner.invoke(
-        app,
-        base[:2]
-        + [str(tmp_path / "bad.jsonl")]
-        + base[2:]
-        + ["--components.transformer.inference_grpah", "compiled"],
-    )
+    bad = annotate("bad.jsonl", "--components.transformer.inference_grpah", "compiled")
     assert bad.exit_code == 1 and "inference_grpah" in bad.output
     assert not (tmp_path / "bad.jsonl").exists()
