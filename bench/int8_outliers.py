@@ -165,7 +165,8 @@ def smoothed_copy(module, maxima: Dict[str, Any], alpha: float, ffn_in_only: boo
 
 def score_module(nlp, encoder, module, dev_docs, task: str) -> Dict[str, float]:
     """Score and time the dev docs with `module` (None: the fp32 model) as the encoder."""
-    from spacy_bert_tasks.encoder.precision import _weights_key, invalidate_reduced_copies
+    from spacy_bert_tasks.encoder.inference_copy import weights_key
+    from spacy_bert_tasks.encoder.precision import invalidate_reduced_copies
 
     shim = encoder.model.shim
     if module is None:
@@ -175,7 +176,7 @@ def score_module(nlp, encoder, module, dev_docs, task: str) -> Dict[str, float]:
         # change: hand it this one.
         encoder.set_inference_precision("int8", [], "reduced")
         predictor = shim.reduced_predictor()
-        predictor._copy, predictor._key = module, _weights_key(shim._model)
+        predictor._copy, predictor._key = module, weights_key(shim._model)
     nlp.evaluate(make_examples(nlp, dev_docs[:8], task))  # warm up: not timed
     examples = make_examples(nlp, dev_docs, task)
     start = time.perf_counter()
