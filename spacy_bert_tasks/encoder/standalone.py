@@ -10,11 +10,12 @@ from typing import Callable, List
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from spacy_transformers.layers import split_trf_batch, trfs2arrays
+from spacy_transformers.layers import split_trf_batch
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
 from ..layers.cls_vectors import cls_vectors
+from ..layers.token_pooling import pooled_token_vectors
 from .model import build_bert_encoder
 
 
@@ -67,7 +68,7 @@ def build_token_vector_encoder(
         mixed_precision,
         grad_scaler_config,
         train_precision,
-        trfs2arrays(pooling, grad_factor),
+        pooled_token_vectors(pooling, grad_factor),
     )
 
 

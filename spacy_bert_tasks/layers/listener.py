@@ -15,11 +15,12 @@ from typing import Iterable, List, Optional
 from spacy.tokens import Doc
 from spacy.util import registry
 from spacy_transformers.data_classes import TransformerData
-from spacy_transformers.layers import TransformerListener, trfs2arrays
+from spacy_transformers.layers import TransformerListener
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
 from .cls_vectors import cls_vectors
+from .token_pooling import pooled_token_vectors
 
 
 class EncoderListener(TransformerListener):
@@ -94,7 +95,7 @@ def build_token_vector_listener(
     upstream (str): Name of the encoder component, or '*' for any.
     """
     listener = EncoderListener(upstream)
-    model = chain(listener, trfs2arrays(pooling, grad_factor))
+    model = chain(listener, pooled_token_vectors(pooling, grad_factor))
     model.set_ref("listener", listener)
     return model
 
