@@ -19,10 +19,12 @@ torch.mm at the feed-forward shape of one 32-wordpiece window, shows what such t
 can reach on this machine.
 
 --inference-graph compiled runs the encoder through torch.compile with frozen weights
-(spacy_bert_tasks/encoder/compiled.py); the same FLOPs are counted, in less time.
+(spacy_bert_tasks/encoder/compiled.py); the same FLOPs are counted, in less time. --call-cost N
+sets what the encoder's chunking (encoder/chunks.py) counts one more call as, to sweep it.
 
 Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--n-single 300] [--threads N]
-       [--repeats 3] [--matmul-size 4096] [--inference-graph eager|compiled] [--json OUT.json]
+       [--repeats 3] [--matmul-size 4096] [--inference-graph eager|compiled] [--call-cost N]
+       [--json OUT.json]
        python bench/flops.py --smoke
 """
 
@@ -97,6 +99,12 @@ def parse_args() -> argparse.Namespace:
         choices=("trim", "mmap", "off"),
         default="trim",
         help="the encoder's release_heap mode (trim: the default; see heap_speed.py)",
+    )
+    parser.add_argument(
+        "--call-cost",
+        type=common.positive_int,
+        help="the encoder's chunking cost of one more call, in padded wordpieces "
+        "(spacy_bert_tasks/encoder/chunks.py; default: its CALL_COST_WORDPIECES)",
     )
     cli.add_graph_option(
         parser,
@@ -220,6 +228,11 @@ def measure(args) -> Dict[str, Any]:
     from harness import texts as bench_texts
     from scaling import SPANS
 
+    from spacy_bert_tasks.encoder import chunks
+
+    if args.call_cost is not None:
+        chunks.CALL_COST_WORDPIECES = args.call_cost
+
     nlp = common.build_spacy_pipeline(
         ["ner", "textcat"], release_heap=args.release_heap, get_spans=SPANS[args.spans]
     )
@@ -260,6 +273,7 @@ def measure(args) -> Dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "args": cli.arguments(args),
         "encoder": dims,
+        "call_cost_wordpieces": chunks.CALL_COST_WORDPIECES,
         "peak_gflops_per_s": peaks,
         "matmul_shapes": {key: list(shape) for key, shape in shapes.items()},
         "rows": rows,
@@ -270,7 +284,8 @@ def print_report(report: Dict[str, Any]) -> None:
     peaks, dims = report["peak_gflops_per_s"], report["encoder"]
     size = report["matmul_shapes"]["square"][0]
     print(
-        f"torch {report['versions']['torch']}, {report['torch_threads']} threads; encoder "
+        f"torch {report['versions']['torch']}, {report['torch_threads']} threads; chunking call "
+        f"cost {report.get('call_cost_wordpieces', '?')} wordpieces; encoder "
         f"{dims['layers']} layers, hidden {dims['hidden']}, ff {dims['intermediate']}\n"
         f"matmul peak (fp32 torch.mm {size}x{size}): {peaks['square']:,.1f} GFLOP/s; at the encoder's "
         f"feed-forward shape {'x'.join(map(str, report['matmul_shapes']['encoder_ffn']))}: "
