@@ -2,7 +2,7 @@
 over bounded groups of docs.
 
 The stock layer gathers each doc's aligned wordpiece rows, concatenates the rows of the whole
-batch and pools them in one call. For a batch of long docs those are arrays of 50-120 MB (20
+batch and pools them in one call. For a batch of long docs those are arrays of 70-85 MB (20
 docs of 2,000 words with MiniLM), above the largest mmap threshold glibc ever sets (32 MiB): each
 is a fresh mapping that page-faults page by page at every batch, and their copies and the pooling
 over them took about 7% of a compiled long-doc `nlp.pipe` pass (py-spy), more than tokenizing.
@@ -12,7 +12,7 @@ handful of groups, so the extra Python calls cost nothing measurable.
 
 `pooled_token_vectors` builds a model of the same name and structure as `trfs2arrays` (its
 pooling layer the one child, the same attrs), so pipelines saved with the stock layer load into
-it. Outputs and gradients are the stock layer's, group by group (tests/layers/test_token_pooling.py).
+it. Outputs and gradients are the stock layer's, group by group (tests/encoder/test_token_pooling.py).
 """
 
 from typing import Callable, List, Tuple
