@@ -1,17 +1,21 @@
 """What each `release_heap` mode costs in prediction speed: NER+textcat words/s per mode.
 
-Modes: the encoder's "mmap" (the default before issue 15), "trim" (the default now) and "off",
-and "jemalloc": "off" in a process started with LD_PRELOAD=libjemalloc.so.2 (Debian
-libjemalloc2; skipped with a note when it is not installed). "baseline" runs another checkout
-of this package (--baseline-root, e.g. a `git worktree` of an older commit) with that
-checkout's own defaults, so that today's default can be compared with an earlier one in one
-run. Malloc settings are process-wide, so each mode runs in its own fresh interpreter, alternately (mmap, trim, off, ..., mmap, trim,
-...) so that a slow spell of the machine hits all. Each child builds the NER+textcat pipeline
-(as pipe_speed.py), warms up, and times `nlp.pipe` over long texts (SQuAD slices) and short
-ones (CoNLL sentences), best of --passes. Ratios are to the first mode.
+Modes: the encoder's "mmap" (the default before issue 15), "trim" (the default now) and "off";
+"jemalloc": "off" in a process started with LD_PRELOAD=libjemalloc.so.2 (Debian libjemalloc2;
+skipped with a note when it is not installed); "glibc-keep": "off" in a process started with
+GLIBC_KEEP_ENV, glibc's own variables that make it keep what is freed (mmap threshold fixed at
+its 32 MiB ceiling, the heap's top never handed back): no page faults once warm, and no bound on
+the heap either (run bench/memory_soak.py under the same variables to see what it holds).
+"baseline" runs another checkout of this package (--baseline-root, e.g. a `git worktree` of an
+older commit) with that checkout's own defaults, so that today's default can be compared with an
+earlier one in one run. Malloc settings are process-wide, so each mode runs in its own fresh
+interpreter, alternately (mmap, trim, off, ..., mmap, trim, ...) so that a slow spell of the
+machine hits all. Each child builds the NER+textcat pipeline (as pipe_speed.py), warms up, and
+times `nlp.pipe` over long texts (SQuAD slices) and short ones (CoNLL sentences), best of
+--passes. Ratios are to the first mode.
 
-Usage: python bench/heap_speed.py [--modes mmap,trim,off,jemalloc] [--rounds 2] [--passes 2]
-       [--threads N] [--json OUT]
+Usage: python bench/heap_speed.py [--modes mmap,trim,off,jemalloc,glibc-keep] [--rounds 2]
+       [--passes 2] [--threads N] [--json OUT]
        python bench/heap_speed.py --modes baseline,trim --baseline-root ../old-checkout
        python bench/heap_speed.py --smoke
 """
@@ -28,7 +32,11 @@ from typing import Dict, List, Optional
 
 from harness import cli, common
 
-MODES = ("mmap", "trim", "off", "jemalloc", "baseline")
+MODES = ("mmap", "trim", "off", "jemalloc", "glibc-keep", "baseline")
+# glibc reads these at start-up (a process you start yourself). Setting either turns off glibc's
+# adjustment of its thresholds, so both are given: blocks up to 32 MiB come from the heap (where
+# the adjustment ends up anyway), and free() never hands the heap's top back (4 GiB).
+GLIBC_KEEP_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
 
 
 def find_jemalloc() -> Optional[str]:
@@ -87,7 +95,9 @@ def child(args) -> Dict[str, float]:
 
     common.pin_threads(args.threads)
     # "baseline": the other checkout's own default (None leaves the factory's setting).
-    release_heap = {"jemalloc": "off", "baseline": None}.get(args.child, args.child)
+    release_heap = {"jemalloc": "off", "glibc-keep": "off", "baseline": None}.get(
+        args.child, args.child
+    )
     nlp = common.build_spacy_pipeline(["ner", "textcat"], release_heap=release_heap)
     found = {}
     sets = {
@@ -141,6 +151,8 @@ def main() -> None:
             )
             if mode == "jemalloc":
                 env["LD_PRELOAD"] = jemalloc
+            if mode == "glibc-keep":
+                env.update(GLIBC_KEEP_ENV)
             out = subprocess.run(
                 [sys.executable, __file__, *map(str, sizes), "--child", mode],
                 capture_output=True,

@@ -1,4 +1,5 @@
-"""bench/heap_speed.py: the baseline mode's options, and a smoke run against a checkout (slow)."""
+"""bench/heap_speed.py: the baseline mode's options, what the glibc-keep variables do, and a smoke
+run against a checkout (slow)."""
 
 import json
 import os
@@ -10,6 +11,47 @@ import heap_speed
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# Allocates 48 blocks of 1 MiB straight from libc, touches and frees them, then prints how many
+# bytes glibc holds free in its heaps (mallinfo2): kept there, or handed back to the OS.
+HELD_AFTER_FREE = """
+import ctypes
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+fields = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+          "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+class Mallinfo2(ctypes.Structure):
+    _fields_ = fields
+libc.mallinfo2.restype = Mallinfo2
+blocks = [libc.malloc(1 << 20) for _ in range(48)]
+for block in blocks:
+    ctypes.memset(block, 1, 1 << 20)
+for block in reversed(blocks):
+    libc.free(block)
+print(libc.mallinfo2().fordblks)
+"""
+
+
+def held_after_free(extra_env) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", HELD_AFTER_FREE],
+        env={**env, **extra_env},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        pytest.skip(f"not glibc >= 2.33 (no mallinfo2): {done.stderr[-300:]}")
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's variables")
+def test_glibc_keep_variables_make_glibc_keep_what_is_freed():
+    # Plain glibc maps 1 MiB blocks on their own (threshold 128 KiB at start) and unmaps them on
+    # free; under GLIBC_KEEP_ENV they come from the heap, and the heap keeps them once freed.
+    assert held_after_free({}) < 8 << 20
+    assert held_after_free(heap_speed.GLIBC_KEEP_ENV) >= 48 << 20
 
 
 def test_baseline_mode_needs_a_checkout(monkeypatch, tmp_path, capsys):
