@@ -186,16 +186,19 @@ def measure_texts(
 ) -> Dict[str, Any]:
     """Timed `nlp.pipe` passes over `texts`, with the FLOPs of what the encoder computed."""
     import gc
+    import resource
 
     list(nlp.pipe(texts[: max(1, len(texts) // 4)], batch_size=batch_size))  # warm-up
     passes = []
     for _ in range(args.repeats):
         recorder.reset()
         gc.collect()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
         for _ in nlp.pipe(texts, batch_size=batch_size):
             pass
         seconds = time.perf_counter() - start
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         lengths = [n for call in recorder.calls for n in call["lengths"]]
         passes.append(
             {
@@ -207,6 +210,9 @@ def measure_texts(
                 "wordpieces": sum(lengths),
                 "padded_wordpieces": sum(r * n for r, n in (c["shape"] for c in recorder.calls)),
                 "forward_calls": len(recorder.calls),
+                # Pages the process touched for the first time (fresh or handed-back memory):
+                # each is a trip into the kernel, whose cost depends on the host.
+                "minor_page_faults": faults,
             }
         )
     median = sorted(passes, key=lambda p: p["pipe_seconds"])[len(passes) // 2]
@@ -308,6 +314,7 @@ def print_report(report: Dict[str, Any]) -> None:
                 f"{row['forward_share_of_pipe']:.0%}",
                 f"{row['executed_gflops_per_s_in_forward']:,.1f}",
                 f"{row['forward_share_of_peak']:.0f}%",
+                f"{row['minor_page_faults'] / row['n_words']:.1f}",
             ]
         )
     headers = [
@@ -321,11 +328,13 @@ def print_report(report: Dict[str, Any]) -> None:
         "time in forward",
         "GFLOP/s in forward (padded)",
         "% of peak",
+        "page faults per word",
     ]
     print(common.markdown_table(headers, rows))
     print(
         "\nGFLOP/s in nlp.pipe: FLOPs of the real wordpieces / wall time of the whole pass (the "
-        "headline); in forward: FLOPs of the padded batches / time inside the encoder's forward."
+        "headline); in forward: FLOPs of the padded batches / time inside the encoder's forward; page "
+        "faults: minor faults of the median pass (first touches of memory), per word."
     )
 
 
