@@ -40,7 +40,8 @@ from thinc.api import ArgsKwargs
 
 from .inference_copy import inference_copy, weights_key
 
-GRAPHS = ("eager", "compiled")
+# "packed": eager with the Linear weights packed once for oneDNN (packed.py).
+GRAPHS = ("eager", "packed", "compiled")
 
 _live_predictors: "weakref.WeakSet[CompiledPredict]" = weakref.WeakSet()
 _fork_handler_registered = False

@@ -28,6 +28,7 @@ from .compiled import CompiledPredict, check_graph
 from .inference_copy import inference_copy, weights_key
 from .int8_activations import check_activation_range
 from .int8_layers import check_layer_patterns, quantize_dynamic_int8
+from .packed import PackedPredict
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
@@ -125,7 +126,7 @@ class ReducedPrecisionShim:
     """
 
     inference_precision = "fp32"  # until set_inference_precision; an instance attribute then
-    inference_graph = "eager"  # until set_inference_graph
+    inference_graph = "packed"  # until set_inference_graph
 
     def set_inference_precision(
         self, precision: str, fp32_layers: Sequence[str] = (), activation_range: str = "reduced"
@@ -164,11 +165,19 @@ class ReducedPrecisionShim:
         with torch.inference_mode():
             if self.inference_graph == "compiled":
                 return self._compiled_predictor()(inputs)
+            if self.inference_graph == "packed":
+                return self._packed_predictor()(inputs)
             return module(*inputs.args, **inputs.kwargs)
 
     def set_inference_graph(self, graph: str) -> None:
-        """How fp32 predictions run: "eager" (the module) or "compiled" (compiled.py)."""
+        """How fp32 predictions run: "eager" (the module), "packed" (packed.py) or "compiled"
+        (compiled.py)."""
         self.inference_graph = check_graph(graph)
+
+    def _packed_predictor(self) -> PackedPredict:
+        if "_packed_predict" not in self.__dict__:
+            self._packed_predict = PackedPredict(self)
+        return self._packed_predict
 
     def _compiled_predictor(self) -> CompiledPredict:
         if "_compiled_predict" not in self.__dict__:
@@ -183,6 +192,8 @@ class ReducedPrecisionShim:
         # Created here if need be: a pipeline trained with the setting on never compiles.
         if self.inference_graph == "compiled" or "_compiled_predict" in self.__dict__:
             self._compiled_predictor().invalidate()
+        if "_packed_predict" in self.__dict__:  # packed again at its next prediction
+            self._packed_predict.invalidate()
 
     def _reduced_predictors(self) -> Dict[Tuple, ReducedPrecisionPredict]:
         if "_reduced_precision_predictors" not in self.__dict__:
@@ -211,11 +222,12 @@ def set_shim_precision(
 
 
 def set_shim_graph(shim, graph: str) -> None:
-    """Make the shim's fp32 predictions run "eager" or "compiled" (compiled.py)."""
+    """Make the shim's fp32 predictions run "eager", "packed" (packed.py) or "compiled"
+    (compiled.py)."""
     check_graph(graph)
     if isinstance(shim, ReducedPrecisionShim):
         shim.set_inference_graph(graph)
-    elif graph != "eager":
+    elif graph == "compiled":  # "packed", the default, is a speed-up where available: eager here
         raise ValueError(
             f"inference_graph {graph!r} needs the encoder model spacy-bert-tasks.BertEncoder.v1 "
             f"(its shim is {type(shim).__name__})"

@@ -109,7 +109,7 @@ def test_loading_new_weights_compiles_again(nlp):
 
 
 def test_unknown_graph_is_refused(tiny_bert):
-    with pytest.raises(ValueError, match="inference_graph must be one of eager, compiled"):
+    with pytest.raises(ValueError, match="inference_graph must be one of eager, packed, compiled"):
         qa_nlp(tiny_bert, ("ner",), transformer={"inference_graph": "exported"})
 
 

@@ -1,0 +1,135 @@
+"""`inference_graph = "packed"` (the default): eager with Linear weights packed once for oneDNN."""
+
+import pytest
+import spacy
+import torch
+from test_inference_graph import assert_same, predictions, three_head_examples
+from util import adam, qa_nlp, train_steps
+
+from spacy_bert_tasks.encoder import packed
+from spacy_bert_tasks.encoder.packed import PackedLinear, packing_available
+from spacy_bert_tasks.encoder.precision import set_shim_graph
+
+pytestmark = pytest.mark.skipif(
+    not packing_available(torch.nn.Linear(2, 2)), reason="this torch build lacks oneDNN's ops"
+)
+
+
+@pytest.fixture(scope="module")
+def nlp(tiny_bert):
+    nlp = qa_nlp(tiny_bert, ("ner", "textcat"), transformer={"keep_trf_data": True})
+    nlp.initialize(lambda: three_head_examples(nlp))
+    train_steps(nlp, three_head_examples(nlp), adam(), 10)
+    return nlp
+
+
+def packed_predictor(nlp):
+    return nlp.get_pipe("transformer").model.shim._packed_predictor()
+
+
+def count_linear(module, kind):
+    return sum(type(m) is kind for m in module.modules())
+
+
+def test_packed_is_the_default(nlp):
+    assert nlp.get_pipe("transformer").inference_graph == "packed"
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_packed_predictions_equal_eager(nlp, batch_size):
+    eager = predictions(nlp, "eager", batch_size)
+    assert_same(eager, predictions(nlp, "packed", batch_size))
+    predictor = packed_predictor(nlp)
+    assert predictor.eager_reason is None
+    module = nlp.get_pipe("transformer").model.shim._model
+    # It did run packed: every Linear of the module has its packed twin in the copy.
+    assert count_linear(predictor._packed, PackedLinear) == count_linear(module, torch.nn.Linear)
+    assert count_linear(predictor._packed, torch.nn.Linear) == 0
+
+
+def test_a_training_step_packs_the_new_weights(tiny_bert):
+    nlp = qa_nlp(tiny_bert, ("ner", "textcat"), transformer={"keep_trf_data": True})
+    nlp.initialize(lambda: three_head_examples(nlp))
+    before = predictions(nlp, "packed")
+    first_copy = packed_predictor(nlp)._packed
+    train_steps(nlp, three_head_examples(nlp), adam(), 3)
+    after = predictions(nlp, "packed")
+    # Stale packed weights would give the initial model's outputs.
+    assert_same(predictions(nlp, "eager"), after)
+    assert packed_predictor(nlp)._packed is not first_copy
+    first = before[0]._.trf_data.model_output.last_hidden_state
+    assert abs(first - after[0]._.trf_data.model_output.last_hidden_state).max() > 1e-4
+
+
+def test_loading_new_weights_packs_again(nlp):
+    shim = nlp.get_pipe("transformer").model.shim
+    predictions(nlp, "packed")
+    before = packed_predictor(nlp)._packed
+    saved = {k: v.clone() for k, v in shim._model.state_dict().items()}
+    try:
+        with torch.no_grad():
+            for param in shim._model.parameters():
+                param.mul_(0.5)  # bumps the versions, as load_state_dict does
+        assert_same(predictions(nlp, "eager"), predictions(nlp, "packed"))
+        assert packed_predictor(nlp)._packed is not before
+    finally:
+        shim._model.load_state_dict(saved)
+
+
+def test_a_failed_packed_call_runs_eager_with_one_warning(tiny_bert, monkeypatch):
+    nlp = qa_nlp(tiny_bert, ("ner", "textcat"), transformer={"keep_trf_data": True})
+    nlp.initialize(lambda: three_head_examples(nlp))
+    eager = predictions(nlp, "eager")
+
+    def refuse(self, inputs):
+        raise RuntimeError("no oneDNN kernel for this shape")
+
+    monkeypatch.setattr(PackedLinear, "forward", refuse)
+    with pytest.warns(UserWarning, match="inference_graph 'packed': packing failed"):
+        assert_same(eager, predictions(nlp, "packed"))
+    assert "no oneDNN kernel" in packed_predictor(nlp).eager_reason
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning
+        assert_same(eager, predictions(nlp, "packed"))
+
+
+def test_without_onednn_it_runs_the_module(tiny_bert, monkeypatch):
+    nlp = qa_nlp(tiny_bert, ("ner", "textcat"), transformer={"keep_trf_data": True})
+    nlp.initialize(lambda: three_head_examples(nlp))
+    eager = predictions(nlp, "eager")
+    monkeypatch.setattr(packed, "packing_available", lambda module: False)
+    assert_same(eager, predictions(nlp, "packed"))
+    assert packed_predictor(nlp)._packed is None
+
+
+def test_setting_survives_save_and_load(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "packed")
+    loaded = spacy.load(tmp_path / "packed")
+    assert loaded.get_pipe("transformer").inference_graph == "packed"
+    texts = ["john visited london", "paris and berlin"]
+    for a, b in zip(nlp.pipe(texts), loaded.pipe(texts)):
+        assert [(e.start, e.end, e.label_) for e in a.ents] == [
+            (e.start, e.end, e.label_) for e in b.ents
+        ]
+        for label, score in a.cats.items():
+            assert abs(score - b.cats[label]) < 1e-5
+
+
+def test_another_shim_runs_packed_as_eager_and_refuses_compiled():
+    class OtherShim:  # an encoder model other than spacy-bert-tasks.BertEncoder.v1
+        pass
+
+    set_shim_graph(OtherShim(), "packed")  # the default must not break other encoders
+    with pytest.raises(ValueError, match="needs the encoder model"):
+        set_shim_graph(OtherShim(), "compiled")
+
+
+def test_the_copy_shares_all_but_the_packed_weights(nlp):
+    predictions(nlp, "packed")
+    module = nlp.get_pipe("transformer").model.shim._model
+    copy = packed_predictor(nlp)._packed
+    originals = {id(p) for p in module.parameters()}
+    assert {id(p) for p in copy.parameters()} <= originals  # embeddings, LayerNorm: shared
+    assert all(p.requires_grad for p in module.parameters())  # the trained module untouched
