@@ -18,14 +18,16 @@ and a plot with one panel per curve (--plot).
 The encoder's windows: --spans strided (what the project's configs generate: 128 tokens, stride
 96) or wordpiece (spacy-bert-tasks.wordpiece_windows.v1: 512 wordpieces, overlap 32, as HF).
 --precision: the encoder's inference_precision on our side (HF stays fp32).
---inference-graph: the encoder's inference_graph on our side ("compiled": torch.compile with
-frozen weights, spacy_bert_tasks/encoder/compiled.py). --hf-graph compiled: HF's model compiled
-the same way, for the comparison a user who compiles HF themselves would make. Compiling is paid
-in the warm-up, at batch size 1 and above, on both sides.
+--inference-graph: the encoder's inference_graph on our side ("packed", the default: Linear
+weights packed once for oneDNN, spacy_bert_tasks/encoder/packed.py; "compiled": torch.compile
+with frozen weights, compiled.py; "eager": the module as is). --hf-graph: HF's model as is
+("eager", the default), or with the same packing or compiling, for the comparison a user who
+does that to HF themselves would make. Compiling is paid in the warm-up, at batch size 1 and
+above, on both sides.
 
 Usage: python bench/scaling.py [--docs 1000,5000,10000,50000] [--lengths 10,100,1000,5000]
        [--spans strided|wordpiece] [--precision fp32|bf16|int8]
-       [--inference-graph eager|compiled] [--hf-graph eager|compiled]
+       [--inference-graph packed|eager|compiled] [--hf-graph eager|packed|compiled]
        [--batch-sizes 1,8,32,128,1000] [--threads N] [--repeats 1] [--json OUT] [--plot OUT.png]
        python bench/scaling.py --smoke
 """
@@ -81,7 +83,10 @@ def parse_args() -> argparse.Namespace:
     )
     cli.add_graph_option(parser, "--inference-graph", "our encoder's inference_graph")
     cli.add_graph_option(
-        parser, "--hf-graph", "HF's model as is, or torch.compile'd as our 'compiled' graph is"
+        parser,
+        "--hf-graph",
+        "HF's model as is, or packed or torch.compile'd as our graphs of those names are",
+        default="eager",
     )
     parser.add_argument("--plot", type=Path, help="write the curves here (PNG)")
     args = parser.parse_args()
@@ -161,6 +166,10 @@ def measure(args) -> Dict[str, Any]:
 
         # The instance's forward: the pipeline still reads the model's config, device, dtype.
         hf.model.forward = compile_frozen(hf.model.forward)
+    if args.hf_graph == "packed":
+        from spacy_bert_tasks.encoder.packed import packed_copy
+
+        hf.model = packed_copy(hf.model)
     warm = bench_texts.conll_sentences(64)
     # First-call costs (thread pools, allocations, compiling) paid here, and timed; a batch of
     # one too, as torch.compile specializes a batch dimension of 1.

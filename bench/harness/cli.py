@@ -23,7 +23,7 @@ from . import common
 Report = Dict[str, Any]
 # `bert_transformer`'s inference_graph values: spacy_bert_tasks/encoder/compiled.py's GRAPHS,
 # not imported from there because it imports torch, which must load after `run` pins threads.
-INFERENCE_GRAPHS = ("eager", "compiled")
+INFERENCE_GRAPHS = ("eager", "packed", "compiled")
 
 
 def benchmark_parser(
@@ -52,9 +52,12 @@ def benchmark_parser(
     return parser
 
 
-def add_graph_option(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
-    """An option choosing an inference_graph (INFERENCE_GRAPHS), "eager" by default."""
-    parser.add_argument(flag, choices=INFERENCE_GRAPHS, default="eager", help=help)
+def add_graph_option(
+    parser: argparse.ArgumentParser, flag: str, help: str, default: str = "packed"
+) -> None:
+    """An option choosing an inference_graph (INFERENCE_GRAPHS); by default the encoder's own
+    default, "packed"."""
+    parser.add_argument(flag, choices=INFERENCE_GRAPHS, default=default, help=help)
 
 
 def run(
