@@ -69,7 +69,7 @@ def python(code: str, *args: str, **popen) -> subprocess.Popen:
     )
 
 
-@pytest.mark.parametrize("graph", ["eager", "compiled"])
+@pytest.mark.parametrize("graph", ["eager", "packed", "compiled"])
 def test_pipe_with_two_processes_after_a_pass_in_the_parent(saved_pipeline, graph):
     import json
 
@@ -77,7 +77,7 @@ def test_pipe_with_two_processes_after_a_pass_in_the_parent(saved_pipeline, grap
 
     proc = python(PIPE_TWO_PROCESSES, str(saved_pipeline), json.dumps(TEXTS), graph)
     # Compiling (in the parent, then in each worker) takes a minute or more on a cold cache.
-    timeout = 60 if graph == "eager" else 300
+    timeout = 300 if graph == "compiled" else 60
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
