@@ -5,10 +5,10 @@ about 20 wordpieces, so each matmul has 20 rows against a 384 x 1536 weight. A g
 (nn.Linear, whatever BLAS torch calls) re-lays-out ("packs") the weight for its kernel at every
 call, a large share of the call when there are 20 rows to multiply. oneDNN can take the
 weight packed once (`torch.ops.mkldnn._reorder_linear_weight`, `_linear_pointwise`: what
-torch.compile's frozen graphs call, compiled.py). With MiniLM on 2 CPU cores (bench/scaling.py, one quiet run
-each, docs/benchmarks.md): NER+textcat at batch size 1, 1,511 words/s against 1,075 eager; docs
-of 1,000 and 5,000 words 1.12x and 1.07x eager. Outputs stay fp32, within a few 1e-6 of the
-module's (another summation order), as compiled.py's.
+torch.compile's frozen graphs call, compiled.py). With MiniLM on 2 CPU cores
+(bench/scaling.py, one quiet run each, docs/benchmarks.md): NER+textcat at batch size 1, 1,511
+words/s against 1,075 eager; docs of 1,000 and 5,000 words 1.12x and 1.07x eager. Outputs stay
+fp32, within a few 1e-6 of the module's (another summation order), as compiled.py's.
 
 Nothing is compiled: the first call packs the weights, and every input shape runs at once.
 The packed copy holds only the packed Linear weights as new memory (their size in fp32: MiniLM
