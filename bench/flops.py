@@ -23,7 +23,7 @@ can reach on this machine.
 sets what the encoder's chunking (encoder/chunks.py) counts one more call as, to sweep it.
 
 Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--n-single 300] [--threads N]
-       [--repeats 3] [--matmul-size 4096] [--inference-graph packed|eager|compiled] [--call-cost N]
+       [--repeats 3] [--matmul-size 4096] [--inference-graph eager|packed|compiled] [--call-cost N]
        [--json OUT.json]
        python bench/flops.py --smoke
 """

@@ -9,7 +9,7 @@ warm-up; exits 1 above `--max-growth` percent or when a doc fails its checks.
 
 Usage: python bench/memory_soak.py [--n-docs 50000] [--n-texts 2000] [--warmup 5000]
        [--every 2500] [--question-share 0.2] [--batch-size 256] [--max-growth 5] [--threads N]
-       [--release-heap trim|mmap|off]
+       [--release-heap trim|mmap|off] [--inference-graph eager|packed|compiled]
 For jemalloc, start it as LD_PRELOAD=libjemalloc.so.2 python bench/memory_soak.py --release-heap off.
 """
 
@@ -47,6 +47,9 @@ def parse_args() -> argparse.Namespace:
         default="trim",
         help="the encoder's release_heap mode (trim: the default)",
     )
+    cli.add_graph_option(
+        parser, "--inference-graph", "the encoder's inference_graph (eager: the default)"
+    )
     args = parser.parse_args()
     if args.warmup >= args.n_docs or args.warmup < args.n_texts:
         parser.error("expected --n-texts <= --warmup < --n-docs: every text is seen in the warm-up")
@@ -71,12 +74,14 @@ def main() -> int:
     from harness.checks import doc_problems
 
     nlp, ner_labels, cat_labels = soak.three_head_pipeline(release_heap=args.release_heap)
+    nlp.get_pipe("transformer").set_inference_graph(args.inference_graph)
     pairs = soak.short_texts(args.n_texts, seed=0)
     encoder = "embedded MiniLM-L6-H384"
     print(
         f"{encoder}, {args.threads} threads; {args.n_docs:,} docs cycling {len(pairs):,} texts, "
         f"question share {args.question_share}, batch size {args.batch_size}, release_heap "
-        f"{args.release_heap}{' (jemalloc)' if 'jemalloc' in os.environ.get('LD_PRELOAD', '') else ''}; "
+        f"{args.release_heap}{' (jemalloc)' if 'jemalloc' in os.environ.get('LD_PRELOAD', '') else ''}, "
+        f"inference_graph {args.inference_graph}; "
         f"RSS {rss_mb():,.0f} MB"
     )
     samples: List[Tuple[int, float, int]] = []  # (docs done, RSS MB, strings in the vocab)

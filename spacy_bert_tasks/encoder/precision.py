@@ -126,7 +126,7 @@ class ReducedPrecisionShim:
     """
 
     inference_precision = "fp32"  # until set_inference_precision; an instance attribute then
-    inference_graph = "packed"  # until set_inference_graph
+    inference_graph = "eager"  # until set_inference_graph
 
     def set_inference_precision(
         self, precision: str, fp32_layers: Sequence[str] = (), activation_range: str = "reduced"
@@ -227,7 +227,7 @@ def set_shim_graph(shim, graph: str) -> None:
     check_graph(graph)
     if isinstance(shim, ReducedPrecisionShim):
         shim.set_inference_graph(graph)
-    elif graph == "compiled":  # "packed", the default, is a speed-up where available: eager here
+    elif graph != "eager":
         raise ValueError(
             f"inference_graph {graph!r} needs the encoder model spacy-bert-tasks.BertEncoder.v1 "
             f"(its shim is {type(shim).__name__})"

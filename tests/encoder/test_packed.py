@@ -1,4 +1,4 @@
-"""`inference_graph = "packed"` (the default): eager with Linear weights packed once for oneDNN."""
+"""`inference_graph = "packed"`: eager with the Linear weights packed once for oneDNN."""
 
 import pytest
 import spacy
@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def nlp(tiny_bert):
-    nlp = qa_nlp(tiny_bert, ("ner", "textcat"), transformer={"keep_trf_data": True})
+    settings = {"keep_trf_data": True, "inference_graph": "packed"}
+    nlp = qa_nlp(tiny_bert, ("ner", "textcat"), transformer=settings)
     nlp.initialize(lambda: three_head_examples(nlp))
     train_steps(nlp, three_head_examples(nlp), adam(), 10)
     return nlp
@@ -31,8 +32,9 @@ def count_linear(module, kind):
     return sum(type(m) is kind for m in module.modules())
 
 
-def test_packed_is_the_default(nlp):
+def test_packed_is_chosen_not_the_default(nlp, tiny_bert):
     assert nlp.get_pipe("transformer").inference_graph == "packed"
+    assert qa_nlp(tiny_bert, ("ner",)).get_pipe("transformer").inference_graph == "eager"
 
 
 @pytest.mark.parametrize("batch_size", [1, 8])
@@ -117,13 +119,14 @@ def test_setting_survives_save_and_load(nlp, tmp_path):
             assert abs(score - b.cats[label]) < 1e-5
 
 
-def test_another_shim_runs_packed_as_eager_and_refuses_compiled():
+def test_another_encoder_model_refuses_packed_as_compiled():
     class OtherShim:  # an encoder model other than spacy-bert-tasks.BertEncoder.v1
         pass
 
-    set_shim_graph(OtherShim(), "packed")  # the default must not break other encoders
-    with pytest.raises(ValueError, match="needs the encoder model"):
-        set_shim_graph(OtherShim(), "compiled")
+    set_shim_graph(OtherShim(), "eager")
+    for graph in ("packed", "compiled"):
+        with pytest.raises(ValueError, match="needs the encoder model"):
+            set_shim_graph(OtherShim(), graph)
 
 
 def test_the_copy_shares_all_but_the_packed_weights(nlp):
