@@ -102,13 +102,15 @@ class PackedPredict:
     def __call__(self, inputs: ArgsKwargs) -> Any:
         """The module's output for `inputs`; called in inference mode, module in eval mode."""
         module = self.shim._model
-        if self.eager_reason is not None or not packing_available(module):
+        if self.eager_reason is not None:
             return module(*inputs.args, **inputs.kwargs)
         try:
             key = weights_key(module)
-            if self._packed is None or key != self._key:
-                self._packed, self._key = packed_copy(module), key
-            return self._packed(*inputs.args, **inputs.kwargs)
+            if key != self._key:  # new weights, or moved to another device: decide again
+                self._packed = packed_copy(module) if packing_available(module) else None
+                self._key = key
+            if self._packed is not None:
+                return self._packed(*inputs.args, **inputs.kwargs)
         except Exception as packed_error:  # any checkpoint, any build: eager is always right
             output = module(*inputs.args, **inputs.kwargs)  # the input's own error raises here
             self.eager_reason = (
@@ -118,3 +120,4 @@ class PackedPredict:
             self._packed, self._key = None, None
             warnings.warn(f"inference_graph 'packed': {self.eager_reason}", stacklevel=3)
             return output
+        return module(*inputs.args, **inputs.kwargs)  # a GPU, or no oneDNN ops in this build
