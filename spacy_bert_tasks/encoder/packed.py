@@ -19,7 +19,7 @@ training step (`invalidate`), so evaluation during training packs the new weight
 Why it is not the default: oneDNN keeps about 0.55 MB for every new number of input rows it
 sees per weight shape (not handed back by malloc_trim), and a pipeline's calls have many (each
 chunk's windows x width): the 50,000-doc soak (bench/memory_soak.py --inference-graph packed)
-grew +10.02% after warm-up, where eager stays under 5%. A job that ends (annotating a file)
+grew +10.02% after warm-up, where eager stays under 5% (compiled: +1.71%). A job that ends (annotating a file)
 can afford it; a long-running service should stay eager until row counts are bucketed.
 
 CPU only, fp32 only: on a GPU, or where this torch build lacks the oneDNN ops, predictions run
