@@ -6,9 +6,10 @@ about 20 wordpieces, so each matmul has 20 rows against a 384 x 1536 weight. A g
 call, a large share of the call when there are 20 rows to multiply. oneDNN can take the
 weight packed once (`torch.ops.mkldnn._reorder_linear_weight`, `_linear_pointwise`: what
 torch.compile's frozen graphs call, compiled.py). With MiniLM on 2 CPU cores
-(bench/scaling.py, one quiet run each, docs/benchmarks.md): NER+textcat at batch size 1, 1,511
-words/s against 1,075 eager; docs of 1,000 and 5,000 words 1.12x and 1.07x eager. Outputs stay
-fp32, within a few 1e-6 of the module's (another summation order), as compiled.py's.
+(bench/scaling.py, one quiet run each, docs/benchmarks.md "Packed by default"): NER+textcat at
+batch size 1 1.57x HF's pipeline (eager 0.95x); docs of 1,000 and 5,000 words 1.41x and 1.33x
+(eager 1.27x and 1.15x). Outputs stay fp32, within a few 1e-6 of the module's (another
+summation order), as compiled.py's.
 
 Nothing is compiled: the first call packs the weights, and every input shape runs at once.
 The packed copy holds only the packed Linear weights as new memory (their size in fp32: MiniLM
@@ -16,11 +17,17 @@ The packed copy holds only the packed Linear weights as new memory (their size i
 change: keyed on every parameter's identity and version (loading), and marked stale after a
 training step (`invalidate`), so evaluation during training packs the new weights again.
 
-Why it is not the default: oneDNN keeps about 0.55 MB for every new number of input rows it
-sees per weight shape (not handed back by malloc_trim), and a pipeline's calls have many (each
-chunk's windows x width): the 50,000-doc soak (bench/memory_soak.py --inference-graph packed)
-grew +10.02% after warm-up, where eager stays under 5% (compiled: +1.71%). A job that ends (annotating a file)
-can afford it; a long-running service should stay eager until row counts are bucketed.
+The default since row counts are bucketed (`bucketed_rows`): oneDNN keeps a kernel for every
+number of input rows it meets per weight shape (in its primitive cache and torch's ideep cache,
+1,024 entries each, about 0.55 MB per row count), and a pipeline's calls meet many (each
+chunk's windows x width). Unbucketed, the 50,000-doc soak (bench/memory_soak.py) grew +10.02%
+after warm-up at about 1,000 MB; with each call padded to one of about 130 sizes, +1.66% at
+about 760 MB, eager's level. Padding rows costs their share of the matmul and, where the
+input's storage lacks them, a copy; a padded output keeps its padding rows in storage, so the
+feed-forward block's second Linear reads the first one's output in place (`_with_rows`).
+
+The feed-forward block's GELU runs inside its first Linear's kernel (oneDNN's post-op, as in
+torch.compile's frozen graphs): one pass less over each layer's largest activation.
 
 CPU only, fp32 only: on a GPU, or where this torch build lacks the oneDNN ops, predictions run
 on the module itself (eager). If packing or a packed call fails, predictions run eager for the
@@ -39,20 +46,64 @@ from .inference_copy import weights_key
 
 
 class PackedLinear(torch.nn.Module):
-    """`linear` (an fp32 nn.Linear on the CPU) with its weight packed for oneDNN's matmul."""
+    """`linear` (an fp32 nn.Linear on the CPU) with its weight packed for oneDNN's matmul.
 
-    def __init__(self, linear: torch.nn.Linear) -> None:
+    gelu (Optional[str]): Apply GELU to the output in the same kernel: "none" (exact, erf) or
+        "tanh" (the approximation); None: no activation.
+    """
+
+    def __init__(self, linear: torch.nn.Linear, gelu: Optional[str] = None) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         weight = linear.weight.detach()
         # The batch-size hint only tunes the layout; any number of rows runs.
         self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, 64)
         self.bias = None if linear.bias is None else linear.bias.detach()
+        self.attr, self.algorithm = ("none", "") if gelu is None else ("gelu", gelu)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        rows = inputs.numel() // self.in_features
+        padded = bucketed_rows(rows)
+        if padded == rows:  # most calls: nothing to pad (a single text, full windows)
+            return self._matmul(inputs)
+        output = self._matmul(_with_rows(inputs, rows, padded))
+        # The first `rows` rows, a view: the next packed Linear finds the padding in its storage.
+        return output[:rows].view(*inputs.shape[:-1], self.out_features)
+
+    def _matmul(self, inputs: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._linear_pointwise(
-            inputs, self.packed_weight, self.bias, "none", [], ""
+            inputs, self.packed_weight, self.bias, self.attr, [], self.algorithm
         )
+
+
+def _with_rows(inputs: torch.Tensor, rows: int, padded: int) -> torch.Tensor:
+    """`inputs` as `padded` rows (the first `rows` its own): a view where its storage already
+    holds that many (a padded call's output, as the feed-forward block's second Linear gets
+    it), else a copy padded with zeros. What the extra rows hold changes no real row's output
+    (a matmul keeps rows apart), and they are cut off."""
+    width = inputs.shape[-1]
+    room = inputs.untyped_storage().nbytes() // inputs.element_size()
+    if inputs.is_contiguous() and inputs.storage_offset() == 0 and room >= padded * width:
+        return inputs.as_strided((padded, width), (width, 1))
+    return torch.nn.functional.pad(inputs.reshape(rows, width), (0, 0, 0, padded - rows))
+
+
+def bucketed_rows(rows: int) -> int:
+    """`rows` rounded up to one of a few sizes, so oneDNN's kernel caches stay small (above).
+
+    Every count up to 32 (one text per call, as services call a pipeline: padding would cost
+    a tenth of a short sentence's time), then multiples of 4 up to 64, of 8 up to 256, then
+    16 sizes per doubling (at most 1/16 more rows): a call of up to WORDPIECES_PER_CALL = 4,096
+    rows meets one of about 130 sizes. Full 512-wordpiece windows (long docs) are powers of two
+    and need no padding.
+    """
+    if rows <= 32:
+        return rows
+    if rows <= 64:
+        step = 4
+    else:
+        step = max(8, 1 << (rows - 1).bit_length() - 5)
+    return -(-rows // step) * step
 
 
 def packing_available(module: torch.nn.Module) -> bool:
@@ -76,10 +127,32 @@ def packed_copy(module: torch.nn.Module) -> torch.nn.Module:
     shared = {id(t): t for t in itertools.chain(module.parameters(), module.buffers())}
     copied = copy.deepcopy(module, shared).eval()
     for parent in list(copied.modules()):
+        gelu = _fusable_gelu(parent)
+        if gelu is not None:  # BERT's intermediate block: its Linear applies the GELU itself
+            parent.dense = PackedLinear(parent.dense, gelu)
+            parent.intermediate_act_fn = torch.nn.Identity()
         for name, child in list(parent.named_children()):
             if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
                 setattr(parent, name, PackedLinear(child))
     return copied
+
+
+def _fusable_gelu(block: torch.nn.Module) -> Optional[str]:
+    """oneDNN's GELU algorithm for a block that runs `dense` then a GELU (HF's BertIntermediate:
+    `intermediate_act_fn(dense(x))`), as torch.compile fuses it; None for any other module.
+    Saves a pass over the largest activation (rows x 4 x hidden) in each layer."""
+    from transformers.activations import GELUActivation
+
+    if not type(block).__name__.endswith("Intermediate"):  # BERT's, and its copies in HF
+        return None
+    dense, act = getattr(block, "dense", None), getattr(block, "intermediate_act_fn", None)
+    if type(dense) is not torch.nn.Linear or dense.weight.dtype != torch.float32:
+        return None
+    if type(act) is GELUActivation and act.act is torch.nn.functional.gelu:
+        return "none"  # exact GELU (erf), BERT's "gelu"
+    if type(act) is torch.nn.GELU:
+        return act.approximate  # "none" or "tanh"
+    return None
 
 
 class PackedPredict:
@@ -98,6 +171,11 @@ class PackedPredict:
     def invalidate(self) -> None:
         """The weights changed in place (a training step): pack them again before next use."""
         self._packed, self._key = None, None
+
+    def __getstate__(self) -> dict:
+        # A copy (nlp.replace_listeners deep-copies the encoder) or a pickle packs its own
+        # weights again: oneDNN's packed tensors have no storage to copy.
+        return {**self.__dict__, "_packed": None, "_key": None}
 
     def __call__(self, inputs: ArgsKwargs) -> Any:
         """The module's output for `inputs`; called in inference mode, module in eval mode."""
