@@ -75,10 +75,13 @@ def input_maxima(nlp, encoder, docs: Sequence, task: str) -> Dict[str, Any]:
         for name, sub in module.named_modules()
         if isinstance(sub, torch.nn.Linear)
     ]
+    graph = encoder.inference_graph
     try:
         encoder.set_inference_precision("fp32")
+        encoder.set_inference_graph("eager")  # the hooks are on the module's own Linear layers
         nlp.evaluate(make_examples(nlp, docs, task))
     finally:
+        encoder.set_inference_graph(graph)
         for hook in hooks:
             hook.remove()
     return maxima

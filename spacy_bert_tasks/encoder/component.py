@@ -86,7 +86,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "inference_precision": "fp32",
         "int8_fp32_layers": [],
         "int8_activation_range": "auto",
-        "inference_graph": "eager",
+        "inference_graph": "packed",
         "release_heap": "trim",
     },
 )
@@ -121,12 +121,12 @@ def make_bert_transformer(
     int8_activation_range (str): With "int8": "full" (8-bit activations), "reduced" (7-bit,
         torch's default) or "auto" (full on CPUs with VNNI, whose int8 kernels cannot overflow
         with 8 bits; reduced elsewhere). See int8_activations.py.
-    inference_graph (str): How fp32 predictions run the encoder: "eager" (default: the torch
-        module as it is), "packed" (the module with its Linear weights packed once for oneDNN,
-        on CPUs: faster on short texts, without compiling; see packed.py for its memory) or
-        "compiled" (torch.compile with frozen weights, compiled at the first prediction: faster
-        for a process that annotates many docs; see compiled.py). Other precisions ignore it.
-        Can be changed on a loaded pipeline with `set_inference_graph`.
+    inference_graph (str): How fp32 predictions run the encoder: "packed" (default: the
+        module with its Linear weights packed once for oneDNN on CPUs, the module as it is on a
+        GPU or another encoder model; see packed.py), "eager" (the torch module as it is) or
+        "compiled" (torch.compile with frozen weights, compiled at the first prediction; see
+        compiled.py). Other precisions ignore it. Can be changed on a loaded pipeline with
+        `set_inference_graph`.
     release_heap (Union[bool, str]): How a long-running process stays at its warm-up size:
         "trim" (default; `true`) hands freed heap pages back to the OS between prediction
         batches, without the page faults of "mmap"; "mmap" also keeps activations out of the
@@ -167,7 +167,7 @@ class BertTransformer(Transformer):
         inference_precision: str = "fp32",
         int8_fp32_layers: Sequence[str] = (),
         int8_activation_range: str = "auto",
-        inference_graph: str = "eager",
+        inference_graph: str = "packed",
         release_heap: Union[bool, str] = "trim",
     ):
         super().__init__(

@@ -12,7 +12,7 @@ from test_inference_graph import (
 from util import adam, qa_nlp, train_steps
 
 from spacy_bert_tasks.encoder import packed
-from spacy_bert_tasks.encoder.packed import PackedLinear, packing_available
+from spacy_bert_tasks.encoder.packed import PackedLinear, bucketed_rows, packing_available
 from spacy_bert_tasks.encoder.precision import set_shim_graph
 
 pytestmark = pytest.mark.skipif(
@@ -37,9 +37,8 @@ def count_linear(module, kind):
     return sum(type(m) is kind for m in module.modules())
 
 
-def test_packed_is_chosen_not_the_default(nlp, tiny_bert):
-    assert nlp.get_pipe("transformer").inference_graph == "packed"
-    assert qa_nlp(tiny_bert, ("ner",)).get_pipe("transformer").inference_graph == "eager"
+def test_packed_is_the_default(tiny_bert):
+    assert qa_nlp(tiny_bert, ("ner",)).get_pipe("transformer").inference_graph == "packed"
 
 
 @pytest.mark.parametrize("batch_size", [1, 8])
@@ -113,14 +112,14 @@ def test_setting_survives_save_and_load(nlp, tmp_path):
             assert abs(score - b.cats[label]) < 1e-5
 
 
-def test_another_encoder_model_refuses_packed_as_compiled():
+def test_another_encoder_model_runs_as_it_is_under_packed_and_refuses_compiled():
     class OtherShim:  # an encoder model other than spacy-bert-tasks.BertEncoder.v1
         pass
 
     set_shim_graph(OtherShim(), "eager")
-    for graph in ("packed", "compiled"):
-        with pytest.raises(ValueError, match="needs the encoder model"):
-            set_shim_graph(OtherShim(), graph)
+    set_shim_graph(OtherShim(), "packed")  # the default: nothing to refuse
+    with pytest.raises(ValueError, match="needs the encoder model"):
+        set_shim_graph(OtherShim(), "compiled")
 
 
 def test_the_copy_shares_all_but_the_packed_weights(nlp):
@@ -130,3 +129,63 @@ def test_the_copy_shares_all_but_the_packed_weights(nlp):
     originals = {id(p) for p in module.parameters()}
     assert {id(p) for p in copy.parameters()} <= originals  # embeddings, LayerNorm: shared
     assert all(p.requires_grad for p in module.parameters())  # the trained module untouched
+
+
+def test_row_counts_are_rounded_to_few_sizes():
+    # oneDNN keeps a kernel per row count met: a bounded set of sizes bounds its caches.
+    sizes = {bucketed_rows(rows) for rows in range(1, 4097)}
+    assert len(sizes) <= 130
+    for rows in range(1, 4097):
+        assert rows <= bucketed_rows(rows) <= rows * 9 // 8
+    assert [bucketed_rows(rows) for rows in range(1, 33)] == list(range(1, 33))  # one sentence
+    assert bucketed_rows(4096) == 4096 and bucketed_rows(512) == 512  # full windows: no padding
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 16), (1, 21, 16), (5, 13, 16), (300, 16), (2, 7, 5, 16)])
+def test_padded_rows_leave_every_real_row_as_nn_linear_gives_it(shape, monkeypatch):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 24)
+    inputs = torch.randn(*shape)
+    seen = []
+    pointwise = torch.ops.mkldnn._linear_pointwise
+
+    def recording(flat, *args):  # the op PackedLinear calls, recording the rows it is handed
+        seen.append(flat.numel() // flat.shape[-1])
+        return pointwise(flat, *args)
+
+    with torch.inference_mode():
+        packed_linear = PackedLinear(linear)
+        monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", recording)
+        output = packed_linear(inputs)
+        monkeypatch.undo()
+        expected = linear(inputs)
+    assert output.shape == expected.shape
+    assert torch.allclose(output, expected, atol=1e-5)
+    assert seen == [bucketed_rows(inputs.numel() // 16)]
+
+
+def test_a_padded_output_feeds_the_next_linear_without_a_copy(monkeypatch):
+    torch.manual_seed(0)
+    first, second = torch.nn.Linear(16, 64), torch.nn.Linear(64, 16)
+    inputs = torch.randn(5, 13, 16)  # 65 rows: padded to 72
+    pads = []
+    pad = torch.nn.functional.pad
+    monkeypatch.setattr(torch.nn.functional, "pad", lambda *a, **k: pads.append(1) or pad(*a, **k))
+    with torch.inference_mode():
+        hidden = PackedLinear(first, gelu="none")(inputs)
+        output = PackedLinear(second)(hidden)
+        expected = second(torch.nn.functional.gelu(first(inputs)))
+    assert pads == [1]  # the first Linear's input only: its output keeps the padded rows
+    assert torch.allclose(output, expected, atol=1e-5)
+
+
+def test_the_intermediate_block_applies_gelu_in_its_linear(nlp):
+    predictions(nlp, "packed")
+    copy = packed_predictor(nlp)._packed
+    blocks = [m for m in copy.modules() if type(m).__name__ == "BertIntermediate"]
+    assert blocks
+    for block in blocks:
+        assert block.dense.attr == "gelu" and block.dense.algorithm == "none"
+        assert isinstance(block.intermediate_act_fn, torch.nn.Identity)
+    module = nlp.get_pipe("transformer").model.shim._model
+    assert not any(isinstance(m, torch.nn.Identity) for m in module.modules())  # untouched

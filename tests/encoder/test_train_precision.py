@@ -57,9 +57,12 @@ def test_bf16_training_forward_runs_in_bf16_and_prediction_in_fp32(tiny_bert):
     params = nlp.get_pipe("transformer").model.transformer.parameters()
     assert {p.dtype for p in params} == {torch.float32}  # the master weights stay fp32
     seen.clear()
+    encoder = nlp.get_pipe("transformer")
+    encoder.set_inference_graph("eager")  # the hook is on the module's own Linear layers
     doc = nlp("john visited london")
     assert set(seen) == {torch.float32}  # inference_precision "fp32": predictions unchanged
-    trf_data = nlp.get_pipe("transformer").predict([doc]).doc_data[0]
+    encoder.set_inference_graph("packed")  # the default: fp32 weights packed (test_packed.py)
+    trf_data = encoder.predict([doc]).doc_data[0]
     assert trf_data.model_output.last_hidden_state.dtype.name == "float32"
 
 
