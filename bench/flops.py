@@ -18,8 +18,9 @@ pipeline): each matmul then has as many rows as one sentence has wordpieces, and
 torch.mm at the feed-forward shape of one 32-wordpiece window, shows what such thin matrices
 can reach on this machine.
 
---inference-graph compiled runs the encoder through torch.compile with frozen weights
-(spacy_bert_tasks/encoder/compiled.py); the same FLOPs are counted, in less time. --call-cost N
+--inference-graph sets the encoder's graph: packed (the default, as the encoder's: Linear
+weights packed once for oneDNN, spacy_bert_tasks/encoder/packed.py), eager (the module as is) or
+compiled (torch.compile with frozen weights, compiled.py); the same FLOPs are counted. --call-cost N
 sets what the encoder's chunking (encoder/chunks.py) counts one more call as, to sweep it.
 
 Usage: python bench/flops.py [--n-short 768] [--n-long 20] [--n-single 300] [--threads N]

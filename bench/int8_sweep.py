@@ -15,9 +15,12 @@ Every int8 row quantizes activations with `--activation-range` (`int8_activation
 default "auto", 8 bits on CPUs with VNNI, else 7), and one more row, full int8 with the other
 range, shows what that bit is worth on the model.
 
+The fp32 rows run the encoder's `--inference-graph` (by default the package default, packed,
+whatever the saved config says); unless that is eager, one more row runs fp32 eager.
+
     python bench/int8_sweep.py --model training/model-best --task ner \
         [--dev DEV.spacy] [--max-dev-docs 1000] [--repeats 2] [--activation-range auto] \
-        [--json out.json]
+        [--inference-graph packed] [--json out.json]
 
 By default the dev file is the fixed split of bench/harness/corpus.py (CoNLL-2003 valid for
 ner, SQuAD articles 26-31 for qa).
@@ -34,6 +37,9 @@ HEADS = {"ner": "bert_ner", "qa": "bert_qa"}  # the head factory each task keeps
 SCORE_KEYS = {"ner": "ents_f", "qa": "qa_f1"}
 UNITS = {"ner": "words/s", "qa": "questions/s"}
 FP32 = "fp32"
+# fp32 rows run the encoder's --inference-graph (the package default, packed); int8 ignores it.
+# With another graph, this row adds fp32 run eager, the fp32 the int8 targets were set against.
+FP32_EAGER = "fp32, eager graph"
 INT8 = "int8"
 
 # A candidate: (its name in the table, inference_precision, int8_fp32_layers,
@@ -71,6 +77,9 @@ def main() -> None:
         choices=["auto", "full", "reduced"],
         default="auto",
         help="int8_activation_range of the int8 rows (auto: full on CPUs with VNNI)",
+    )
+    cli.add_graph_option(
+        parser, "--inference-graph", "the encoder's inference_graph in the fp32 rows"
     )
     cli.run(parser.parse_args(), measure, render)
 
@@ -142,7 +151,9 @@ def recommend(rows: Dict[str, Dict[str, Any]], budget: float, tie: float = TIE) 
     tie (float): Speeds at least (1 - tie) x the fastest row's count as equal.
     """
     floor = rows[FP32]["score"] - budget
-    within = [name for name, row in rows.items() if row["score"] >= floor - 1e-9]
+    within = [
+        name for name, row in rows.items() if row["score"] >= floor - 1e-9 and name != FP32_EAGER
+    ]
     fastest = max(rows[name]["speed"] for name in within)
     tied = [name for name in within if rows[name]["speed"] >= (1 - tie) * fastest]
     return min(
@@ -181,11 +192,14 @@ def make_examples(nlp, dev_docs: Sequence, task: str) -> List:
     return [Example(nlp.make_doc(doc.text), doc) for doc in dev_docs]
 
 
-def run_setting(nlp, encoder, setting: Setting, dev_docs, task: str) -> Dict[str, float]:
+def run_setting(
+    nlp, encoder, setting: Setting, dev_docs, task: str, graph: str
+) -> Dict[str, float]:
     """One scored, timed pass of `setting`; the converted copy is built and warmed up first."""
     from spacy_bert_tasks.encoder.precision import invalidate_reduced_copies
 
-    _, precision, layers, activation_range = setting
+    name, precision, layers, activation_range = setting
+    encoder.set_inference_graph("eager" if name == FP32_EAGER else graph)
     encoder.set_inference_precision(precision, layers, activation_range)
     nlp.evaluate(make_examples(nlp, dev_docs[:8], task))  # convert, warm up: not timed
     examples = make_examples(nlp, dev_docs, task)
@@ -197,12 +211,15 @@ def run_setting(nlp, encoder, setting: Setting, dev_docs, task: str) -> Dict[str
     return {"score": 100 * (scores[SCORE_KEYS[task]] or 0.0), "speed": items / seconds}
 
 
-def sweep(nlp, encoder, settings: List[Setting], dev_docs, task: str, repeats: int) -> Dict:
-    """Every setting scored, and timed in `repeats` interleaved rounds (median speed)."""
+def sweep(
+    nlp, encoder, settings: List[Setting], dev_docs, task: str, repeats: int, graph: str
+) -> Dict:
+    """Every setting scored, and timed in `repeats` interleaved rounds (median speed); fp32 rows
+    run the encoder's `graph`."""
     runs: Dict[str, List[Dict[str, float]]] = {name: [] for name, *_ in settings}
     for round_ in range(repeats):
         for setting in settings:
-            runs[setting[0]].append(run_setting(nlp, encoder, setting, dev_docs, task))
+            runs[setting[0]].append(run_setting(nlp, encoder, setting, dev_docs, task, graph))
             if round_ == 0:
                 row = runs[setting[0]][0]
                 print(f"  {setting[0]}: {row['score']:.2f}, {row['speed']:,.1f}", flush=True)
@@ -239,6 +256,8 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
     n_layers = encoder.model.shim._model.config.num_hidden_layers
     per_layer = not (args.smoke or args.no_per_layer)
     settings = whole_model_groups(n_layers, activation_range)
+    if args.inference_graph != "eager":
+        settings.insert(1, (FP32_EAGER, FP32, (), activation_range))
     if per_layer:
         settings += per_layer_groups(n_layers, activation_range)
     if args.fp32_layers:
@@ -246,10 +265,11 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
             ("int8, given layers fp32", INT8, tuple(args.fp32_layers), activation_range)
         )
     print(f"{len(settings)} settings, {len(dev_docs)} dev docs, {repeats} rounds", flush=True)
-    results = sweep(nlp, encoder, settings, dev_docs, args.task, repeats)
+    graph = args.inference_graph
+    results = sweep(nlp, encoder, settings, dev_docs, args.task, repeats, graph)
     if per_layer:  # the best single layers together, now that they are known
         combos = best_single_layers(results, args.top, activation_range)
-        results.update(sweep(nlp, encoder, combos, dev_docs, args.task, repeats))
+        results.update(sweep(nlp, encoder, combos, dev_docs, args.task, repeats, graph))
     return {
         "task": args.task,
         "model": str(args.model),
@@ -261,6 +281,7 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         "quantized_engine": quantized_engine(),
         "cpu_has_vnni": cpu_has_vnni(),
         "activation_range": activation_range,
+        "inference_graph": args.inference_graph,
         "args": cli.arguments(args),
         "repeats": repeats,
         "budget": args.budget,
@@ -297,7 +318,8 @@ def table(report: Dict[str, Any]) -> str:
 def render(report: Dict[str, Any]) -> None:
     details = (
         f"{report['task']} on {report['dev_docs']} docs of {report['dev']}; model {report['model']} "
-        f"({report['layers']} layers); engine {report['quantized_engine']}; int8 rows with "
+        f"({report['layers']} layers); engine {report['quantized_engine']}; fp32 rows "
+        f"{report.get('inference_graph', 'eager')} unless named; int8 rows with "
         f"{BITS[report['activation_range']]} activations unless named; "
         f"median of {report['repeats']} interleaved rounds"
     )

@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
         help="the encoder's release_heap mode (trim: the default)",
     )
     cli.add_graph_option(
-        parser, "--inference-graph", "the encoder's inference_graph (eager: the default)"
+        parser, "--inference-graph", "the encoder's inference_graph (packed: the default)"
     )
     args = parser.parse_args()
     if args.warmup >= args.n_docs or args.warmup < args.n_texts:

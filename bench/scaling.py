@@ -18,8 +18,8 @@ and a plot with one panel per curve (--plot).
 The encoder's windows: --spans strided (what the project's configs generate: 128 tokens, stride
 96) or wordpiece (spacy-bert-tasks.wordpiece_windows.v1: 512 wordpieces, overlap 32, as HF).
 --precision: the encoder's inference_precision on our side (HF stays fp32).
---inference-graph: the encoder's inference_graph on our side ("eager", the default: the module
-as is; "packed": Linear weights packed once for oneDNN, spacy_bert_tasks/encoder/packed.py;
+--inference-graph: the encoder's inference_graph on our side ("packed", the default: Linear
+weights packed once for oneDNN, spacy_bert_tasks/encoder/packed.py; "eager": the module as is;
 "compiled": torch.compile with frozen weights, compiled.py). --hf-graph: HF's model as is
 ("eager", the default), or with the same packing or compiling, for the comparison a user who
 does that to HF themselves would make. Compiling is paid in the warm-up, at batch size 1 and

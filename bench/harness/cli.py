@@ -53,10 +53,10 @@ def benchmark_parser(
 
 
 def add_graph_option(
-    parser: argparse.ArgumentParser, flag: str, help: str, default: str = "eager"
+    parser: argparse.ArgumentParser, flag: str, help: str, default: str = "packed"
 ) -> None:
     """An option choosing an inference_graph (INFERENCE_GRAPHS); by default the encoder's own
-    default, "eager"."""
+    default, "packed"."""
     parser.add_argument(flag, choices=INFERENCE_GRAPHS, default=default, help=help)
 
 

@@ -21,6 +21,9 @@ def test_recommend_picks_the_fastest_within_the_budget():
     # exactly at the budget counts; a setting scoring above fp32 is fine too
     assert int8_sweep.recommend(rows(fp32=(90.0, 100.0), c=(89.0, 120.0)), 1.0) == "c"
     assert int8_sweep.recommend(rows(fp32=(90.0, 100.0), d=(91.0, 90.0)), 1.0) == "fp32"
+    # the eager fp32 row is a reference, never the pick (timing noise can make it fastest)
+    found = rows(**{"fp32": (90.0, 100.0), int8_sweep.FP32_EAGER: (90.0, 110.0)})
+    assert int8_sweep.recommend(found, 1.0) == "fp32"
 
 
 def test_recommend_prefers_fewer_fp32_layers_among_tied_speeds():
@@ -86,12 +89,14 @@ def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
     report = json.loads(out.read_text())
     assert report["activation_range"] in ("full", "reduced")
     expected = {name for name, *_ in int8_sweep.whole_model_groups(2, report["activation_range"])}
-    assert set(report["results"]) == expected | {"int8, given layers fp32"}
+    assert set(report["results"]) == expected | {"int8, given layers fp32", int8_sweep.FP32_EAGER}
+    assert report["inference_graph"] == "packed"  # the package default; the extra row: eager
     # one int8 row quantizes activations with the other range: what the extra bit is worth
     other = "reduced" if report["activation_range"] == "full" else "full"
     ranges = {name: row["activation_range"] for name, row in report["results"].items()}
     assert [name for name, found in ranges.items() if found != report["activation_range"]] == [
         "fp32",
+        int8_sweep.FP32_EAGER,
         f"int8, {int8_sweep.BITS[other]} activations",
     ]
     assert ranges["fp32"] is None and ranges[f"int8, {int8_sweep.BITS[other]} activations"] == other
