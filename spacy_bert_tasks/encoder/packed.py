@@ -21,8 +21,8 @@ The default since row counts are bucketed (`bucketed_rows`): oneDNN keeps a kern
 number of input rows it meets per weight shape (in its primitive cache and torch's ideep cache,
 1,024 entries each, about 0.55 MB per row count), and a pipeline's calls meet many (each
 chunk's windows x width). Unbucketed, the 50,000-doc soak (bench/memory_soak.py) grew +10.02%
-after warm-up at about 1,000 MB; with each call padded to one of about 130 sizes, +1.66% at
-about 760 MB, eager's level. Padding rows costs their share of the matmul and, where the
+after warm-up at about 1,000 MB; with each call padded to one of about 130 sizes, +2.10% at
+about 680 MB (eager: about 760 MB). Padding rows costs their share of the matmul and, where the
 input's storage lacks them, a copy; a padded output keeps its padding rows in storage, so the
 feed-forward block's second Linear reads the first one's output in place (`_with_rows`).
 
