@@ -334,8 +334,8 @@ def print_report(report: Dict[str, Any]) -> None:
     print(common.markdown_table(headers, rows))
     print(
         "\nGFLOP/s in nlp.pipe: FLOPs of the real wordpieces / wall time of the whole pass (the "
-        "headline); in forward: FLOPs of the padded batches / time inside the encoder's forward; page "
-        "faults: minor faults of the median pass (first touches of memory), per word."
+        "headline); in forward: FLOPs of the padded batches / time inside the encoder's forward; "
+        "page faults: minor faults of the median pass (first touches of memory), per word."
     )
 
 

@@ -319,7 +319,7 @@ def render(report: Dict[str, Any]) -> None:
     details = (
         f"{report['task']} on {report['dev_docs']} docs of {report['dev']}; model {report['model']} "
         f"({report['layers']} layers); engine {report['quantized_engine']}; fp32 rows "
-        f"{report.get('inference_graph', 'eager')} unless named; int8 rows with "
+        f"{report['inference_graph']} unless named; int8 rows with "
         f"{BITS[report['activation_range']]} activations unless named; "
         f"median of {report['repeats']} interleaved rounds"
     )

@@ -31,9 +31,9 @@ from thinc.api import get_array_module
 # 109-115 from 32 to 96 (64: 114, 115). 64 is best or level for both. (A quick eager A/B when
 # chunks came in, commit 99d7d71, had favoured 256: 1.20x over no splitting, 64 1.08x; this
 # sweep, 256 and 64 twice each in one script, does not repeat it; `bench/flops.py
-# --call-cost`.) Long texts' windows differ little in length: about no effect. On a GPU a wordpiece costs far less next to a
-# call's kernel launches, so splitting pays only for large savings there (that value is a
-# guess: not measured on a GPU).
+# --call-cost`.) Long texts' windows differ little in length: about no effect. On a GPU a
+# wordpiece costs far less next to a call's kernel launches, so splitting pays only for large
+# savings there (that value is a guess: not measured on a GPU).
 CALL_COST_WORDPIECES = 64
 GPU_CALL_COST_WORDPIECES = 2048
 
