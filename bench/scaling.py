@@ -58,17 +58,12 @@ SPANS = {
 }
 
 
-def int_list(text: str) -> List[int]:
-    """argparse type: '1,8,32' -> [1, 8, 32], each >= 1."""
-    return [common.positive_int(part) for part in text.split(",") if part.strip()]
-
-
 def parse_args() -> argparse.Namespace:
     parser = cli.benchmark_parser(__doc__, smoke="tiny points: checks it runs")
-    parser.add_argument("--docs", type=int_list, default=[1000, 5000, 10000, 50000])
-    parser.add_argument("--lengths", type=int_list, default=[10, 100, 1000, 5000])
+    parser.add_argument("--docs", type=common.int_list, default=[1000, 5000, 10000, 50000])
+    parser.add_argument("--lengths", type=common.int_list, default=[10, 100, 1000, 5000])
     parser.add_argument("--words-per-length", type=common.positive_int, default=50000)
-    parser.add_argument("--batch-sizes", type=int_list, default=[1, 8, 32, 128, 1000])
+    parser.add_argument("--batch-sizes", type=common.int_list, default=[1, 8, 32, 128, 1000])
     parser.add_argument("--batch-texts", type=common.positive_int, default=2000)
     parser.add_argument("--batch-size", type=common.positive_int, default=1000, help="nlp.pipe")
     parser.add_argument("--hf-batch-size", type=common.positive_int, default=32)

@@ -36,6 +36,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_list(text: str) -> List[int]:
+    """argparse type: '1,8,32' -> [1, 8, 32], each >= 1."""
+    return [positive_int(part) for part in text.split(",") if part.strip()]
+
+
 def pin_threads(n_threads: int) -> None:
     """Give torch and numpy the same thread count for every system, and keep HF offline.
 

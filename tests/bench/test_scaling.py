@@ -4,12 +4,13 @@ import argparse
 
 import pytest
 import scaling
+from harness import common
 
 
 def test_int_list():
-    assert scaling.int_list("1,8, 32") == [1, 8, 32]
+    assert common.int_list("1,8, 32") == [1, 8, 32]
     with pytest.raises(argparse.ArgumentTypeError):
-        scaling.int_list("1,0")
+        common.int_list("1,0")
 
 
 def test_curve_table():
