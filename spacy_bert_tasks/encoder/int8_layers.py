@@ -13,6 +13,12 @@ costs little speed. A pattern names modules of the Hugging Face model (`BertMode
 
 Every Linear layer at or under a matched module stays fp32. A pattern that keeps no Linear layer
 is an error (a typo would otherwise quietly quantize everything).
+
+The int8 copy runs each self-attention's Q, K and V as one Linear layer (fused_attention.py), so
+each input is quantized once. Patterns name the layers as the module has them, before fusing: a
+fused projection stays fp32 where all three of its parts are kept; where only some are, that
+layer's attention is left unfused, so exactly the named parts stay fp32. The copy also applies
+each feed-forward GELU in place (`InPlaceGELU`).
 """
 
 import re
@@ -21,6 +27,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import torch
 
+from .fused_attention import FusedSelfAttention, fuse_self_attention
 from .int8_activations import resolve_activation_range, use_full_activation_range
 
 
@@ -90,6 +97,8 @@ def quantize_dynamic_int8(
     """
     full_range = resolve_activation_range(activation_range) == "full"
     kept = set(kept_fp32_layers(module, fp32_layers)) if fp32_layers else set()
+    fuse_self_attention(module, skip=_mixed_attention(module, kept))
+    kept |= _fused_kept(module, kept)
     with warnings.catch_warnings():
         # torch >= 2.8 marks torch.ao eager quantization deprecated in favour of torchao; it is
         # still the only int8 path in torch itself, and this package pins the torch it tests.
@@ -106,4 +115,53 @@ def quantize_dynamic_int8(
         quantized = quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
     if full_range:
         use_full_activation_range(quantized)
+    gelu_in_place(quantized)
     return quantized
+
+
+class InPlaceGELU(torch.nn.Module):
+    """GELU written over its input. Only for an input nothing else reads: the output of the
+    intermediate block's own Linear layer, a fresh tensor. Saves allocating and filling a new
+    copy of the layer's largest activation (rows x 4 x hidden): a fifth of the GELU's time on
+    2 cores at 2,048 x 1,536 (0.83 vs 1.04 ms, one informal timing). The fp32 packed copy
+    needs none of this: its Linear layer applies the GELU itself (packed.py)."""
+
+    def __init__(self, approximate: str) -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten.gelu_(inputs, approximate=self.approximate)
+
+
+def gelu_in_place(module: torch.nn.Module) -> int:
+    """Make every BERT intermediate block of `module` (an inference copy, int8: its Linear
+    layers are not fused with their GELU) apply its GELU in place. RETURNS how many."""
+    from .packed import intermediate_gelu
+
+    changed = 0
+    for block in module.modules():
+        algorithm = intermediate_gelu(block)
+        if algorithm is not None:
+            block.intermediate_act_fn = InPlaceGELU(algorithm)
+            changed += 1
+    return changed
+
+
+def _mixed_attention(module: torch.nn.Module, kept) -> frozenset:
+    """Self-attention blocks with some but not all of Q, K and V kept in fp32: left unfused."""
+    mixed = set()
+    for name, sub in module.named_modules():
+        parts = [f"{name}.{p}" in kept for p in ("query", "key", "value")]
+        if any(parts) and not all(parts):
+            mixed.add(name)
+    return frozenset(mixed)
+
+
+def _fused_kept(module: torch.nn.Module, kept) -> set:
+    """The fused Q/K/V Linear layers whose three parts were all kept in fp32."""
+    return {
+        f"{name}.qkv"
+        for name, sub in module.named_modules()
+        if isinstance(sub, FusedSelfAttention) and f"{name}.query" in kept
+    }

@@ -27,7 +27,9 @@ input's storage lacks them, a copy; a padded output keeps its padding rows in st
 feed-forward block's second Linear reads the first one's output in place (`_with_rows`).
 
 The feed-forward block's GELU runs inside its first Linear's kernel (oneDNN's post-op, as in
-torch.compile's frozen graphs): one pass less over each layer's largest activation.
+torch.compile's frozen graphs): one pass less over each layer's largest activation. Each
+self-attention runs its Q, K and V as one packed Linear, and short windows' attention as batched
+matmuls (fused_attention.py).
 
 CPU only, fp32 only: on a GPU, or where this torch build lacks the oneDNN ops, predictions run
 on the module itself (eager). If packing or a packed call fails, predictions run eager for the
@@ -42,6 +44,7 @@ from typing import Any, Optional, Tuple
 import torch
 from thinc.api import ArgsKwargs
 
+from .fused_attention import fuse_self_attention
 from .inference_copy import weights_key
 
 
@@ -126,6 +129,7 @@ def packed_copy(module: torch.nn.Module) -> torch.nn.Module:
     """
     shared = {id(t): t for t in itertools.chain(module.parameters(), module.buffers())}
     copied = copy.deepcopy(module, shared).eval()
+    fuse_self_attention(copied)  # Q, K and V as one Linear, packed below
     for parent in list(copied.modules()):
         gelu = _fusable_gelu(parent)
         if gelu is not None:  # BERT's intermediate block: its Linear applies the GELU itself
@@ -141,13 +145,21 @@ def _fusable_gelu(block: torch.nn.Module) -> Optional[str]:
     """oneDNN's GELU algorithm for a block that runs `dense` then a GELU (HF's BertIntermediate:
     `intermediate_act_fn(dense(x))`), as torch.compile fuses it; None for any other module.
     Saves a pass over the largest activation (rows x 4 x hidden) in each layer."""
+    dense = getattr(block, "dense", None)
+    if type(dense) is not torch.nn.Linear or dense.weight.dtype != torch.float32:
+        return None
+    return intermediate_gelu(block)
+
+
+def intermediate_gelu(block: torch.nn.Module) -> Optional[str]:
+    """The GELU algorithm ("none": exact, erf; "tanh") of a BERT intermediate block (HF's
+    BertIntermediate and its copies: `intermediate_act_fn(dense(x))`); None for any other
+    module or activation."""
     from transformers.activations import GELUActivation
 
     if not type(block).__name__.endswith("Intermediate"):  # BERT's, and its copies in HF
         return None
-    dense, act = getattr(block, "dense", None), getattr(block, "intermediate_act_fn", None)
-    if type(dense) is not torch.nn.Linear or dense.weight.dtype != torch.float32:
-        return None
+    act = getattr(block, "intermediate_act_fn", None)
     if type(act) is GELUActivation and act.act is torch.nn.functional.gelu:
         return "none"  # exact GELU (erf), BERT's "gelu"
     if type(act) is torch.nn.GELU:
