@@ -1,0 +1,155 @@
+"""The encoder alone, on the calls a real evaluation makes: fp32 (packed) against int8, with and
+without the fused self-attention (spacy_bert_tasks/encoder/fused_attention.py).
+
+A whole-pipeline timing on 2 shared cores moves 5-10% between runs, as much as the effects
+measured here. So this script records the encoder calls (the padded chunks the encoder's module
+gets) of one `nlp.evaluate` pass of the task (`--task ner`: CoNLL sentences; `--task qa`: SQuAD
+question-context pairs, int8_sweep.py's split and pipeline loading), then replays them on four
+inference copies of the module, call by call in turn (`--repeats` rounds), and sums each copy's
+per-call medians:
+
+- fp32: the packed copy (packed.py), as predictions run by default;
+- int8: the int8 copy (int8_layers.py, 8-bit activations where the CPU has VNNI);
+- each without fused attention: the same copies with Hugging Face's self-attention modules
+  (and, for int8, its out-of-place GELU), as before fused_attention.py.
+
+The pipeline around the encoder (tokenizing, windows, the heads) is not timed: int8_sweep.py
+times the whole pipeline.
+
+    python bench/encoder_replay.py --model training/model-best --task ner
+        [--dev DEV.spacy] [--max-dev-docs 1500] [--repeats 5] [--threads N] [--json OUT.json]
+"""
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+from harness import cli, common, corpus
+from int8_sweep import load_task_pipeline, make_examples
+
+COPIES = ("fp32", "int8", "fp32, unfused", "int8, unfused")
+
+
+def main() -> None:
+    parser = cli.benchmark_parser(__doc__, smoke="8 dev docs, 1 round")
+    parser.add_argument("--model", type=Path, required=True, help="a trained pipeline")
+    parser.add_argument("--task", choices=["ner", "qa"], required=True)
+    parser.add_argument("--dev", type=Path, help="the task's dev .spacy file (default: the split)")
+    parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="the splits' folder")
+    parser.add_argument("--max-dev-docs", type=common.positive_int, help="the first N dev docs")
+    parser.add_argument("--repeats", type=common.positive_int, default=5, help="replay rounds")
+    cli.run(parser.parse_args(), measure, render)
+
+
+def record_calls(nlp, module, examples) -> List[Tuple[tuple, dict]]:
+    """The (args, kwargs) of every call of `module` while `nlp` evaluates `examples`."""
+    import torch
+
+    calls: List[Tuple[tuple, dict]] = []
+    forward = module.forward
+
+    def recording(*args, **kwargs):
+        kept = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        calls.append((tuple(a.clone() for a in args), kept))
+        return forward(*args, **kwargs)
+
+    module.forward = recording
+    try:
+        nlp.evaluate(examples)
+    finally:
+        del module.forward  # the class's forward again
+    return calls
+
+
+def build_copies(module) -> Dict[str, Any]:
+    """COPIES of `module`; the unfused ones with fusion switched off while they are built."""
+    from spacy_bert_tasks.encoder import int8_layers, packed
+    from spacy_bert_tasks.encoder.inference_copy import inference_copy
+
+    def build(fused: bool) -> Dict[str, Any]:
+        saved = (packed.fuse_self_attention, int8_layers.fuse_self_attention)
+        saved_gelu = int8_layers.gelu_in_place
+        if not fused:
+            packed.fuse_self_attention = int8_layers.fuse_self_attention = _no_fusion
+            int8_layers.gelu_in_place = _no_fusion
+        try:
+            return {
+                "fp32": packed.packed_copy(module),
+                "int8": int8_layers.quantize_dynamic_int8(inference_copy(module), (), "auto"),
+            }
+        finally:
+            packed.fuse_self_attention, int8_layers.fuse_self_attention = saved
+            int8_layers.gelu_in_place = saved_gelu
+
+    fused, unfused = build(True), build(False)
+    return {**fused, **{f"{name}, unfused": copy for name, copy in unfused.items()}}
+
+
+def _no_fusion(module, skip=()) -> int:
+    return 0
+
+
+def replay(copies: Dict[str, Callable], calls, repeats: int) -> Dict[str, float]:
+    """Seconds per copy: the sum over calls of each call's median time."""
+    import torch
+
+    times: Dict[str, List[List[float]]] = {name: [[] for _ in calls] for name in copies}
+    with torch.inference_mode():
+        for copy in copies.values():  # warm-up: first calls pack and allocate
+            for args, kwargs in calls[:3]:
+                copy(*args, **kwargs)
+        for _ in range(repeats):
+            for index, (args, kwargs) in enumerate(calls):
+                for name, copy in copies.items():  # in turn: drift hits every copy alike
+                    start = time.perf_counter()
+                    copy(*args, **kwargs)
+                    times[name][index].append(time.perf_counter() - start)
+    return {name: sum(statistics.median(call) for call in per) for name, per in times.items()}
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    nlp, encoder = load_task_pipeline(args.model, args.task)
+    dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
+    dev_docs = corpus.read_docs(dev_path, 8 if args.smoke else args.max_dev_docs, nlp.vocab)
+    if args.task == "qa":
+        dev_docs = [doc for doc in dev_docs if doc._.question is not None]
+    encoder.set_inference_graph("eager")  # record on the module itself
+    module = encoder.model.shim._model
+    calls = record_calls(nlp, module, make_examples(nlp, dev_docs, args.task))
+    seconds = replay(build_copies(module), calls, 1 if args.smoke else args.repeats)
+    return {
+        "task": args.task,
+        "model": str(args.model),
+        "dev": str(dev_path),
+        "dev_docs": len(dev_docs),
+        "calls": len(calls),
+        "wordpieces": sum(kwargs["input_ids"].numel() for _, kwargs in calls),
+        "repeats": 1 if args.smoke else args.repeats,
+        "threads": args.threads,
+        "versions": common.versions(),
+        "seconds": seconds,
+    }
+
+
+def render(report: Dict[str, Any]) -> None:
+    seconds = report["seconds"]
+    print(
+        f"## Encoder calls of a {report['task']} evaluation, replayed: {report['calls']} calls, "
+        f"{report['wordpieces']:,} padded wordpieces, {report['dev_docs']} dev docs\n"
+    )
+    print("| attention | fp32 (s) | int8 (s) | int8 speed-up over fp32 |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, suffix in (("fused (default)", ""), ("unfused (HF's)", ", unfused")):
+        fp32, int8 = seconds["fp32" + suffix], seconds["int8" + suffix]
+        print(f"| {label} | {fp32:.3f} | {int8:.3f} | {fp32 / int8:.2f}x |")
+    print(
+        f"\nFused attention's speed-up: fp32 {seconds['fp32, unfused'] / seconds['fp32']:.3f}x, "
+        f"int8 {seconds['int8, unfused'] / seconds['int8']:.3f}x "
+        f"(sum of per-call medians of {report['repeats']} rounds)."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""bench/encoder_replay.py and bench/attention.py: smoke runs."""
+
+import json
+import sys
+
+import attention
+import encoder_replay
+import pytest
+from spacy.tokens import DocBin
+
+from spacy_bert_tasks.encoder.fused_attention import SHORT_WINDOW, FusedSelfAttention
+
+from .test_int8_sweep import trained_pipeline
+
+
+@pytest.mark.parametrize("task", ["ner", "qa"])
+def test_replay_times_four_copies_on_the_recorded_calls(tiny_bert, tmp_path, monkeypatch, task):
+    nlp, examples = trained_pipeline(tiny_bert, task)
+    nlp.to_disk(tmp_path / "model")
+    DocBin(docs=[eg.reference for eg in examples], store_user_data=True).to_disk(
+        tmp_path / "dev.spacy"
+    )
+    out = tmp_path / "replay.json"
+    argv = ["encoder_replay.py", "--model", str(tmp_path / "model"), "--task", task, "--smoke"]
+    argv += ["--dev", str(tmp_path / "dev.spacy"), "--threads", "1", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    encoder_replay.main()
+    report = json.loads(out.read_text())
+    assert set(report["seconds"]) == set(encoder_replay.COPIES)
+    assert all(seconds > 0 for seconds in report["seconds"].values())
+    assert report["calls"] >= 1 and report["wordpieces"] > 0
+
+
+def test_unfused_copies_keep_hfs_attention(tiny_bert):
+    nlp, _ = trained_pipeline(tiny_bert, "ner")
+    module = nlp.get_pipe("transformer").model.shim._model
+    copies = encoder_replay.build_copies(module)
+    for name, copy in copies.items():
+        fused = any(isinstance(m, FusedSelfAttention) for m in copy.modules())
+        assert fused == ("unfused" not in name), name
+    # building the unfused ones left the package fusing again
+    assert any(
+        isinstance(m, FusedSelfAttention)
+        for m in encoder_replay.build_copies(module)["int8"].modules()
+    )
+
+
+def test_attention_smoke_run(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "attention.json"
+    argv = ["attention.py", "--smoke", "--threads", "1", "--json", str(out)]
+    argv += ["--hidden", "48", "--heads", "4"]
+    monkeypatch.setattr(sys, "argv", argv)
+    attention.main()
+    report = json.loads(out.read_text())
+    assert {row["length"] for row in report["rows"]} == {16, 128}
+    for row in report["rows"]:
+        assert set(row["ms"]) == set(attention.SYSTEMS)
+        assert row["fused_path"] == ("matmul" if row["length"] <= SHORT_WINDOW else "sdpa")
+        assert row["max_abs_diff"] < 1e-4
+    assert "| fused path |" in capsys.readouterr().out
