@@ -16,10 +16,10 @@ Hugging Face's `BertSdpaSelfAttention` runs three Linear layers on the same inpu
   and its memory does not grow with the square of the length, so longer windows keep it.
 
 On 2 cores with MiniLM's shapes (bench/attention.py, one self-attention block, eager Linear
-layers), the fused block ran 1.05-1.26x HF's up to 48 positions and 1.02-1.15x beyond. Inside
-the pipelines (the encoder calls of a CoNLL NER and a SQuAD QA evaluation, replayed; per-call
-medians), packed fp32 ran 1.06x and 1.01x its unfused self, int8 1.12x and 1.03x (with
-int8_layers.py's in-place GELU).
+layers), the fused block ran 1.05-1.26x HF's up to 48 positions and 1.02-1.15x beyond. On the
+encoder calls of a CoNLL NER and a SQuAD QA evaluation, replayed (bench/encoder_replay.py), the
+packed fp32 copy ran 1.035-1.040x and 1.004x its unfused self, the int8 copy 1.016-1.030x and
+1.026x (with int8_layers.py's in-place GELU; docs/benchmarks.md, "Fused self-attention").
 
 Values are the module's own up to float rounding (another summation order, as packed.py's). Only
 encoder self-attention with absolute positions is replaced (BERT and its copies in HF, which
