@@ -54,7 +54,11 @@ class FusedSelfAttention(torch.nn.Module):
         scale = 1.0 / math.sqrt(self.head_size)
         weight = torch.cat([query.weight * scale, key.weight, value.weight]).detach()
         bias = torch.cat([query.bias * scale, key.bias, value.bias]).detach()
-        self.qkv = torch.nn.Linear(query.in_features, 3 * width, dtype=weight.dtype)
+        # skip_init: a plain nn.Linear would draw its initial weights from torch's global
+        # generator, so every copy made during training would change the dropout that follows.
+        self.qkv = torch.nn.utils.skip_init(
+            torch.nn.Linear, query.in_features, 3 * width, dtype=weight.dtype
+        )
         self.qkv.weight = torch.nn.Parameter(weight, requires_grad=False)
         self.qkv.bias = torch.nn.Parameter(bias, requires_grad=False)
 

@@ -162,3 +162,16 @@ def test_packed_copy_runs_fused_attention_with_the_modules_outputs(length):
     attention = copy.encoder.layer[0].attention.self
     assert isinstance(attention, FusedSelfAttention) and isinstance(attention.qkv, PackedLinear)
     assert_same_outputs(module, copy, length)
+
+
+def test_making_the_copies_leaves_torchs_random_state_alone():
+    # A copy is made at every evaluation during training; drawing from the global generator
+    # would change the dropout of every step after it (and so the trained model).
+    module = bert()
+    packing = packing_available(torch.nn.Linear(2, 2))  # builds a Linear: before the state
+    state = torch.random.get_rng_state()
+    fuse_self_attention(inference_copy(module))
+    quantize_dynamic_int8(inference_copy(module))
+    if packing:
+        packed_copy(module)
+    assert torch.equal(torch.random.get_rng_state(), state)
