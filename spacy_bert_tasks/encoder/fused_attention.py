@@ -126,9 +126,11 @@ def fuse_self_attention(module: torch.nn.Module, skip: Collection[str] = ()) -> 
             if full not in skip and fusable(child):
                 setattr(parent, child_name, FusedSelfAttention(child))
                 fused += 1
+    if not fused:
+        return 0
     for sub in module.modules():
         # BertModel (4.41 and later) builds the block only when this says "sdpa"; its other
         # branch, the one HF's eager attention uses, builds the row.
-        if fused and getattr(sub, "attn_implementation", None) == "sdpa":
+        if getattr(sub, "attn_implementation", None) == "sdpa":
             sub.attn_implementation = "eager"
     return fused

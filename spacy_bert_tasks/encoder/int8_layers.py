@@ -29,6 +29,7 @@ import torch
 
 from .fused_attention import FusedSelfAttention, fuse_self_attention
 from .int8_activations import resolve_activation_range, use_full_activation_range
+from .packed import intermediate_gelu
 
 
 def check_layer_patterns(patterns: Iterable[str]) -> Tuple[str, ...]:
@@ -137,8 +138,6 @@ class InPlaceGELU(torch.nn.Module):
 def gelu_in_place(module: torch.nn.Module) -> int:
     """Make every BERT intermediate block of `module` (an inference copy, int8: its Linear
     layers are not fused with their GELU) apply its GELU in place. RETURNS how many."""
-    from .packed import intermediate_gelu
-
     changed = 0
     for block in module.modules():
         algorithm = intermediate_gelu(block)
