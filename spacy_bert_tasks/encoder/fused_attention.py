@@ -9,11 +9,19 @@ Hugging Face's `BertSdpaSelfAttention` runs three Linear layers on the same inpu
   One wider matmul runs nearer the matmul peak than three thin ones, and int8 quantizes the
   input once instead of three times. Q's rows are pre-scaled by 1/sqrt(head size), so neither
   attention path scales the scores again.
-- On short windows (up to SHORT_WINDOW wordpieces: a batch of sentences) the attention is two
-  batched matmuls and a softmax. PyTorch's CPU kernel behind `scaled_dot_product_attention`
-  (flash attention) works in blocks sized for long sequences, and with 12 heads of 16-48
-  positions its per-block work shows. From 64 positions on, the kernel is as fast or faster,
-  and its memory does not grow with the square of the length, so longer windows keep it.
+- The attention itself takes one of three paths by the window length:
+  - short windows (up to SHORT_WINDOW wordpieces: a batch of sentences): two batched matmuls
+    and a softmax over every window and head at once. PyTorch's CPU kernel behind
+    `scaled_dot_product_attention` (flash attention) works in blocks sized for long sequences,
+    and with 12 heads of 16-48 positions its per-block work shows.
+  - windows of up to BLOCKED_WINDOW wordpieces (strided windows of 128 tokens, QA's
+    question-context pairs of up to 384): the same three steps window by window, a few heads
+    at a time, so that each block of scores (heads x length x length) stays within
+    SCORES_BLOCK_BYTES, about what a core's cache holds, from the matmul that writes it through
+    the softmax to the matmul that reads it. The flash kernel's blocks are small matmuls of
+    32-wide heads; here each head's scores are one larger matmul (attention_in_blocks).
+  - longer windows (wordpiece windows of 512): the flash kernel, whose memory does not grow
+    with the square of the length and which is as fast there.
 
 On 2 cores with MiniLM's shapes (bench/attention.py, one self-attention block, eager Linear
 layers), the fused block ran 1.05-1.26x HF's up to 48 positions and 1.02-1.15x beyond. On the
@@ -35,6 +43,13 @@ import torch
 
 # Windows of up to this many wordpieces run their attention as batched matmuls (above).
 SHORT_WINDOW = 48
+# Windows of up to this many wordpieces run it window by window in blocks of heads (above).
+BLOCKED_WINDOW = 384
+# The most bytes of attention scores one block computes at a time: 2 MiB, 3 heads of 384 x 384
+# fp32 scores (576 KiB each), all 12 of a 160-wordpiece window (100 KiB each). A core's L2 cache
+# holds 1-2 MiB on current x86 server CPUs; 1, 2 and 4 MiB ran within a few percent of each other
+# on the replayed QA calls (bench/encoder_replay.py's recording, informal).
+SCORES_BLOCK_BYTES = 2 << 20
 
 
 class FusedSelfAttention(torch.nn.Module):
@@ -42,11 +57,18 @@ class FusedSelfAttention(torch.nn.Module):
 
     Made by `fuse_self_attention`; its `qkv` Linear is what the packed and int8 copies convert.
     short_window (int): Windows of up to this many wordpieces take the batched-matmul path.
+    blocked_window (int): Longer windows of up to this many take attention_in_blocks.
     """
 
-    def __init__(self, source: torch.nn.Module, short_window: int = SHORT_WINDOW) -> None:
+    def __init__(
+        self,
+        source: torch.nn.Module,
+        short_window: int = SHORT_WINDOW,
+        blocked_window: int = BLOCKED_WINDOW,
+    ) -> None:
         super().__init__()
         self.short_window = short_window
+        self.blocked_window = blocked_window
         self.heads = source.num_attention_heads
         self.head_size = source.attention_head_size
         width = self.heads * self.head_size
@@ -79,9 +101,12 @@ class FusedSelfAttention(torch.nn.Module):
         qkv = self.qkv(hidden_states).view(batch, length, 3, self.heads, self.head_size)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         if length > self.short_window and head_mask is None and not output_attentions:
-            context = torch.nn.functional.scaled_dot_product_attention(
-                query, key, value, attn_mask=attention_mask, scale=1.0
-            )
+            if length <= self.blocked_window:
+                context = attention_in_blocks(query, key, value, attention_mask)
+            else:
+                context = torch.nn.functional.scaled_dot_product_attention(
+                    query, key, value, attn_mask=attention_mask, scale=1.0
+                )
             return (context.transpose(1, 2).reshape(batch, length, -1),)
         scores = torch.matmul(query, key.transpose(-1, -2))  # (batch, heads, length, length)
         if attention_mask is not None:  # (batch, 1, 1 or length, length), 0 or a large negative
@@ -91,6 +116,40 @@ class FusedSelfAttention(torch.nn.Module):
             probs = probs * head_mask
         context = torch.matmul(probs, value).transpose(1, 2).reshape(batch, length, -1)
         return (context, probs) if output_attentions else (context,)
+
+
+def attention_in_blocks(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: Optional[torch.Tensor],
+    block_bytes: int = SCORES_BLOCK_BYTES,
+) -> torch.Tensor:
+    """softmax(query @ key^T + mask) @ value, window by window, a block of heads at a time.
+
+    query, key, value (Tensor): (windows, heads, length, head size); query pre-scaled.
+    attention_mask (Optional[Tensor]): (windows, 1, 1 or length, length): 0, or a large
+        negative number for padding.
+    block_bytes (int): Each block's heads are as many as keep its scores within this (one at
+        least).
+    RETURNS (Tensor): The context, (windows, heads, length, head size), contiguous.
+    """
+    windows, heads, length, _ = query.shape
+    per_head = length * length * query.element_size()
+    block = max(1, min(heads, block_bytes // per_head))
+    context = query.new_empty(query.shape)
+    for window in range(windows):
+        mask = attention_mask[window] if attention_mask is not None else None
+        for first in range(0, heads, block):
+            part = slice(first, first + block)
+            keys = key[window, part].transpose(1, 2)
+            if mask is None:
+                scores = torch.bmm(query[window, part], keys)
+            else:  # the mask row is added as the matmul writes the scores
+                scores = torch.baddbmm(mask, query[window, part], keys)
+            probs = torch.softmax(scores, dim=-1)
+            torch.bmm(probs, value[window, part], out=context[window, part])
+    return context
 
 
 def fusable(module: torch.nn.Module) -> bool:

@@ -9,22 +9,24 @@ from transformers import BertConfig, BertModel
 
 from spacy_bert_tasks.encoder import fused_attention, int8_layers
 from spacy_bert_tasks.encoder.fused_attention import (
+    BLOCKED_WINDOW,
     SHORT_WINDOW,
     FusedSelfAttention,
+    attention_in_blocks,
     fuse_self_attention,
 )
 from spacy_bert_tasks.encoder.inference_copy import inference_copy
 from spacy_bert_tasks.encoder.int8_layers import InPlaceGELU, quantize_dynamic_int8
 from spacy_bert_tasks.encoder.packed import PackedLinear, packed_copy, packing_available
 
-# Lengths on either side of SHORT_WINDOW: each attention path runs.
-LENGTHS = [SHORT_WINDOW // 2, SHORT_WINDOW + 9]
+# Lengths on each side of SHORT_WINDOW and BLOCKED_WINDOW: each attention path runs.
+LENGTHS = [SHORT_WINDOW // 2, SHORT_WINDOW + 9, BLOCKED_WINDOW + 16]
 
 
 def bert(**config) -> BertModel:
     torch.manual_seed(0)
     settings = dict(vocab_size=50, hidden_size=24, num_hidden_layers=2, num_attention_heads=3)
-    settings.update(intermediate_size=48, max_position_embeddings=128)
+    settings.update(intermediate_size=48, max_position_embeddings=512)
     return BertModel(BertConfig(**settings, **config), add_pooling_layer=False).eval()
 
 
@@ -60,21 +62,46 @@ def test_fused_copy_gives_the_modules_outputs_on_both_paths(length):
 
 @pytest.mark.parametrize("length", LENGTHS)
 def test_each_path_runs_where_the_length_says(length, monkeypatch):
-    calls = []
+    calls = {"sdpa": [], "blocks": []}
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
-    def counted(*args, **kwargs):
-        calls.append(args[0].shape[-2])
+    def counted_sdpa(*args, **kwargs):
+        calls["sdpa"].append(args[0].shape[-2])
         return sdpa(*args, **kwargs)
+
+    def counted_blocks(*args, **kwargs):
+        calls["blocks"].append(args[0].shape[-2])
+        return attention_in_blocks(*args, **kwargs)
 
     copy = inference_copy(bert())
     fuse_self_attention(copy)
     monkeypatch.setattr(
-        fused_attention.torch.nn.functional, "scaled_dot_product_attention", counted
+        fused_attention.torch.nn.functional, "scaled_dot_product_attention", counted_sdpa
     )
+    monkeypatch.setattr(fused_attention, "attention_in_blocks", counted_blocks)
     with torch.inference_mode():
         copy(**inputs(length))
-    assert calls == ([] if length <= SHORT_WINDOW else [length, length])
+    path = "matmul" if length <= SHORT_WINDOW else "blocks" if length <= BLOCKED_WINDOW else "sdpa"
+    for name, lengths in calls.items():
+        assert lengths == ([length, length] if name == path else []), name
+
+
+@pytest.mark.parametrize("block_bytes", [1, 2 * 57 * 57 * 4, 1 << 30])
+@pytest.mark.parametrize("masked", [True, False])
+def test_attention_in_blocks_is_the_attention_kernels(block_bytes, masked):
+    # 3 heads: blocks of 1, of 2 (the last one short) and of all of them
+    generator = torch.Generator().manual_seed(7)
+    query, key, value = torch.randn(3, 2, 3, 57, 8, generator=generator).unbind(0)
+    mask = None
+    if masked:  # the second window padded after 30 positions
+        mask = torch.zeros(2, 1, 1, 57)
+        mask[1, ..., 30:] = torch.finfo(torch.float32).min
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=mask, scale=1.0
+    )
+    got = attention_in_blocks(query, key, value, mask, block_bytes)
+    assert got.shape == expected.shape and got.is_contiguous()
+    assert torch.allclose(got, expected, atol=1e-5)
 
 
 def test_attention_probabilities_and_head_mask_are_hfs():
