@@ -8,7 +8,7 @@ import encoder_replay
 import pytest
 from spacy.tokens import DocBin
 
-from spacy_bert_tasks.encoder.fused_attention import SHORT_WINDOW, FusedSelfAttention
+from spacy_bert_tasks.encoder.fused_attention import FusedSelfAttention
 
 from .test_int8_sweep import trained_pipeline
 
@@ -52,9 +52,9 @@ def test_attention_smoke_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", argv)
     attention.main()
     report = json.loads(out.read_text())
-    assert {row["length"] for row in report["rows"]} == {16, 128}
+    paths = {row["length"]: row["fused_path"] for row in report["rows"]}
+    assert paths == {16: "matmul", 128: "blocks", 512: "sdpa"}
     for row in report["rows"]:
         assert set(row["ms"]) == set(attention.SYSTEMS)
-        assert row["fused_path"] == ("matmul" if row["length"] <= SHORT_WINDOW else "sdpa")
         assert row["max_abs_diff"] < 1e-4
     assert "| fused path |" in capsys.readouterr().out
