@@ -1,5 +1,5 @@
-"""BERT self-attention for the inference copies: one matmul for Q, K and V, and short windows'
-attention by batched matmuls (`fuse_self_attention`).
+"""BERT self-attention for the inference copies: one matmul for Q, K and V, and the attention
+by the path that is fastest for the window length (`fuse_self_attention`).
 
 Hugging Face's `BertSdpaSelfAttention` runs three Linear layers on the same input, then
 `scaled_dot_product_attention`. The packed fp32 copy (packed.py) and the int8 copy
@@ -14,20 +14,25 @@ Hugging Face's `BertSdpaSelfAttention` runs three Linear layers on the same inpu
     and a softmax over every window and head at once. PyTorch's CPU kernel behind
     `scaled_dot_product_attention` (flash attention) works in blocks sized for long sequences,
     and with 12 heads of 16-48 positions its per-block work shows.
-  - windows of up to BLOCKED_WINDOW wordpieces (strided windows of 128 tokens, QA's
-    question-context pairs of up to 384): the same three steps window by window, a few heads
-    at a time, so that each block of scores (heads x length x length) stays within
-    SCORES_BLOCK_BYTES, about what a core's cache holds, from the matmul that writes it through
-    the softmax to the matmul that reads it. The flash kernel's blocks are small matmuls of
-    32-wide heads; here each head's scores are one larger matmul (attention_in_blocks).
-  - longer windows (wordpiece windows of 512): the flash kernel, whose memory does not grow
-    with the square of the length and which is as fast there.
+  - windows of up to BLOCKED_WINDOW wordpieces (strided windows of 128 tokens, most of QA's
+    question-context pairs): the same three steps window by window, a few heads at a time, so
+    that each block of scores (heads x length x length) stays within SCORES_BLOCK_BYTES, about
+    what a core's cache holds, from the matmul that writes it through the softmax to the
+    matmul that reads it. The flash kernel's blocks are small matmuls of 32-wide heads; here
+    each head's scores are one larger matmul (attention_in_blocks).
+  - longer windows (QA's longest pairs, wordpiece windows of 512): the flash kernel, whose
+    memory does not grow with the square of the length and which is as fast there (from 256
+    positions on, the blocks ran 0.82-1.03x the kernel's speed in bench/attention.py).
 
 On 2 cores with MiniLM's shapes (bench/attention.py, one self-attention block, eager Linear
-layers), the fused block ran 1.05-1.26x HF's up to 48 positions and 1.02-1.15x beyond. On the
-encoder calls of a CoNLL NER and a SQuAD QA evaluation, replayed (bench/encoder_replay.py), the
-packed fp32 copy ran 1.035-1.040x and 1.004x its unfused self, the int8 copy 1.016-1.030x and
-1.026x (with int8_layers.py's in-place GELU; docs/benchmarks.md, "Fused self-attention").
+layers), the fused block ran 1.05-1.26x HF's up to 48 positions and 1.02-1.15x beyond, before
+the blocks path; the blocks then ran 1.09-1.22x HF's at 160-192 positions. On the encoder calls
+of a CoNLL NER and a SQuAD QA evaluation, replayed (bench/encoder_replay.py), the packed fp32
+copy ran 1.035-1.040x and 1.004x its unfused self, the int8 copy 1.016-1.030x and 1.026x (with
+int8_layers.py's in-place GELU); the blocks path added fp32 1.04x and int8 1.07-1.08x on the
+QA calls and on long texts' strided windows, and about 1.00x / 1.01x on CoNLL sentences, most
+of which are short windows (docs/benchmarks.md, "Fused self-attention" and "Attention in
+blocks of heads").
 
 Values are the module's own up to float rounding (another summation order, as packed.py's). Only
 encoder self-attention with absolute positions is replaced (BERT and its copies in HF, which
@@ -44,9 +49,9 @@ import torch
 # Windows of up to this many wordpieces run their attention as batched matmuls (above).
 SHORT_WINDOW = 48
 # Windows of up to this many wordpieces run it window by window in blocks of heads (above).
-BLOCKED_WINDOW = 384
-# The most bytes of attention scores one block computes at a time: 2 MiB, 3 heads of 384 x 384
-# fp32 scores (576 KiB each), all 12 of a 160-wordpiece window (100 KiB each). A core's L2 cache
+BLOCKED_WINDOW = 256
+# The most bytes of attention scores one block computes at a time: 2 MiB, 8 heads of 256 x 256
+# fp32 scores (256 KiB each), all 12 of a 160-wordpiece window (100 KiB each). A core's L2 cache
 # holds 1-2 MiB on current x86 server CPUs; 1, 2 and 4 MiB ran within a few percent of each other
 # on the replayed QA calls (bench/encoder_replay.py's recording, informal).
 SCORES_BLOCK_BYTES = 2 << 20
