@@ -14,7 +14,8 @@ per-call medians):
 - ORT int8: that graph after ONNX Runtime's dynamic quantization (int8 weights per channel,
   8-bit activations: QAttention, DynamicQuantizeMatMul).
 
-Each gets the same threads. `max_abs_diff` is the largest difference from the fp32 module's
+Each gets the same threads (ONNX Runtime's without spin-waiting, which would take the cores
+from the next engine in the rotation). `max_abs_diff` is the largest difference from the fp32 module's
 hidden states on a real position of the first calls. Converting (export, optimizing,
 quantizing) is timed apart: a process would pay it once per model.
 
@@ -126,6 +127,9 @@ def ort_runner(path: Path, threads: int) -> Callable[..., Any]:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # ONNX Runtime's threads otherwise spin for a while after each run, taking the cores from
+    # the engine that runs next in the replay's rotation.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(*args, **kwargs):
