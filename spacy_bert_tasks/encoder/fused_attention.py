@@ -29,7 +29,7 @@ layers), the fused block ran 1.05-1.26x HF's up to 48 positions and 1.02-1.15x b
 the blocks path; the blocks then ran 1.09-1.22x HF's at 160-192 positions. On the encoder calls
 of a CoNLL NER and a SQuAD QA evaluation, replayed (bench/encoder_replay.py), the packed fp32
 copy ran 1.035-1.040x and 1.004x its unfused self, the int8 copy 1.016-1.030x and 1.026x (with
-int8_layers.py's in-place GELU); the blocks path added fp32 1.04x and int8 1.07-1.08x on the
+int8_layers.py's in-place GELU); the blocks path added fp32 1.04x and int8 1.05-1.07x on the
 QA calls and on long texts' strided windows, and about 1.00x / 1.01x on CoNLL sentences, most
 of which are short windows (docs/benchmarks.md, "Fused self-attention" and "Attention in
 blocks of heads").
