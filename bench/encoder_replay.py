@@ -137,34 +137,39 @@ def replay(copies: Dict[str, Callable], calls, repeats: int) -> Dict[str, float]
     return {name: sum(statistics.median(call) for call in per) for name, per in times.items()}
 
 
-def measure(args: argparse.Namespace) -> Dict[str, Any]:
-    n_docs = 8 if args.smoke else args.max_dev_docs
+def record_task_calls(args: argparse.Namespace) -> Dict[str, Any]:
+    """The encoder calls of `args.task` on `args.model` (see the module docstring): the module
+    ("module"), its calls ("calls"), what they came from ("dev", "dev_docs")."""
     if args.task == "long":
         nlp, encoder = load_long_text_pipeline(args.model)
         n_texts, n_words = (2, 300) if args.smoke else (args.long_texts, args.long_words)
-        dev = f"{n_texts} texts of {n_words} words (bench/harness/texts.py)"
+        inputs = {"texts": bench_texts.long_texts(n_texts, n_words)}
+        dev, n_dev = f"{n_texts} texts of {n_words} words (bench/harness/texts.py)", n_texts
     else:
         nlp, encoder = load_task_pipeline(args.model, args.task)
         dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
+        n_docs = 8 if args.smoke else args.max_dev_docs
         dev_docs = corpus.read_docs(dev_path, n_docs, nlp.vocab)
         if args.task == "qa":
             dev_docs = [doc for doc in dev_docs if doc._.question is not None]
-        dev = str(dev_path)
+        inputs = {"examples": make_examples(nlp, dev_docs, args.task)}
+        dev, n_dev = str(dev_path), len(dev_docs)
     encoder.set_inference_graph("eager")  # record on the module itself
     module = encoder.model.shim._model
-    if args.task == "long":
-        calls = record_calls(nlp, module, texts=bench_texts.long_texts(n_texts, n_words))
-        n_dev = n_texts
-    else:
-        calls = record_calls(nlp, module, make_examples(nlp, dev_docs, args.task))
-        n_dev = len(dev_docs)
+    calls = record_calls(nlp, module, **inputs)
+    return {"module": module, "calls": calls, "dev": dev, "dev_docs": n_dev}
+
+
+def measure(args: argparse.Namespace) -> Dict[str, Any]:
+    recorded = record_task_calls(args)
+    module, calls = recorded["module"], recorded["calls"]
     copies = build_copies(module, args.baseline)
     seconds = replay(copies, calls, 1 if args.smoke else args.repeats)
     return {
         "task": args.task,
         "model": str(args.model),
-        "dev": dev,
-        "dev_docs": n_dev,
+        "dev": recorded["dev"],
+        "dev_docs": recorded["dev_docs"],
         "baseline": args.baseline,
         "calls": len(calls),
         "wordpieces": sum(kwargs["input_ids"].numel() for _, kwargs in calls),

@@ -2,8 +2,8 @@
 copies, on the encoder calls of a real evaluation.
 
 The calls are recorded as bench/encoder_replay.py records them (one `nlp.evaluate` pass of the
-task: `--task ner`, CoNLL sentences; `--task qa`, SQuAD question-context pairs) and replayed call
-by call on four encoders in turn (`--repeats` rounds; each encoder's time is the sum of its
+task: `--task ner`, CoNLL sentences; `--task qa`, SQuAD question-context pairs; `--task long`,
+`nlp.pipe` over long texts) and replayed call by call on four encoders in turn (`--repeats` rounds; each encoder's time is the sum of its
 per-call medians):
 
 - torch fp32: the packed copy, as predictions run by default;
@@ -15,14 +15,15 @@ per-call medians):
   8-bit activations: QAttention, DynamicQuantizeMatMul).
 
 Each gets the same threads (ONNX Runtime's without spin-waiting, which would take the cores
-from the next engine in the rotation). `max_abs_diff` is the largest difference from the fp32 module's
-hidden states on a real position of the first calls. Converting (export, optimizing,
+from the next engine in the rotation). `max_abs_diff` is the largest difference from the fp32
+module's hidden states on a real position of the first calls. Converting (export, optimizing,
 quantizing) is timed apart: a process would pay it once per model.
 
 It needs `onnxruntime` and `onnx` (`pip install -e ".[bench]"`); the package does not.
 
     python bench/onnxruntime_engine.py --model training/model-best --task qa
-        [--dev DEV.spacy] [--max-dev-docs 300] [--repeats 3] [--threads N] [--json OUT.json]
+        [--dev DEV.spacy] [--max-dev-docs 300] [--long-texts 6 --long-words 1000]
+        [--repeats 3] [--threads N] [--json OUT.json]
 """
 
 import argparse
@@ -31,9 +32,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-from encoder_replay import record_calls, replay
+from encoder_replay import build_copies, record_task_calls, replay
 from harness import cli, common, corpus
-from int8_sweep import load_task_pipeline, make_examples
 
 ENGINES = ("torch fp32", "torch int8", "ORT fp32", "ORT int8")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -42,11 +42,13 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def main() -> None:
     parser = cli.benchmark_parser(__doc__, smoke="8 dev docs, 1 round")
     parser.add_argument("--model", type=Path, required=True, help="a trained pipeline")
-    parser.add_argument("--task", choices=["ner", "qa"], required=True)
+    parser.add_argument("--task", choices=["ner", "qa", "long"], required=True)
     parser.add_argument("--dev", type=Path, help="the task's dev .spacy file (default: the split)")
     parser.add_argument("--corpus", type=Path, default=corpus.CORPUS, help="the splits' folder")
     parser.add_argument("--max-dev-docs", type=common.positive_int, help="the first N dev docs")
     parser.add_argument("--repeats", type=common.positive_int, default=3, help="replay rounds")
+    parser.add_argument("--long-texts", type=common.positive_int, default=6)
+    parser.add_argument("--long-words", type=common.positive_int, default=1000)
     cli.run(parser.parse_args(), measure, render)
 
 
@@ -155,16 +157,8 @@ def max_abs_diff(module, engine: Callable[..., Any], calls) -> float:
 
 
 def measure(args: argparse.Namespace) -> Dict[str, Any]:
-    from encoder_replay import build_copies
-
-    nlp, encoder = load_task_pipeline(args.model, args.task)
-    dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
-    dev_docs = corpus.read_docs(dev_path, 8 if args.smoke else args.max_dev_docs, nlp.vocab)
-    if args.task == "qa":
-        dev_docs = [doc for doc in dev_docs if doc._.question is not None]
-    encoder.set_inference_graph("eager")  # record on the module itself
-    module = encoder.model.shim._model
-    calls = record_calls(nlp, module, make_examples(nlp, dev_docs, args.task))
+    recorded = record_task_calls(args)
+    module, calls = recorded["module"], recorded["calls"]
     copies = build_copies(module)
     with tempfile.TemporaryDirectory() as folder:
         onnx = export_onnx(module, calls[0][1], Path(folder))
@@ -179,8 +173,8 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
     return {
         "task": args.task,
         "model": str(args.model),
-        "dev": str(dev_path),
-        "dev_docs": len(dev_docs),
+        "dev": recorded["dev"],
+        "dev_docs": recorded["dev_docs"],
         "calls": len(calls),
         "wordpieces": sum(kwargs["input_ids"].numel() for _, kwargs in calls),
         "repeats": 1 if args.smoke else args.repeats,
