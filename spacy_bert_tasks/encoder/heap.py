@@ -9,17 +9,21 @@ memory by 12.5% after warm-up (17,500 docs: 1,052 to 1,184 MB), with no more liv
 
 The encoder's `release_heap` setting chooses what to do about it:
 
-- "trim" (the default, also what `true` means): before a prediction batch, when the freed
-  memory glibc holds exceeds TRIM_WHEN_FREE_EXCEEDS, call `malloc_trim(0)`, which hands every
-  whole free page back to the OS (also in the middle of the heap and in the threads' arenas).
-  Asking glibc how much is free walks every free chunk (milliseconds in a fragmented heap), so
-  it is asked only once CHECK_EVERY_TOKENS tokens were predicted since it was last asked: every
-  batch of a `nlp.pipe` run, every few hundred calls of `nlp(text)`.
-  Nothing process-wide is *set*: it is a one-off call, so there is nothing to restore and no
-  other pipeline inherits anything. Activations are reused from the heap within and between
-  batches, so prediction runs at about the speed of "off" (bench/heap_speed.py), and the
-  50,000-doc soak grew 4.9% after warm-up (+1.6% until its last sample: up to
-  TRIM_WHEN_FREE_EXCEEDS may sit free between trims).
+- "trim" (the default, also what `true` means): before a prediction batch, when resident memory
+  has grown past what the process settled at by more than GROWTH_BEFORE_TRIM (a fraction of
+  it, MIN_GROWTH_BEFORE_TRIM at least) and glibc holds at least that much free, call
+  `malloc_trim(0)`, which hands every whole free page back to the OS (also in the middle of the
+  heap and in the threads' arenas). What the process settled at is the highest resident size of
+  the SETTLE_CHECKS checks after a trim (or after start): the batches' working set, faulted back
+  in. Growth is what a trim is for; glibc's free bytes alone cannot say when to trim, since
+  they still count the pages a trim handed back (the chunks stay free in the heap): after the
+  int8 copy was built, 600 MB of them made every batch trim, and the next batch fault its
+  working set back in (about 300,000 page faults per pass of 300 SQuAD questions, 7% of its
+  time). Resident size and glibc are asked only once CHECK_EVERY_TOKENS tokens were predicted
+  since the last check: every batch of a `nlp.pipe` run, every few hundred calls of
+  `nlp(text)`. Nothing process-wide is *set*: a trim is a one-off call, so there is nothing to
+  restore and no other pipeline inherits anything. Activations are reused from the heap within
+  and between batches, so prediction runs at about the speed of "off" (bench/heap_speed.py).
 - "mmap": the previous default. While predicting, glibc's mmap threshold is fixed at 128 KiB
   (what MALLOC_MMAP_THRESHOLD_=131072 does), so every freed activation goes straight back to the
   OS: the smallest resident size, but every fresh activation page-faults (about 25% slower).
@@ -35,6 +39,7 @@ Off glibc (macOS, musl) every mode does nothing. For a process you start yoursel
 
 import ctypes
 import logging
+import os
 import sys
 from typing import Optional, Tuple, Union
 
@@ -45,9 +50,15 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 PREDICTION_MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, which it would otherwise raise
 TRAINING_MMAP_THRESHOLD = 32 * 1024 * 1024  # the highest glibc itself raises it to (64-bit)
 # Trimming costs page faults when the trimmed memory is needed again, so "trim" waits until
-# this much is free: one batch of short docs frees a few MiB, a batch of long ones tens.
-TRIM_WHEN_FREE_EXCEEDS = 64 * 1024 * 1024
+# resident memory has grown this much past what the process settled at (see above): 3% keeps the
+# 50,000-doc soak within its 5% bound with room for the batches' own variation.
+GROWTH_BEFORE_TRIM = 0.03
+MIN_GROWTH_BEFORE_TRIM = 16 * 1024 * 1024
+# Checks after a trim whose highest resident size is the level the process settled at: batches
+# differ in size (QA's windows, long and short texts), so one batch would set it too low.
+SETTLE_CHECKS = 4
 CHECK_EVERY_TOKENS = 4096
+STATM = "/proc/self/statm"  # Linux: sizes in pages; the second is the resident size
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -84,8 +95,11 @@ def _glibc() -> Optional[ctypes.CDLL]:
 
 
 _LIBC = _glibc()
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _current: Optional[int] = None  # the threshold this module set, None if it never set one
 _tokens_since_check = 0
+_checks_since_trim = 0
+_settled_rss = 0  # the highest resident size seen by the checks since the last trim
 
 
 def check_mode(release_heap: Union[bool, str]) -> str:
@@ -149,13 +163,36 @@ def trim() -> bool:
     return _LIBC is not None and _LIBC.malloc_trim(0) >= 0
 
 
-def trim_if_worth_it(min_free: int = TRIM_WHEN_FREE_EXCEEDS) -> bool:
-    """Give glibc's free pages back to the OS if more than `min_free` bytes are free.
+def resident_bytes() -> Optional[int]:
+    """The process's resident size in bytes; None where /proc cannot say (not Linux)."""
+    try:
+        with open(STATM, "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def trim_if_grown() -> bool:
+    """Give glibc's free pages back to the OS if resident memory has grown past what the
+    process settled at since the last trim (the module docstring says how much).
 
     RETURNS (bool): Whether it trimmed.
     """
-    if _LIBC is None or free_heap_bytes() <= min_free:
+    global _checks_since_trim, _settled_rss
+    rss = resident_bytes() if _LIBC is not None else None
+    if rss is None:
         return False
+    _checks_since_trim += 1
+    if _checks_since_trim <= SETTLE_CHECKS:
+        _settled_rss = max(_settled_rss, rss)
+        return False
+    allowance = max(MIN_GROWTH_BEFORE_TRIM, int(GROWTH_BEFORE_TRIM * _settled_rss))
+    if rss - _settled_rss <= allowance:
+        return False
+    if free_heap_bytes() <= allowance:  # grown by memory in use: nothing to hand back
+        _settled_rss = rss
+        return False
+    _checks_since_trim, _settled_rss = 0, 0
     return trim()
 
 
@@ -171,7 +208,7 @@ def before_prediction(release_heap: Union[bool, str], n_tokens: int) -> None:
         _tokens_since_check += n_tokens
         if _tokens_since_check >= CHECK_EVERY_TOKENS:
             _tokens_since_check = 0
-            trim_if_worth_it()
+            trim_if_grown()
 
 
 def before_training(release_heap: Union[bool, str]) -> None:

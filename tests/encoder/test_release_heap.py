@@ -18,7 +18,8 @@ TEXTS = [f"Paul visited London on day {i} and loved it" for i in range(6)]
 
 
 class FakeGlibc:
-    """Records what heap.py asks of malloc; `free` is what mallinfo2 reports free."""
+    """Records what heap.py asks of malloc; `free` is what mallinfo2 reports free, `checks` how
+    often it was asked."""
 
     def __init__(self) -> None:
         self.thresholds = []
@@ -46,32 +47,98 @@ def glibc(monkeypatch):
     monkeypatch.setattr(heap, "_LIBC", fake)
     monkeypatch.setattr(heap, "_current", None)  # a fresh process: nothing set yet
     monkeypatch.setattr(heap, "_tokens_since_check", 0)
+    monkeypatch.setattr(heap, "_checks_since_trim", 0)
+    monkeypatch.setattr(heap, "_settled_rss", 0)
     return fake
 
 
-def test_default_trims_when_enough_is_free_and_sets_nothing(tiny_bert, glibc, monkeypatch):
+@pytest.fixture
+def rss(monkeypatch):
+    """The resident size heap.py reads, set by the test (bytes)."""
+    size = SimpleNamespace(now=1000 * MB)
+    monkeypatch.setattr(heap, "resident_bytes", lambda: size.now)
+    return size
+
+
+MB = 1024 * 1024
+
+
+def settle(level: int, glibc, rss) -> None:
+    """Run the checks that set what the process settled at, ending at `level` bytes."""
+    for step in range(heap.SETTLE_CHECKS):
+        rss.now = level - step * MB
+        assert heap.trim_if_grown() is False
+    assert glibc.trims == 0 and heap._settled_rss == level
+
+
+def test_trims_when_resident_memory_grew_past_where_it_settled(glibc, rss):
+    settle(1000 * MB, glibc, rss)
+    allowance = int(heap.GROWTH_BEFORE_TRIM * 1000 * MB)
+    glibc.free = 10 * allowance
+    rss.now = 1000 * MB + allowance
+    assert heap.trim_if_grown() is False  # within the allowance: the batches' working set
+    assert glibc.checks == 0  # glibc is not even asked
+    rss.now += MB
+    assert heap.trim_if_grown() is True and glibc.trims == 1
+    # After a trim the process settles again, at its working set faulted back in.
+    rss.now = 2000 * MB
+    for _ in range(heap.SETTLE_CHECKS):
+        assert heap.trim_if_grown() is False
+    assert heap._settled_rss == 2000 * MB and glibc.trims == 1
+
+
+def test_free_pages_already_handed_back_do_not_trim_again(glibc, rss):
+    """glibc still counts trimmed chunks as free: a large free count alone must not trim."""
+    glibc.free = 600 * MB
+    settle(1000 * MB, glibc, rss)
+    for _ in range(20):
+        assert heap.trim_if_grown() is False
+    assert glibc.trims == 0
+
+
+def test_growth_by_memory_in_use_raises_the_level_instead(glibc, rss):
+    settle(1000 * MB, glibc, rss)
+    glibc.free = heap.MIN_GROWTH_BEFORE_TRIM  # not more than the allowance: nothing to give back
+    rss.now = 1200 * MB
+    assert heap.trim_if_grown() is False and glibc.checks == 1
+    assert heap._settled_rss == 1200 * MB
+    assert heap.trim_if_grown() is False and glibc.checks == 1  # no new growth: not asked again
+
+
+def test_small_processes_get_the_minimum_allowance(glibc, rss):
+    settle(100 * MB, glibc, rss)
+    glibc.free = 100 * MB
+    rss.now = 100 * MB + heap.MIN_GROWTH_BEFORE_TRIM
+    assert heap.trim_if_grown() is False
+    rss.now += 1
+    assert heap.trim_if_grown() is True
+
+
+def test_default_trims_between_batches_and_sets_nothing(tiny_bert, glibc, rss, monkeypatch):
     monkeypatch.setattr(heap, "CHECK_EVERY_TOKENS", 1)  # look at every batch
     nlp = initialized_nlp(tiny_bert)
     assert nlp.get_pipe("transformer").release_heap == "trim"
-    glibc.free = heap.TRIM_WHEN_FREE_EXCEEDS - 1
-    list(nlp.pipe(TEXTS))
-    assert glibc.trims == 0  # not worth the page faults yet
-    glibc.free = heap.TRIM_WHEN_FREE_EXCEEDS + 1
-    list(nlp.pipe(TEXTS, batch_size=2))
-    assert glibc.trims == 3  # once per batch
+    glibc.free = 1000 * MB
+    list(nlp.pipe(TEXTS, batch_size=1))  # six batches: the first SETTLE_CHECKS settle
+    assert glibc.trims == 0
+    rss.now += 100 * MB
+    list(nlp.pipe(TEXTS[:1]))
+    assert glibc.trims == 1
+    rss.now += 100 * MB
     nlp.update(both_examples(nlp), losses={})
-    assert glibc.trims == 3  # training never trims
+    assert glibc.trims == 1  # training never trims
     assert glibc.thresholds == [] and heap.mmap_threshold_set_here() is None
 
 
-def test_single_docs_ask_glibc_only_every_few_thousand_tokens(tiny_bert, glibc):
+def test_single_docs_are_checked_only_every_few_thousand_tokens(tiny_bert, monkeypatch):
     nlp = initialized_nlp(tiny_bert)
-    glibc.free = 10 * heap.TRIM_WHEN_FREE_EXCEEDS
+    checks = []
+    monkeypatch.setattr(heap, "_tokens_since_check", 0)
+    monkeypatch.setattr(heap, "trim_if_grown", lambda: checks.append(1))
     n_tokens = len(nlp.make_doc(TEXTS[0]))
-    calls = heap.CHECK_EVERY_TOKENS // n_tokens + 1
-    for _ in range(calls):
+    for _ in range(heap.CHECK_EVERY_TOKENS // n_tokens + 1):
         nlp(TEXTS[0])
-    assert glibc.checks == glibc.trims == 1
+    assert len(checks) == 1
 
 
 def test_mmap_mode_is_low_to_predict_and_restored_to_train(tiny_bert, glibc):
@@ -96,11 +163,14 @@ def test_a_second_pipeline_does_not_inherit_mmap(tiny_bert, glibc, other_mode):
     assert heap.mmap_threshold_set_here() == heap.PREDICTION_MMAP_THRESHOLD
 
 
-def test_off_leaves_malloc_alone(tiny_bert, glibc):
+def test_off_leaves_malloc_alone(tiny_bert, glibc, rss, monkeypatch):
+    monkeypatch.setattr(heap, "CHECK_EVERY_TOKENS", 1)
     nlp = initialized_nlp(tiny_bert, transformer={"release_heap": False})
     assert nlp.get_pipe("transformer").release_heap == "off"
-    glibc.free = 10 * heap.TRIM_WHEN_FREE_EXCEEDS
-    list(nlp.pipe(TEXTS))
+    glibc.free = 1000 * MB
+    for _ in range(heap.SETTLE_CHECKS + 2):
+        rss.now += 100 * MB
+        list(nlp.pipe(TEXTS))
     nlp.update(both_examples(nlp), losses={})
     assert glibc.thresholds == [] and glibc.trims == 0
 
@@ -126,7 +196,8 @@ def test_unknown_mode_is_refused(tiny_bert):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_real_glibc_calls_work_here():
     assert heap.free_heap_bytes() > 0
-    assert heap.trim_if_worth_it(min_free=0) is True
+    assert heap.resident_bytes() > 10 * MB  # this process: python, torch, spaCy
+    assert heap.trim() is True
     before = heap.mmap_threshold_set_here()
     try:
         assert heap.set_mmap_threshold(heap.PREDICTION_MMAP_THRESHOLD) is True
