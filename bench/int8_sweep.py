@@ -7,7 +7,9 @@ fp32, full int8 and int8 with each candidate group of Linear layers kept in fp32
 all of either, all attention output projections, the first / last layer, and the layers whose
 FFN output helped most on their own, together. Each setting's score and speed come from the
 same `nlp.evaluate` pass (spaCy times the pipeline alone: its "speed"); the passes of all
-settings are interleaved round by round (`--repeats`), and the median speed is reported.
+settings are interleaved round by round (`--repeats`), and the median speed is reported, with
+the lowest and highest of the rounds' own ratios to fp32. `--speed-only` times just fp32 and
+int8, for a speed check in more rounds than a whole sweep can afford.
 The recommendation is the fastest setting within `--budget` points of fp32; of settings
 within 5% of its speed (timing noise), the one that keeps the fewest layers in fp32.
 
@@ -20,7 +22,7 @@ whatever the saved config says); unless that is eager, one more row runs fp32 ea
 
     python bench/int8_sweep.py --model training/model-best --task ner \
         [--dev DEV.spacy] [--max-dev-docs 1000] [--repeats 2] [--activation-range auto] \
-        [--inference-graph packed] [--json out.json]
+        [--inference-graph packed] [--no-per-layer | --speed-only] [--json out.json]
 
 By default the dev file is the fixed split of bench/harness/corpus.py (CoNLL-2003 valid for
 ner, SQuAD articles 26-31 for qa).
@@ -65,6 +67,11 @@ def main() -> None:
         "--no-per-layer",
         action="store_true",
         help="only the whole-model groups (and --fp32-layers): a confirming run on a full dev set",
+    )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only fp32 and int8: a speed check in many rounds (with --repeats 7, say)",
     )
     parser.add_argument(
         "--fp32-layers",
@@ -254,9 +261,11 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
         raise SystemExit(f"error: {dev_path} has no {args.task} dev docs")
     repeats = 1 if args.smoke else args.repeats
     n_layers = encoder.model.shim._model.config.num_hidden_layers
-    per_layer = not (args.smoke or args.no_per_layer)
+    per_layer = not (args.smoke or args.no_per_layer or args.speed_only)
     settings = whole_model_groups(n_layers, activation_range)
-    if args.inference_graph != "eager":
+    if args.speed_only:
+        settings = [setting for setting in settings if setting[0] in (FP32, INT8)]
+    elif args.inference_graph != "eager":
         settings.insert(1, (FP32_EAGER, FP32, (), activation_range))
     if per_layer:
         settings += per_layer_groups(n_layers, activation_range)
@@ -297,9 +306,15 @@ def quantized_engine() -> str:
 
 
 def table(report: Dict[str, Any]) -> str:
-    """The rows side by side with fp32: score, loss, speed, speed-up."""
+    """The rows side by side with fp32: score, loss, speed, speed-up (of the medians, and the
+    lowest and highest of each round's, where a round runs every setting once)."""
     rows = report["results"]
     base = rows[FP32]
+
+    def per_round(row: Dict[str, Any]) -> str:
+        ratios = [speed / base_speed for speed, base_speed in zip(row["speeds"], base["speeds"])]
+        return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
     cells = [
         [
             name + (" (recommended)" if name == report["recommendation"] else ""),
@@ -307,11 +322,12 @@ def table(report: Dict[str, Any]) -> str:
             f"{row['score'] - base['score']:+.2f}",
             f"{row['speed']:,.1f}",
             f"{row['speed'] / base['speed']:.2f}x",
+            per_round(row),
         ]
         for name, row in rows.items()
     ]
     score = SCORE_KEYS[report["task"]]
-    headers = ["setting", score, "vs fp32", UNITS[report["task"]], "vs fp32"]
+    headers = ["setting", score, "vs fp32", UNITS[report["task"]], "vs fp32", "rounds"]
     return common.markdown_table(headers, cells)
 
 

@@ -109,3 +109,32 @@ def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
     printed = capsys.readouterr().out
     assert "(recommended)" in printed and "| int8, FFN out fp32" in printed
     assert ("questions/s" in printed) == (task == "qa")
+
+
+def test_speed_only_runs_fp32_and_int8_alone(tiny_bert, tmp_path, monkeypatch, capsys):
+    nlp, examples = trained_pipeline(tiny_bert, "ner")
+    nlp.to_disk(tmp_path / "model")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(tmp_path / "dev.spacy")
+    out = tmp_path / "speed.json"
+    argv = ["int8_sweep.py", "--model", str(tmp_path / "model"), "--task", "ner", "--smoke"]
+    argv += ["--dev", str(tmp_path / "dev.spacy"), "--threads", "1", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv + ["--speed-only"])
+    int8_sweep.main()
+    assert list(json.loads(out.read_text())["results"]) == ["fp32", "int8"]
+    header = next(line for line in capsys.readouterr().out.splitlines() if "| setting" in line)
+    assert header.rstrip(" |").endswith("rounds")
+
+
+def test_table_shows_the_spread_of_each_rounds_ratio():
+    def row(speeds, score=50.0):
+        return {"score": score, "speed": sorted(speeds)[1], "speeds": speeds}
+
+    report = {
+        "task": "qa",
+        "recommendation": "int8",
+        "results": {"fp32": row([10.0, 20.0, 10.0]), "int8": row([19.0, 30.0, 21.0], 49.5)},
+    }
+    int8_line = int8_sweep.table(report).splitlines()[-1]
+    # medians 21 / 10 = 2.10x; the rounds: 1.90x, 1.50x, 2.10x
+    cells = [cell.strip() for cell in int8_line.strip("|").split("|")]
+    assert cells == ["int8 (recommended)", "49.50", "-0.50", "21.0", "2.10x", "1.50-2.10x"]
