@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 import torch
 from thinc.api import ArgsKwargs
 
+from . import heap
 from .inference_copy import inference_copy, weights_key
 
 # "packed": eager with the Linear weights packed once for oneDNN (packed.py).
@@ -148,6 +149,7 @@ class CompiledPredict:
             # again after load_state_dict would reuse the graph of the old frozen weights.
             self._compiled = compile_frozen(inference_copy(module))
             self._key = key
+            heap.copy_built()
         try:
             return self._compiled(*inputs.args, **inputs.kwargs)
         except Exception as compiled_error:  # any checkpoint, any machine: eager is always right

@@ -19,7 +19,9 @@ The encoder's `release_heap` setting chooses what to do about it:
   they still count the pages a trim handed back (the chunks stay free in the heap): after the
   int8 copy was built, 600 MB of them made every batch trim, and the next batch fault its
   working set back in (about 300,000 page faults per pass of 300 SQuAD questions, 7% of its
-  time). Resident size and glibc are asked only once CHECK_EVERY_TOKENS tokens were predicted
+  time). Memory freed in bulk is the other reason: loading, and building an inference copy
+  (`copy_built`: int8 frees the fp32 copy it quantized), so the first check after either trims
+  if glibc holds more than MIN_GROWTH_BEFORE_TRIM free, and the process settles again. Resident size and glibc are asked only once CHECK_EVERY_TOKENS tokens were predicted
   since the last check: every batch of a `nlp.pipe` run, every few hundred calls of
   `nlp(text)`. Nothing process-wide is *set*: a trim is a one-off call, so there is nothing to
   restore and no other pipeline inherits anything. Activations are reused from the heap within
@@ -98,7 +100,8 @@ _LIBC = _glibc()
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _current: Optional[int] = None  # the threshold this module set, None if it never set one
 _tokens_since_check = 0
-_checks_since_trim = 0
+# Checks since the last trim; None until the first (after loading) or after a copy was built.
+_checks_since_trim: Optional[int] = None
 _settled_rss = 0  # the highest resident size seen by the checks since the last trim
 
 
@@ -182,6 +185,9 @@ def trim_if_grown() -> bool:
     rss = resident_bytes() if _LIBC is not None else None
     if rss is None:
         return False
+    if _checks_since_trim is None:  # after loading or building a copy: hand back what it freed
+        _checks_since_trim, _settled_rss = 0, 0
+        return free_heap_bytes() > MIN_GROWTH_BEFORE_TRIM and trim()
     _checks_since_trim += 1
     if _checks_since_trim <= SETTLE_CHECKS:
         _settled_rss = max(_settled_rss, rss)
@@ -194,6 +200,13 @@ def trim_if_grown() -> bool:
         return False
     _checks_since_trim, _settled_rss = 0, 0
     return trim()
+
+
+def copy_built() -> None:
+    """An inference copy of the encoder was just built: what converting freed (the fp32 copy
+    int8 quantizes, say) is handed back at the next check (trim_if_grown)."""
+    global _checks_since_trim
+    _checks_since_trim = None
 
 
 def before_prediction(release_heap: Union[bool, str], n_tokens: int) -> None:

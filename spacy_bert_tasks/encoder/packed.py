@@ -44,6 +44,7 @@ from typing import Any, Optional, Tuple
 import torch
 from thinc.api import ArgsKwargs
 
+from . import heap
 from .fused_attention import fuse_self_attention
 from .inference_copy import weights_key
 
@@ -199,6 +200,7 @@ class PackedPredict:
             if key != self._key:  # new weights, or moved to another device: decide again
                 self._packed = packed_copy(module) if packing_available(module) else None
                 self._key = key
+                heap.copy_built()
             if self._packed is not None:
                 return self._packed(*inputs.args, **inputs.kwargs)
         except Exception as packed_error:  # any checkpoint, any build: eager is always right

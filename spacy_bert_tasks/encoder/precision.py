@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from thinc.api import ArgsKwargs
 
+from . import heap
 from .compiled import CompiledPredict, check_graph
 from .inference_copy import inference_copy, weights_key
 from .int8_activations import check_activation_range
@@ -96,6 +97,7 @@ class ReducedPrecisionPredict:
                 self.shim._model, self.precision, self.fp32_layers, self.activation_range
             )
             self._key = key
+            heap.copy_built()
         return self._copy
 
     def __call__(self, inputs: ArgsKwargs) -> Any:

@@ -47,7 +47,7 @@ def glibc(monkeypatch):
     monkeypatch.setattr(heap, "_LIBC", fake)
     monkeypatch.setattr(heap, "_current", None)  # a fresh process: nothing set yet
     monkeypatch.setattr(heap, "_tokens_since_check", 0)
-    monkeypatch.setattr(heap, "_checks_since_trim", 0)
+    monkeypatch.setattr(heap, "_checks_since_trim", None)
     monkeypatch.setattr(heap, "_settled_rss", 0)
     return fake
 
@@ -64,20 +64,41 @@ MB = 1024 * 1024
 
 
 def settle(level: int, glibc, rss) -> None:
-    """Run the checks that set what the process settled at, ending at `level` bytes."""
+    """Run the first check, then those that set what the process settled at, ending at
+    `level` bytes."""
+    if heap._checks_since_trim is None:
+        heap.trim_if_grown()
+    trims = glibc.trims
     for step in range(heap.SETTLE_CHECKS):
         rss.now = level - step * MB
         assert heap.trim_if_grown() is False
-    assert glibc.trims == 0 and heap._settled_rss == level
+    assert glibc.trims == trims and heap._settled_rss == level
+
+
+@pytest.mark.parametrize("free, trims", [(0, 0), (heap.MIN_GROWTH_BEFORE_TRIM + 1, 1)])
+def test_first_check_hands_back_what_loading_freed(glibc, rss, free, trims):
+    glibc.free = free
+    assert heap.trim_if_grown() is bool(trims)
+    settle(1000 * MB, glibc, rss)  # and then only growth trims
+    assert glibc.trims == trims
+
+
+def test_building_a_copy_hands_back_what_converting_freed(glibc, rss):
+    glibc.free = 600 * MB
+    settle(1000 * MB, glibc, rss)
+    trims = glibc.trims
+    heap.copy_built()
+    assert heap.trim_if_grown() is True and glibc.trims == trims + 1
+    settle(1000 * MB, glibc, rss)
 
 
 def test_trims_when_resident_memory_grew_past_where_it_settled(glibc, rss):
     settle(1000 * MB, glibc, rss)
     allowance = int(heap.GROWTH_BEFORE_TRIM * 1000 * MB)
-    glibc.free = 10 * allowance
+    glibc.free, asked = 10 * allowance, glibc.checks
     rss.now = 1000 * MB + allowance
     assert heap.trim_if_grown() is False  # within the allowance: the batches' working set
-    assert glibc.checks == 0  # glibc is not even asked
+    assert glibc.checks == asked  # glibc is not even asked
     rss.now += MB
     assert heap.trim_if_grown() is True and glibc.trims == 1
     # After a trim the process settles again, at its working set faulted back in.
@@ -90,19 +111,19 @@ def test_trims_when_resident_memory_grew_past_where_it_settled(glibc, rss):
 def test_free_pages_already_handed_back_do_not_trim_again(glibc, rss):
     """glibc still counts trimmed chunks as free: a large free count alone must not trim."""
     glibc.free = 600 * MB
-    settle(1000 * MB, glibc, rss)
+    settle(1000 * MB, glibc, rss)  # the first check trims once: what loading freed
     for _ in range(20):
         assert heap.trim_if_grown() is False
-    assert glibc.trims == 0
+    assert glibc.trims == 1
 
 
 def test_growth_by_memory_in_use_raises_the_level_instead(glibc, rss):
     settle(1000 * MB, glibc, rss)
     glibc.free = heap.MIN_GROWTH_BEFORE_TRIM  # not more than the allowance: nothing to give back
-    rss.now = 1200 * MB
-    assert heap.trim_if_grown() is False and glibc.checks == 1
+    rss.now, asked = 1200 * MB, glibc.checks
+    assert heap.trim_if_grown() is False and glibc.checks == asked + 1
     assert heap._settled_rss == 1200 * MB
-    assert heap.trim_if_grown() is False and glibc.checks == 1  # no new growth: not asked again
+    assert heap.trim_if_grown() is False and glibc.checks == asked + 1  # not asked again
 
 
 def test_small_processes_get_the_minimum_allowance(glibc, rss):
@@ -119,15 +140,35 @@ def test_default_trims_between_batches_and_sets_nothing(tiny_bert, glibc, rss, m
     nlp = initialized_nlp(tiny_bert)
     assert nlp.get_pipe("transformer").release_heap == "trim"
     glibc.free = 1000 * MB
-    list(nlp.pipe(TEXTS, batch_size=1))  # six batches: the first SETTLE_CHECKS settle
-    assert glibc.trims == 0
+    # Loading, then building the packed copy, freed memory: the next checks hand it back, and
+    # the SETTLE_CHECKS after them only watch.
+    list(nlp.pipe(TEXTS, batch_size=1))
+    settled = glibc.trims
+    assert settled >= 1
+    list(nlp.pipe(TEXTS, batch_size=1))
+    assert glibc.trims == settled
     rss.now += 100 * MB
     list(nlp.pipe(TEXTS[:1]))
-    assert glibc.trims == 1
+    assert glibc.trims == settled + 1
     rss.now += 100 * MB
     nlp.update(both_examples(nlp), losses={})
-    assert glibc.trims == 1  # training never trims
+    assert glibc.trims == settled + 1  # training never trims
     assert glibc.thresholds == [] and heap.mmap_threshold_set_here() is None
+
+
+def test_building_the_int8_copy_is_handed_back_at_the_next_check(
+    tiny_bert, glibc, rss, monkeypatch
+):
+    monkeypatch.setattr(heap, "CHECK_EVERY_TOKENS", 1)
+    nlp = initialized_nlp(tiny_bert)
+    glibc.free = 1000 * MB
+    list(nlp.pipe(TEXTS * 2, batch_size=1))  # settled: no growth from here on
+    before = glibc.trims
+    nlp.get_pipe("transformer").set_inference_precision("int8")
+    list(nlp.pipe(TEXTS[:1]))  # checked, then the copy is built
+    assert glibc.trims == before
+    list(nlp.pipe(TEXTS[:1]))
+    assert glibc.trims == before + 1
 
 
 def test_single_docs_are_checked_only_every_few_thousand_tokens(tiny_bert, monkeypatch):
