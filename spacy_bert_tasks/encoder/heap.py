@@ -10,22 +10,27 @@ memory by 12.5% after warm-up (17,500 docs: 1,052 to 1,184 MB), with no more liv
 The encoder's `release_heap` setting chooses what to do about it:
 
 - "trim" (the default, also what `true` means): before a prediction batch, when resident memory
-  has grown past what the process settled at by more than GROWTH_BEFORE_TRIM (a fraction of
-  it, MIN_GROWTH_BEFORE_TRIM at least) and glibc holds at least that much free, call
-  `malloc_trim(0)`, which hands every whole free page back to the OS (also in the middle of the
-  heap and in the threads' arenas). What the process settled at is the highest resident size of
-  the SETTLE_CHECKS checks after a trim (or after start): the batches' working set, faulted back
-  in. Growth is what a trim is for; glibc's free bytes alone cannot say when to trim, since
-  they still count the pages a trim handed back (the chunks stay free in the heap): after the
-  int8 copy was built, 600 MB of them made every batch trim, and the next batch fault its
-  working set back in (about 300,000 page faults per pass of 300 SQuAD questions, 7% of its
-  time). Memory freed in bulk is the other reason: loading, and building an inference copy
-  (`copy_built`: int8 frees the fp32 copy it quantized), so the first check after either trims
-  if glibc holds more than MIN_GROWTH_BEFORE_TRIM free, and the process settles again. Resident size and glibc are asked only once CHECK_EVERY_TOKENS tokens were predicted
-  since the last check: every batch of a `nlp.pipe` run, every few hundred calls of
-  `nlp(text)`. Nothing process-wide is *set*: a trim is a one-off call, so there is nothing to
-  restore and no other pipeline inherits anything. Activations are reused from the heap within
-  and between batches, so prediction runs at about the speed of "off" (bench/heap_speed.py).
+  has grown past the process's level by more than GROWTH_BEFORE_TRIM of it
+  (MIN_GROWTH_BEFORE_TRIM at least), call `malloc_trim(0)`, which hands every whole free page
+  back to the OS (also in the middle of the heap and in the threads' arenas). The level is the
+  highest resident size of the SETTLE_CHECKS checks after loading: the batches' working set. A
+  trim leaves it alone; it rises only to growth a trim cannot hand back: memory in use (glibc
+  holds less than the allowance free), or a working set that outgrew it (the process grew past
+  it again within SETTLE_CHECKS checks of a trim). So batches keep their working set resident
+  between trims instead of faulting it back in each time. glibc's free bytes alone cannot say
+  when to trim, since they still count the pages a trim handed back (the chunks stay free in
+  the heap): trimming whenever glibc held 64 MiB free (the rule before), after the int8 copy
+  was built 600 MB of them made every batch trim and the next fault its working set back in,
+  about 300,000 page faults per pass of 300 SQuAD questions. Memory freed in bulk is the other
+  reason to trim: loading, and building an inference copy (`copy_built`: int8 frees the fp32
+  copy it quantized), so the first check after either trims if glibc holds more than
+  MIN_GROWTH_BEFORE_TRIM free, and the level is measured anew. Resident size (/proc) is read
+  once CHECK_EVERY_TOKENS tokens were predicted since the last check: every batch of a
+  `nlp.pipe` run, every few hundred calls of `nlp(text)`; glibc is asked how much is free (a
+  walk over its free chunks, milliseconds in a fragmented heap) only when memory has grown.
+  Nothing process-wide is *set*: a trim is a one-off call, so there is nothing to restore and no
+  other pipeline inherits anything. Prediction runs at about the speed of "off"
+  (bench/heap_speed.py).
 - "mmap": the previous default. While predicting, glibc's mmap threshold is fixed at 128 KiB
   (what MALLOC_MMAP_THRESHOLD_=131072 does), so every freed activation goes straight back to the
   OS: the smallest resident size, but every fresh activation page-faults (about 25% slower).
@@ -52,12 +57,13 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 PREDICTION_MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, which it would otherwise raise
 TRAINING_MMAP_THRESHOLD = 32 * 1024 * 1024  # the highest glibc itself raises it to (64-bit)
 # Trimming costs page faults when the trimmed memory is needed again, so "trim" waits until
-# resident memory has grown this much past what the process settled at (see above): 3% keeps the
-# 50,000-doc soak within its 5% bound with room for the batches' own variation.
-GROWTH_BEFORE_TRIM = 0.03
-MIN_GROWTH_BEFORE_TRIM = 16 * 1024 * 1024
-# Checks after a trim whose highest resident size is the level the process settled at: batches
-# differ in size (QA's windows, long and short texts), so one batch would set it too low.
+# resident memory has grown this much past the level (see above); small next to the 50,000-doc
+# soak's 5% bound, which its samples use most of by themselves.
+GROWTH_BEFORE_TRIM = 0.02
+MIN_GROWTH_BEFORE_TRIM = 8 * 1024 * 1024
+# Checks whose highest resident size sets the level: batches differ in size (QA's windows, long
+# and short texts), so one batch would set it too low. Also how soon after a trim growth means
+# the working set needs more, not that the trim is due again.
 SETTLE_CHECKS = 4
 CHECK_EVERY_TOKENS = 4096
 STATM = "/proc/self/statm"  # Linux: sizes in pages; the second is the resident size
@@ -100,9 +106,10 @@ _LIBC = _glibc()
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _current: Optional[int] = None  # the threshold this module set, None if it never set one
 _tokens_since_check = 0
-# Checks since the last trim; None until the first (after loading) or after a copy was built.
+# Checks since the last trim; None until the first check, and again after a copy was built.
 _checks_since_trim: Optional[int] = None
-_settled_rss = 0  # the highest resident size seen by the checks since the last trim
+_settle_left = 0  # checks still setting the level
+_level = 0  # resident bytes the process keeps without trimming (plus the allowance)
 
 
 def check_mode(release_heap: Union[bool, str]) -> str:
@@ -176,29 +183,30 @@ def resident_bytes() -> Optional[int]:
 
 
 def trim_if_grown() -> bool:
-    """Give glibc's free pages back to the OS if resident memory has grown past what the
-    process settled at since the last trim (the module docstring says how much).
+    """Give glibc's free pages back to the OS if resident memory has grown past the process's
+    level (the module docstring says when and why).
 
     RETURNS (bool): Whether it trimmed.
     """
-    global _checks_since_trim, _settled_rss
+    global _checks_since_trim, _settle_left, _level
     rss = resident_bytes() if _LIBC is not None else None
     if rss is None:
         return False
     if _checks_since_trim is None:  # after loading or building a copy: hand back what it freed
-        _checks_since_trim, _settled_rss = 0, 0
+        _checks_since_trim, _settle_left, _level = 0, SETTLE_CHECKS, 0
         return free_heap_bytes() > MIN_GROWTH_BEFORE_TRIM and trim()
     _checks_since_trim += 1
-    if _checks_since_trim <= SETTLE_CHECKS:
-        _settled_rss = max(_settled_rss, rss)
+    if _settle_left:
+        _settle_left -= 1
+        _level = max(_level, rss)
         return False
-    allowance = max(MIN_GROWTH_BEFORE_TRIM, int(GROWTH_BEFORE_TRIM * _settled_rss))
-    if rss - _settled_rss <= allowance:
+    allowance = max(MIN_GROWTH_BEFORE_TRIM, int(GROWTH_BEFORE_TRIM * _level))
+    if rss <= _level + allowance:
         return False
-    if free_heap_bytes() <= allowance:  # grown by memory in use: nothing to hand back
-        _settled_rss = rss
+    if _checks_since_trim <= SETTLE_CHECKS or free_heap_bytes() <= allowance:
+        _level = rss  # a working set that outgrew the level, or memory in use: keep it
         return False
-    _checks_since_trim, _settled_rss = 0, 0
+    _checks_since_trim = 0
     return trim()
 
 

@@ -48,7 +48,8 @@ def glibc(monkeypatch):
     monkeypatch.setattr(heap, "_current", None)  # a fresh process: nothing set yet
     monkeypatch.setattr(heap, "_tokens_since_check", 0)
     monkeypatch.setattr(heap, "_checks_since_trim", None)
-    monkeypatch.setattr(heap, "_settled_rss", 0)
+    monkeypatch.setattr(heap, "_settle_left", 0)
+    monkeypatch.setattr(heap, "_level", 0)
     return fake
 
 
@@ -64,21 +65,18 @@ MB = 1024 * 1024
 
 
 def settle(level: int, glibc, rss) -> None:
-    """Run the first check, then those that set what the process settled at, ending at
-    `level` bytes."""
-    if heap._checks_since_trim is None:
-        heap.trim_if_grown()
+    """Run the first check, then those that set the level, ending at `level` bytes."""
+    heap.trim_if_grown()
     trims = glibc.trims
     for step in range(heap.SETTLE_CHECKS):
         rss.now = level - step * MB
         assert heap.trim_if_grown() is False
-    assert glibc.trims == trims and heap._settled_rss == level
+    assert glibc.trims == trims and heap._level == level
 
 
 @pytest.mark.parametrize("free, trims", [(0, 0), (heap.MIN_GROWTH_BEFORE_TRIM + 1, 1)])
 def test_first_check_hands_back_what_loading_freed(glibc, rss, free, trims):
     glibc.free = free
-    assert heap.trim_if_grown() is bool(trims)
     settle(1000 * MB, glibc, rss)  # and then only growth trims
     assert glibc.trims == trims
 
@@ -86,26 +84,38 @@ def test_first_check_hands_back_what_loading_freed(glibc, rss, free, trims):
 def test_building_a_copy_hands_back_what_converting_freed(glibc, rss):
     glibc.free = 600 * MB
     settle(1000 * MB, glibc, rss)
-    trims = glibc.trims
     heap.copy_built()
-    assert heap.trim_if_grown() is True and glibc.trims == trims + 1
-    settle(1000 * MB, glibc, rss)
+    settle(1200 * MB, glibc, rss)  # trims, then measures the level anew
+    assert glibc.trims == 2
 
 
-def test_trims_when_resident_memory_grew_past_where_it_settled(glibc, rss):
+def test_trims_when_resident_memory_grew_past_its_level(glibc, rss):
     settle(1000 * MB, glibc, rss)
+    trims = glibc.trims
+    for _ in range(heap.SETTLE_CHECKS):  # a while after the last trim
+        assert heap.trim_if_grown() is False
     allowance = int(heap.GROWTH_BEFORE_TRIM * 1000 * MB)
     glibc.free, asked = 10 * allowance, glibc.checks
     rss.now = 1000 * MB + allowance
     assert heap.trim_if_grown() is False  # within the allowance: the batches' working set
     assert glibc.checks == asked  # glibc is not even asked
     rss.now += MB
-    assert heap.trim_if_grown() is True and glibc.trims == 1
-    # After a trim the process settles again, at its working set faulted back in.
-    rss.now = 2000 * MB
+    assert heap.trim_if_grown() is True and glibc.trims == trims + 1
+    assert heap._level == 1000 * MB  # a trim leaves the level alone
+
+
+def test_a_working_set_that_regrows_right_after_a_trim_raises_the_level(glibc, rss):
+    settle(1000 * MB, glibc, rss)
     for _ in range(heap.SETTLE_CHECKS):
+        heap.trim_if_grown()
+    glibc.free, trims = 600 * MB, glibc.trims
+    rss.now = 1100 * MB
+    assert heap.trim_if_grown() is True
+    rss.now = 1100 * MB  # the next batch faulted it all back in: trimming again would not hold
+    assert heap.trim_if_grown() is False and heap._level == 1100 * MB
+    assert glibc.trims == trims + 1
+    for _ in range(20):
         assert heap.trim_if_grown() is False
-    assert heap._settled_rss == 2000 * MB and glibc.trims == 1
 
 
 def test_free_pages_already_handed_back_do_not_trim_again(glibc, rss):
@@ -119,15 +129,19 @@ def test_free_pages_already_handed_back_do_not_trim_again(glibc, rss):
 
 def test_growth_by_memory_in_use_raises_the_level_instead(glibc, rss):
     settle(1000 * MB, glibc, rss)
-    glibc.free = heap.MIN_GROWTH_BEFORE_TRIM  # not more than the allowance: nothing to give back
+    for _ in range(heap.SETTLE_CHECKS):
+        heap.trim_if_grown()
+    glibc.free = heap.MIN_GROWTH_BEFORE_TRIM  # less than the allowance: nothing to give back
     rss.now, asked = 1200 * MB, glibc.checks
     assert heap.trim_if_grown() is False and glibc.checks == asked + 1
-    assert heap._settled_rss == 1200 * MB
+    assert heap._level == 1200 * MB
     assert heap.trim_if_grown() is False and glibc.checks == asked + 1  # not asked again
 
 
 def test_small_processes_get_the_minimum_allowance(glibc, rss):
     settle(100 * MB, glibc, rss)
+    for _ in range(heap.SETTLE_CHECKS):
+        heap.trim_if_grown()
     glibc.free = 100 * MB
     rss.now = 100 * MB + heap.MIN_GROWTH_BEFORE_TRIM
     assert heap.trim_if_grown() is False
