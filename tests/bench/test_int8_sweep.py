@@ -106,6 +106,7 @@ def test_smoke_run_end_to_end(tiny_bert, tmp_path, monkeypatch, capsys, task):
     assert report["dev_docs"] == min(8, len(refs))
     assert report["recommendation"] in report["results"]
     assert all(row["speed"] > 0 for row in report["results"].values())
+    assert all(row["page_faults"] >= 0 for row in report["results"].values())
     printed = capsys.readouterr().out
     assert "(recommended)" in printed and "| int8, FFN out fp32" in printed
     assert ("questions/s" in printed) == (task == "qa")
@@ -122,12 +123,12 @@ def test_speed_only_runs_fp32_and_int8_alone(tiny_bert, tmp_path, monkeypatch, c
     int8_sweep.main()
     assert list(json.loads(out.read_text())["results"]) == ["fp32", "int8"]
     header = next(line for line in capsys.readouterr().out.splitlines() if "| setting" in line)
-    assert header.rstrip(" |").endswith("rounds")
+    assert [cell.strip() for cell in header.strip("|").split("|")][-2:] == ["rounds", "faults"]
 
 
 def test_table_shows_the_spread_of_each_rounds_ratio():
     def row(speeds, score=50.0):
-        return {"score": score, "speed": sorted(speeds)[1], "speeds": speeds}
+        return {"score": score, "speed": sorted(speeds)[1], "speeds": speeds, "page_faults": 1500}
 
     report = {
         "task": "qa",
@@ -137,4 +138,4 @@ def test_table_shows_the_spread_of_each_rounds_ratio():
     int8_line = int8_sweep.table(report).splitlines()[-1]
     # medians 21 / 10 = 2.10x; the rounds: 1.90x, 1.50x, 2.10x
     cells = [cell.strip() for cell in int8_line.strip("|").split("|")]
-    assert cells == ["int8 (recommended)", "49.50", "-0.50", "21.0", "2.10x", "1.50-2.10x"]
+    assert cells == ["int8 (recommended)", "49.50", "-0.50", "21.0", "2.10x", "1.50-2.10x", "2k"]
