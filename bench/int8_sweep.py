@@ -321,15 +321,18 @@ def quantized_engine() -> str:
 
 
 def table(report: Dict[str, Any]) -> str:
-    """The rows side by side with fp32: score, loss, speed, speed-up (of the medians, and the
-    lowest and highest of each round's, where a round runs every setting once), and the minor
-    page faults of a timed pass (median)."""
+    """The rows side by side with fp32: score, loss, speed, speed-up (of the medians, and, for
+    rows timed in rounds, the lowest and highest of each round's, where a round runs every
+    setting once, and the minor page faults of a timed pass, median)."""
     rows = report["results"]
     base = rows[FP32]
+    in_rounds = all("speeds" in row and "page_faults" in row for row in rows.values())
 
-    def per_round(row: Dict[str, Any]) -> str:
+    def per_round(row: Dict[str, Any]) -> List[str]:
+        if not in_rounds:  # int8_outliers.py's rows: one pass each
+            return []
         ratios = [speed / base_speed for speed, base_speed in zip(row["speeds"], base["speeds"])]
-        return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+        return [f"{min(ratios):.2f}-{max(ratios):.2f}x", f"{row['page_faults'] / 1000:,.0f}k"]
 
     cells = [
         [
@@ -338,14 +341,13 @@ def table(report: Dict[str, Any]) -> str:
             f"{row['score'] - base['score']:+.2f}",
             f"{row['speed']:,.1f}",
             f"{row['speed'] / base['speed']:.2f}x",
-            per_round(row),
-            f"{row['page_faults'] / 1000:,.0f}k",
         ]
+        + per_round(row)
         for name, row in rows.items()
     ]
     score = SCORE_KEYS[report["task"]]
-    headers = ["setting", score, "vs fp32", UNITS[report["task"]], "vs fp32", "rounds", "faults"]
-    return common.markdown_table(headers, cells)
+    headers = ["setting", score, "vs fp32", UNITS[report["task"]], "vs fp32"]
+    return common.markdown_table(headers + (["rounds", "faults"] if in_rounds else []), cells)
 
 
 def render(report: Dict[str, Any]) -> None:
