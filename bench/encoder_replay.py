@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from harness import cli, common, corpus
 from harness import texts as bench_texts
-from int8_sweep import load_task_pipeline, make_examples
+from int8_sweep import load_task_pipeline, make_examples, read_task_dev
 
 COPIES = ("fp32", "int8", "fp32, baseline", "int8, baseline")
 BASELINES = ("unfused", "sdpa")
@@ -147,11 +147,7 @@ def record_task_calls(args: argparse.Namespace) -> Dict[str, Any]:
         dev, n_dev = f"{n_texts} texts of {n_words} words (bench/harness/texts.py)", n_texts
     else:
         nlp, encoder = load_task_pipeline(args.model, args.task)
-        dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
-        n_docs = 8 if args.smoke else args.max_dev_docs
-        dev_docs = corpus.read_docs(dev_path, n_docs, nlp.vocab)
-        if args.task == "qa":
-            dev_docs = [doc for doc in dev_docs if doc._.question is not None]
+        dev_path, dev_docs = read_task_dev(args, nlp)
         inputs = {"examples": make_examples(nlp, dev_docs, args.task)}
         dev, n_dev = str(dev_path), len(dev_docs)
     encoder.set_inference_graph("eager")  # record on the module itself

@@ -188,6 +188,18 @@ def load_task_pipeline(model: Path, task: str):
     return nlp, encoders[0]
 
 
+def read_task_dev(args: argparse.Namespace, nlp) -> Tuple[Path, List]:
+    """`args.task`'s dev file (`--dev`, or the fixed split) and its first `--max-dev-docs` docs
+    (8 with `--smoke`), for QA only those asking a question. RAISES SystemExit: none left."""
+    dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
+    dev_docs = corpus.read_docs(dev_path, 8 if args.smoke else args.max_dev_docs, nlp.vocab)
+    if args.task == "qa":
+        dev_docs = [doc for doc in dev_docs if doc._.question is not None]
+    if not dev_docs:
+        raise SystemExit(f"error: {dev_path} has no {args.task} dev docs")
+    return dev_path, dev_docs
+
+
 def make_examples(nlp, dev_docs: Sequence, task: str) -> List:
     """Fresh dev examples (evaluate writes into the predicted docs, so each pass needs new ones)."""
     from spacy.training import Example
@@ -267,13 +279,7 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
 
     activation_range = resolve_activation_range(args.activation_range)
     nlp, encoder = load_task_pipeline(args.model, args.task)
-    dev_path = args.dev or corpus.corpus_file(args.corpus, args.task, "dev")
-    limit = 8 if args.smoke else args.max_dev_docs
-    dev_docs = corpus.read_docs(dev_path, limit, nlp.vocab)
-    if args.task == "qa":
-        dev_docs = [doc for doc in dev_docs if doc._.question is not None]
-    if not dev_docs:
-        raise SystemExit(f"error: {dev_path} has no {args.task} dev docs")
+    dev_path, dev_docs = read_task_dev(args, nlp)
     repeats = 1 if args.smoke else args.repeats
     n_layers = encoder.model.shim._model.config.num_hidden_layers
     per_layer = not (args.smoke or args.no_per_layer or args.speed_only)
