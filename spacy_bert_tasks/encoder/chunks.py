@@ -13,6 +13,11 @@ last bits). Padding positions hold the encoder's output for padding up to their 
 and zeros beyond it; nothing reads them (the alignment, the heads and `doc._.trf_data`'s users
 go by each window's real length). Chunks stay under WORDPIECES_PER_CALL padded wordpieces, so a
 long doc's windows do not all run at once (peak memory).
+
+The chunks run longest first, so each call's activations fit in the blocks the call before it
+freed. Shortest first, every call outgrew those blocks: glibc then carves the new ones from the
+top of the heap, while the small arrays kept between calls (the outputs) pin the old ones, and
+the heap grows by fragments that are free but too small (qa/windows.py's `chunks` measured it).
 """
 
 from typing import List, Sequence
@@ -45,7 +50,8 @@ def plan_chunks(lengths: Sequence[int], max_wordpieces: int, call_cost: int) -> 
     max_wordpieces (int): At most this many padded wordpieces per call (a window longer than
         that is a call of its own).
     call_cost (int): The cost of one call, in padded wordpieces.
-    RETURNS (List[List[int]]): Every index once, chunks in ascending order of length.
+    RETURNS (List[List[int]]): Every index once, the chunk of the longest windows first
+        (see above), each chunk's windows in ascending order of length.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     sorted_lengths = [max(1, int(lengths[i])) for i in order]
@@ -65,7 +71,7 @@ def plan_chunks(lengths: Sequence[int], max_wordpieces: int, call_cost: int) -> 
     while j > 0:
         chunks.append(order[start[j] : j])
         j = start[j]
-    return chunks[::-1]
+    return chunks  # found from the longest windows back: longest first
 
 
 def predict_in_chunks(hf_wrapper, wordpieces: WordpieceBatch, max_wordpieces: int):

@@ -159,7 +159,7 @@ class SpanQuestionAnswerer(EncoderHead, TrainablePipe):
         windows = self._encode([docs[i] for i in asked])
         logits = [None] * len(windows)
         pad_id = self.encoder.tokenizer.pad_token_id
-        for chunk in windows.chunks(self.cfg["max_batch_windows"]):
+        for chunk in windows.chunks(self.cfg["max_batch_windows"], longest_first=True):
             batch = windows.wordpieces(chunk, pad_id)
             chunk_logits = self.model.predict(batch)
             for row, i in enumerate(chunk):

@@ -42,10 +42,19 @@ class PairWindows:
     def __len__(self) -> int:
         return len(self.input_ids)
 
-    def chunks(self, max_windows: int) -> Iterator[List[int]]:
-        """Window indices in chunks of at most `max_windows`, grouped by length to pad less."""
+    def chunks(self, max_windows: int, *, longest_first: bool = False) -> Iterator[List[int]]:
+        """Window indices in chunks of at most `max_windows`, grouped by length to pad less.
+
+        longest_first (bool): Yield the chunk of the longest windows first (the same chunks in
+            reverse), as prediction does: each call's activations then fit in the blocks the
+            call before freed. Shortest first, each call outgrew them while the logits kept
+            between calls pinned them, and the heap grew by free fragments: QA int8 over the
+            887 SQuAD dev questions took glibc's heap from 289 to 1,214 MB (40 MB more in
+            use), longest first to 406 MB.
+        """
         order = sorted(range(len(self)), key=lambda i: len(self.input_ids[i]))
-        for start in range(0, len(order), max_windows):
+        starts = range(0, len(order), max_windows)
+        for start in reversed(starts) if longest_first else starts:
             yield order[start : start + max_windows]
 
     def wordpieces(self, indices: Sequence[int], pad_id: int) -> WordpieceBatch:

@@ -26,6 +26,7 @@ from util import (
 )
 
 from spacy_bert_tasks.qa.component import SpanQuestionAnswerer
+from spacy_bert_tasks.qa.windows import PairWindows
 
 # A context of 66 one-wordpiece words: 4 windows at QA_SETTINGS; and one of 198 words, longer
 # than the tiny BERT's 128 positions (the doc-level pass strides it; QA windows fit anyway).
@@ -222,6 +223,23 @@ def test_max_batch_windows_does_not_change_answers(trained, monkeypatch):
     assert nlp.get_pipe("qa").cfg["max_batch_windows"] > 1  # the default batches windows
     monkeypatch.setitem(nlp.get_pipe("qa").cfg, "max_batch_windows", 1)
     assert_same_answers(nlp.pipe(qa_docs(nlp, PAIRS)), expected)
+
+
+def test_prediction_encodes_the_longest_windows_first(trained, monkeypatch):
+    nlp, _ = trained
+    qa = nlp.get_pipe("qa")
+    monkeypatch.setitem(qa.cfg, "max_batch_windows", 2)
+    widths, wordpieces = [], PairWindows.wordpieces
+
+    def recording(windows, indices, pad_id):
+        batch = wordpieces(windows, indices, pad_id)
+        widths.append(batch.input_ids.shape[1])
+        return batch
+
+    monkeypatch.setattr(PairWindows, "wordpieces", recording)
+    list(nlp.pipe(qa_docs(nlp, PAIRS)))
+    # One batch of docs: its windows' chunks from the widest down (PairWindows.chunks says why).
+    assert len(widths) > 2 and widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
 
 
 def test_ask_answers_on_the_original_docs_only(trained, monkeypatch):

@@ -111,6 +111,18 @@ def test_windows_overlap_by_doc_stride(tokenizer):
         assert after[STRIDE, 0] > before[-1, 0]
 
 
+def test_chunks_group_by_length_and_prediction_order_runs_them_longest_first(tokenizer):
+    contexts = [LONG, "john visited london", " ".join(LONG.split()[:30]), "mary works"]
+    windows = windows_of(tokenizer, [QUESTION] * 4, contexts)
+    lengths = [len(ids) for ids in windows.input_ids]
+    shortest_first = list(windows.chunks(2))
+    assert sorted(i for chunk in shortest_first for i in chunk) == list(range(len(windows)))
+    widths = [max(lengths[i] for i in chunk) for chunk in shortest_first]
+    assert widths == sorted(widths) and widths[0] < widths[-1]
+    # The same chunks, the longest first (prediction: see PairWindows.chunks).
+    assert list(windows.chunks(2, longest_first=True)) == shortest_first[::-1]
+
+
 def test_answer_across_a_window_boundary(tokenizer):
     windows = windows_of(tokenizer, [QUESTION], [LONG])
     first, second = context_positions(windows, 0), context_positions(windows, 1)
