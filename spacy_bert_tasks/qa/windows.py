@@ -49,8 +49,8 @@ class PairWindows:
             reverse), as prediction does: each call's activations then fit in the blocks the
             call before freed. Shortest first, each call outgrew them while the logits kept
             between calls pinned them, and the heap grew by free fragments: QA int8 over the
-            887 SQuAD dev questions took glibc's heap from 289 to 1,214 MB (40 MB more in
-            use), longest first to 406 MB.
+            887 SQuAD dev questions took glibc's heap from 279 to 1,214 MB with about 250 MB
+            in use; longest first, from 289 to 406 MB.
         """
         order = sorted(range(len(self)), key=lambda i: len(self.input_ids[i]))
         starts = range(0, len(order), max_windows)
