@@ -19,12 +19,14 @@ training step (`invalidate`), so evaluation during training packs the new weight
 
 The default since row counts are bucketed (`bucketed_rows`): oneDNN keeps a kernel for every
 number of input rows it meets per weight shape (in its primitive cache and torch's ideep cache,
-1,024 entries each, about 0.55 MB per row count), and a pipeline's calls meet many (each
-chunk's windows x width). Unbucketed, the 50,000-doc soak (bench/memory_soak.py) grew +10.02%
-after warm-up at about 1,000 MB; with each call padded to one of about 130 sizes, +2.10% at
-about 680 MB (eager: about 760 MB). Padding rows costs their share of the matmul and, where the
-input's storage lacks them, a copy; a padded output keeps its padding rows in storage, so the
-feed-forward block's second Linear reads the first one's output in place (`_with_rows`).
+1,024 entries each, 0.55-0.60 MB per row count and weight shape), and a pipeline's calls meet
+many (each chunk's windows x width). Unbucketed, the 50,000-doc soak (bench/memory_soak.py) grew
++10.02% after warm-up at about 1,000 MB; with each call padded to one of about 130 sizes, +2.10%
+at about 680 MB (eager: about 760 MB); with 88 sizes, its samples after 7,500 docs sit at about
+660-675 MB instead of 705-740 (docs/benchmarks.md, "Fewer row sizes"). Padding rows costs
+their share of the matmul and, where the input's storage lacks them, a copy; a padded output
+keeps its padding rows in storage, so the feed-forward block's second Linear reads the first
+one's output in place (`_with_rows`).
 
 The feed-forward block's GELU runs inside its first Linear's kernel (oneDNN's post-op, as in
 torch.compile's frozen graphs): one pass less over each layer's largest activation. Each
@@ -96,17 +98,17 @@ def bucketed_rows(rows: int) -> int:
     """`rows` rounded up to one of a few sizes, so oneDNN's kernel caches stay small (above).
 
     Every count up to 32 (one text per call, as services call a pipeline: padding would cost
-    a tenth of a short sentence's time), then multiples of 4 up to 64, of 8 up to 256, then
-    16 sizes per doubling (at most 1/16 more rows): a call of up to WORDPIECES_PER_CALL = 4,096
-    rows meets one of about 130 sizes. Full 512-wordpiece windows (long docs) are powers of two
-    and need no padding.
+    a tenth of a short sentence's time), then 8 sizes per doubling (36, 40, ... 64, 72, ...;
+    at most 1/8 more rows): a call of up to WORDPIECES_PER_CALL = 4,096 rows meets one of 88
+    sizes. Each size met costs 0.55-0.60 MB of kernels per weight shape (MiniLM: 4 shapes),
+    and a size first met late in a run is memory that grows after warm-up, so fewer sizes
+    both hold less and stop growing sooner. 16 sizes per doubling (128 in all) held about
+    50 MB more in the 50,000-doc soak and still met new sizes after 5,000 docs, for 1-2% more
+    speed. Full 512-wordpiece windows (long docs) are powers of two and need no padding.
     """
     if rows <= 32:
         return rows
-    if rows <= 64:
-        step = 4
-    else:
-        step = max(8, 1 << (rows - 1).bit_length() - 5)
+    step = 1 << (rows - 1).bit_length() - 4  # 8 sizes per doubling
     return -(-rows // step) * step
 
 
