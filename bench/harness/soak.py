@@ -6,7 +6,7 @@ leave the entity and answer code (and any memory it keeps) out of the measuremen
 """
 
 import random
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 from . import common
 from .checks import PROSE_WORDS, randomize_heads
@@ -34,3 +34,23 @@ def short_texts(n_texts: int, *, seed: int) -> List[Tuple[str, str]]:
         question = "who " + " ".join(rng.choice(words) for _ in range(rng.randint(2, 5))) + " ?"
         pairs.append((text + " .", question))
     return pairs
+
+
+def trend_percent(samples: Sequence[Tuple[int, float]], per_docs: int = 10_000) -> float:
+    """RSS's least-squares slope over `samples` ((docs done, RSS MB), at least two), in percent of
+    the first sample's RSS per `per_docs` docs.
+
+    A leak shows as a slope however the samples scatter; a single low sample (a trim just
+    before it, or a warm-up sample taken before the heap settled) moves the end-to-end growth
+    by its whole gap but the slope only by its share of the fit.
+    """
+    if len(samples) < 2:
+        raise ValueError(f"a trend needs two samples or more, got {len(samples)}")
+    docs = [float(done) for done, _ in samples]
+    rss = [float(mb) for _, mb in samples]
+    mean_docs, mean_rss = sum(docs) / len(docs), sum(rss) / len(rss)
+    spread = sum((d - mean_docs) ** 2 for d in docs)
+    if spread == 0:
+        raise ValueError("a trend needs samples at two doc counts or more")
+    slope = sum((d - mean_docs) * (r - mean_rss) for d, r in zip(docs, rss)) / spread
+    return 100 * slope * per_docs / rss[0]
