@@ -52,5 +52,6 @@ def trend_percent(samples: Sequence[Tuple[int, float]], per_docs: int = 10_000) 
     spread = sum((d - mean_docs) ** 2 for d in docs)
     if spread == 0:
         raise ValueError("a trend needs samples at two doc counts or more")
+    # By hand: statistics.linear_regression needs Python 3.10, setup.cfg allows 3.9.
     slope = sum((d - mean_docs) * (r - mean_rss) for d, r in zip(docs, rss)) / spread
     return 100 * slope * per_docs / rss[0]
