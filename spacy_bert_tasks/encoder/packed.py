@@ -41,7 +41,7 @@ rest of the process, with one warning naming the error.
 import copy
 import itertools
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import torch
 from thinc.api import ArgsKwargs
@@ -70,6 +70,7 @@ class PackedLinear(torch.nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         rows = inputs.numel() // self.in_features
         padded = bucketed_rows(rows)
+        self._build_kernels(padded)
         if padded == rows:  # most calls: nothing to pad (a single text, full windows)
             return self._matmul(inputs)
         output = self._matmul(_with_rows(inputs, rows, padded))
@@ -80,6 +81,31 @@ class PackedLinear(torch.nn.Module):
         return torch.ops.mkldnn._linear_pointwise(
             inputs, self.packed_weight, self.bias, self.attr, [], self.algorithm
         )
+
+    def _build_kernels(self, size: int) -> None:
+        """Have oneDNN build its kernels for every size of `size`'s doubling now, the first
+        time a call of that doubling comes, each by a matmul of that many zero rows (why:
+        `doubling_sizes`). The call itself builds `size`'s."""
+        kernels = (
+            self.in_features,
+            self.out_features,
+            self.bias is None,
+            self.attr,
+            self.algorithm,
+        )
+        doubling = (size - 1).bit_length()
+        built = _BUILT_DOUBLINGS.setdefault(kernels, set())
+        if doubling in built:
+            return
+        built.add(doubling)
+        for other in doubling_sizes(size):
+            if other != size:
+                self._matmul(torch.zeros(other, self.in_features))
+
+
+# The doublings (`doubling_sizes`) whose kernels oneDNN holds, for each weight shape, bias or
+# none and fused activation: its caches are the process's, and so is this record of them.
+_BUILT_DOUBLINGS: Dict[Tuple[int, int, bool, str, str], Set[int]] = {}
 
 
 def _with_rows(inputs: torch.Tensor, rows: int, padded: int) -> torch.Tensor:
@@ -110,6 +136,26 @@ def bucketed_rows(rows: int) -> int:
         return rows
     step = 1 << (rows - 1).bit_length() - 4  # 8 sizes per doubling
     return -(-rows // step) * step
+
+
+def doubling_sizes(size: int) -> List[int]:
+    """Every size `bucketed_rows` gives in `size`'s doubling (2^(k-1), 2^k]: 8 above 32 rows,
+    each count up to 32 (17 to 32, 9 to 16, ...).
+
+    A packed Linear builds the kernels of a whole doubling together, the first time it meets
+    one of its sizes, because kernels built late are what grows memory in a long run: each
+    size's kernels (0.55-0.60 MB per weight shape) land between the heap's activations and
+    fragment it, and a stream meets its rarer sizes only after thousands of docs. In the
+    50,000-doc soak (bench/memory_soak.py), sizes first met after its 5,000-doc warm-up took
+    resident memory from about 632 to 666 MB (+5.4%); with every size it meets built before
+    the first doc, the samples stayed within 682-690 MB (docs/benchmarks.md, "Kernels built
+    by doubling"). A doubling's first call pays for its other sizes' matmuls on zero rows once
+    per process (at most 16 calls per weight shape; every doubling up to 4,096 rows, MiniLM:
+    about a second on 2 cores), and holds the kernels of sizes the stream might never meet:
+    at most 88 sizes per weight shape in all.
+    """
+    top = 1 << (size - 1).bit_length()
+    return sorted({bucketed_rows(rows) for rows in range(top // 2 + 1, top + 1)})
 
 
 def packing_available(module: torch.nn.Module) -> bool:

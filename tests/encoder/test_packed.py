@@ -13,12 +13,23 @@ from util import adam, qa_nlp, train_steps
 
 from spacy_bert_tasks.encoder import packed
 from spacy_bert_tasks.encoder.fused_attention import FusedSelfAttention
-from spacy_bert_tasks.encoder.packed import PackedLinear, bucketed_rows, packing_available
+from spacy_bert_tasks.encoder.packed import (
+    PackedLinear,
+    bucketed_rows,
+    doubling_sizes,
+    packing_available,
+)
 from spacy_bert_tasks.encoder.precision import set_shim_graph
 
 pytestmark = pytest.mark.skipif(
     not packing_available(torch.nn.Linear(2, 2)), reason="this torch build lacks oneDNN's ops"
 )
+
+
+@pytest.fixture
+def no_kernels_built(monkeypatch):
+    """As if no packed Linear had run in this process yet."""
+    monkeypatch.setattr(packed, "_BUILT_DOUBLINGS", {})
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +162,9 @@ def test_row_counts_are_rounded_to_few_sizes():
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 16), (1, 21, 16), (5, 13, 16), (300, 16), (2, 7, 5, 16)])
-def test_padded_rows_leave_every_real_row_as_nn_linear_gives_it(shape, monkeypatch):
+def test_padded_rows_leave_every_real_row_as_nn_linear_gives_it(
+    shape, monkeypatch, no_kernels_built
+):
     torch.manual_seed(0)
     linear = torch.nn.Linear(16, 24)
     inputs = torch.randn(*shape)
@@ -170,7 +183,48 @@ def test_padded_rows_leave_every_real_row_as_nn_linear_gives_it(shape, monkeypat
         expected = linear(inputs)
     assert output.shape == expected.shape
     assert torch.allclose(output, expected, atol=1e-5)
-    assert seen == [bucketed_rows(inputs.numel() // 16)]
+    size = bucketed_rows(inputs.numel() // 16)
+    assert seen[-1] == size  # after its doubling's other sizes, built on zero rows
+    assert sorted(seen) == doubling_sizes(size)
+
+
+def test_each_doubling_has_its_sizes_kernels_built_once(monkeypatch, no_kernels_built):
+    # Kernels built the first time a doubling comes, not when a rare size first comes (late in
+    # a long run, where they fragment the heap: memory that grows after warm-up).
+    torch.manual_seed(0)
+    linear, gelu_linear, other_shape = (
+        PackedLinear(torch.nn.Linear(16, 24)),
+        PackedLinear(torch.nn.Linear(16, 24), gelu="none"),
+        PackedLinear(torch.nn.Linear(24, 16)),
+    )
+    seen = []
+    pointwise = torch.ops.mkldnn._linear_pointwise
+
+    def recording(flat, weight, *args):
+        seen.append((flat.shape[-1], flat.numel() // flat.shape[-1], args[1]))
+        return pointwise(flat, weight, *args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", recording)
+    with torch.inference_mode():
+        linear(torch.randn(65, 16))  # 65 rows: padded to 72, the doubling 65-128
+        assert sorted(rows for _, rows, _ in seen) == [72, 80, 88, 96, 104, 112, 120, 128]
+        seen.clear()
+        linear(torch.randn(100, 16))  # the same doubling: nothing more to build
+        linear(torch.randn(3, 10, 16))  # 30 rows, in 17-32: its 16 counts
+        assert [rows for _, rows, _ in seen] == [104] + list(range(17, 30)) + [31, 32, 30]
+        seen.clear()
+        gelu_linear(torch.randn(100, 16))  # another activation, another shape: their own kernels
+        other_shape(torch.randn(100, 24))
+        assert len(seen) == 16 and {(width, attr) for width, _, attr in seen} == {
+            (16, "gelu"),
+            (24, "none"),
+        }
+    assert doubling_sizes(1) == [1] and doubling_sizes(4) == [3, 4]
+    assert doubling_sizes(33) == doubling_sizes(64) == [36, 40, 44, 48, 52, 56, 60, 64]
+    assert doubling_sizes(4096) == list(range(2304, 4097, 256))
+    assert {s for rows in range(1, 4097) for s in doubling_sizes(bucketed_rows(rows))} == {
+        bucketed_rows(rows) for rows in range(1, 4097)
+    }  # every size in some doubling, and nothing else
 
 
 def test_a_padded_output_feeds_the_next_linear_without_a_copy(monkeypatch):
