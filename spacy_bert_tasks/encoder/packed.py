@@ -23,7 +23,9 @@ number of input rows it meets per weight shape (in its primitive cache and torch
 many (each chunk's windows x width). Unbucketed, the 50,000-doc soak (bench/memory_soak.py) grew
 +10.02% after warm-up at about 1,000 MB; with each call padded to one of about 130 sizes, +2.10%
 at about 680 MB (eager: about 760 MB); with 88 sizes, its samples after 7,500 docs sit at about
-660-675 MB instead of 705-740 (docs/benchmarks.md, "Fewer row sizes"). Padding rows costs
+660-675 MB instead of 705-740 (docs/benchmarks.md, "Fewer row sizes"). Each doubling's sizes
+have their kernels built together when the first of them comes (`doubling_sizes`), so a long
+run stops building kernels after its first batches. Padding rows costs
 their share of the matmul and, where the input's storage lacks them, a copy; a padded output
 keeps its padding rows in storage, so the feed-forward block's second Linear reads the first
 one's output in place (`_with_rows`).
@@ -148,8 +150,9 @@ def doubling_sizes(size: int) -> List[int]:
     fragment it, and a stream meets its rarer sizes only after thousands of docs. In the
     50,000-doc soak (bench/memory_soak.py), sizes first met after its 5,000-doc warm-up took
     resident memory from about 632 to 666 MB (+5.4%); with every size it meets built before
-    the first doc, the samples stayed within 682-690 MB (docs/benchmarks.md, "Kernels built
-    by doubling"). A doubling's first call pays for its other sizes' matmuls on zero rows once
+    the first doc, the samples stayed within 682-690 MB, and built by doubling, two soaks grew
+    +2.68% and +2.72%, every sample from 2,500 docs on at 649-672 MB (docs/benchmarks.md,
+    "Kernels built by doubling"). A doubling's first call pays for its other sizes' matmuls on zero rows once
     per process (at most 16 calls per weight shape; every doubling up to 4,096 rows, MiniLM:
     about a second on 2 cores), and holds the kernels of sizes the stream might never meet:
     at most 88 sizes per weight shape in all.
