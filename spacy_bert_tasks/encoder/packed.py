@@ -25,10 +25,10 @@ many (each chunk's windows x width). Unbucketed, the 50,000-doc soak (bench/memo
 at about 680 MB (eager: about 760 MB); with 88 sizes, its samples after 7,500 docs sit at about
 660-675 MB instead of 705-740 (docs/benchmarks.md, "Fewer row sizes"). Each doubling's sizes
 have their kernels built together when the first of them comes (`doubling_sizes`), so a long
-run stops building kernels after its first batches. Padding rows costs
-their share of the matmul and, where the input's storage lacks them, a copy; a padded output
-keeps its padding rows in storage, so the feed-forward block's second Linear reads the first
-one's output in place (`_with_rows`).
+run stops building kernels after its first batches. Padding rows costs their share of the
+matmul and, where the input's storage lacks them, a copy; a padded output keeps its padding
+rows in storage, so the feed-forward block's second Linear reads the first one's output in
+place (`_with_rows`).
 
 The feed-forward block's GELU runs inside its first Linear's kernel (oneDNN's post-op, as in
 torch.compile's frozen graphs): one pass less over each layer's largest activation. Each
@@ -128,11 +128,11 @@ def bucketed_rows(rows: int) -> int:
     Every count up to 32 (one text per call, as services call a pipeline: padding would cost
     a tenth of a short sentence's time), then 8 sizes per doubling (36, 40, ... 64, 72, ...;
     at most 1/8 more rows): a call of up to WORDPIECES_PER_CALL = 4,096 rows meets one of 88
-    sizes. Each size met costs 0.55-0.60 MB of kernels per weight shape (MiniLM: 4 shapes),
-    and a size first met late in a run is memory that grows after warm-up, so fewer sizes
-    both hold less and stop growing sooner. 16 sizes per doubling (128 in all) held about
-    50 MB more in the 50,000-doc soak and met 7 new sizes after its 5,000-doc warm-up (8 per
-    doubling: 5), for 1-2% more speed. Full 512-wordpiece windows (long docs) are powers of two and need no padding.
+    sizes. Each size costs 0.55-0.60 MB of kernels per weight shape (MiniLM: 4 shapes), built
+    a doubling at a time (`doubling_sizes`), so fewer sizes hold less. 16 sizes per doubling
+    (128 in all), each built when first met, held about 50 MB more in the 50,000-doc soak and
+    met 7 new sizes after its 5,000-doc warm-up (8 per doubling: 5), for 1-2% more speed.
+    Full 512-wordpiece windows (long docs) are powers of two and need no padding.
     """
     if rows <= 32:
         return rows
@@ -151,11 +151,13 @@ def doubling_sizes(size: int) -> List[int]:
     50,000-doc soak (bench/memory_soak.py), sizes first met after its 5,000-doc warm-up took
     resident memory from about 632 to 666 MB (+5.4%); with every size it meets built before
     the first doc, the samples stayed within 682-690 MB, and built by doubling, three soaks
-    grew +2.68%, +2.72% and +2.66% (docs/benchmarks.md, "Kernels built by doubling"). A doubling's first call pays for its other sizes' matmuls on
-    zero rows once per process (at most 16 calls per weight shape), and holds the kernels of
-    sizes the stream might never meet, at most 88 sizes in all. Every doubling up to 4,096
-    rows, on 2 cores: MiniLM's shapes 1.1 s and 201 MB of kernels (18 MB per doubling above 32
-    rows), BERT-base's 3.5 s and 160 MB (bench/kernel_build.py).
+    grew +2.68%, +2.72% and +2.66% (docs/benchmarks.md, "Kernels built by doubling").
+
+    A doubling's first call pays for its other sizes' matmuls on zero rows once per process
+    (at most 16 calls per weight shape), and holds the kernels of sizes the stream might never
+    meet, at most 88 sizes in all. Every doubling up to 4,096 rows, on 2 cores: MiniLM's
+    shapes 1.1 s and 201 MB of kernels (18 MB per doubling above 32 rows), BERT-base's 3.5 s
+    and 160 MB (bench/kernel_build.py).
     """
     top = 1 << (size - 1).bit_length()
     return sorted({bucketed_rows(rows) for rows in range(top // 2 + 1, top + 1)})
