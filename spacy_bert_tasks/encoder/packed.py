@@ -68,6 +68,14 @@ class PackedLinear(torch.nn.Module):
         self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, 64)
         self.bias = None if linear.bias is None else linear.bias.detach()
         self.attr, self.algorithm = ("none", "") if gelu is None else ("gelu", gelu)
+        # What oneDNN's kernels depend on (not the weights): Linears of one shape share them.
+        self._kernels = (
+            self.in_features,
+            self.out_features,
+            self.bias is None,
+            self.attr,
+            self.algorithm,
+        )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         rows = inputs.numel() // self.in_features
@@ -87,17 +95,12 @@ class PackedLinear(torch.nn.Module):
     def _build_kernels(self, size: int) -> None:
         """Have oneDNN build its kernels for every size of `size`'s doubling now, the first
         time a call of that doubling comes, each by a matmul of that many zero rows (why:
-        `doubling_sizes`). The call itself builds `size`'s."""
-        kernels = (
-            self.in_features,
-            self.out_features,
-            self.bias is None,
-            self.attr,
-            self.algorithm,
-        )
+        `doubling_sizes`). The call itself builds `size`'s. Runs on every call: a lookup."""
         doubling = (size - 1).bit_length()
-        built = _BUILT_DOUBLINGS.setdefault(kernels, set())
-        if doubling in built:
+        built = _BUILT_DOUBLINGS.get(self._kernels)
+        if built is None:
+            built = _BUILT_DOUBLINGS[self._kernels] = set()
+        elif doubling in built:
             return
         built.add(doubling)
         for other in doubling_sizes(size):
